@@ -1,0 +1,9 @@
+/* libdragon — the whole C ABI. Link with `pkg-config --cflags --libs dragon-c`. */
+#ifndef DRAGON_DRAGON_H
+#define DRAGON_DRAGON_H
+
+#include <dragon/status.h>
+#include <dragon/version.h>
+#include <dragon/pool.h>
+
+#endif /* DRAGON_DRAGON_H */

@@ -1,0 +1,120 @@
+#include "error.hpp"
+
+#include <dragon/version.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+namespace dragon::detail {
+namespace {
+
+// One message buffer per thread: no allocation on the failure path.
+thread_local char last_error_message[1024] = "";
+
+void vrecord(const char *fmt, va_list ap, int err) {
+    int n = std::vsnprintf(last_error_message, sizeof last_error_message, fmt, ap);
+    if (err != 0 && n >= 0 && static_cast<size_t>(n) < sizeof last_error_message) {
+        char buf[128];
+        // GNU strerror_r returns the message pointer, which may not be buf.
+        const char *msg = strerror_r(err, buf, sizeof buf);
+        std::snprintf(last_error_message + n, sizeof last_error_message - n, ": %s", msg);
+    }
+}
+
+constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
+    "success",
+    "invalid argument",
+    "out of process memory",
+    "no space in pool",
+    "timed out",
+    "not found",
+    "already exists",
+    "permission denied",
+    "malformed descriptor",
+    "descriptor of another pool",
+    "pointer not in pool",
+    "not a live allocation",
+    "buffer too small",
+    "shared state corrupted",
+    "closed",
+    "owner died",
+    "not supported",
+    "system call failed",
+    "internal error",
+};
+
+} // namespace
+
+dragon_status_t fail(dragon_status_t status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vrecord(fmt, ap, 0);
+    va_end(ap);
+    return status;
+}
+
+dragon_status_t fail_errno(dragon_status_t status, int err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vrecord(fmt, ap, err);
+    va_end(ap);
+    return status;
+}
+
+dragon_status_t status_from_errno(int err) {
+    switch (err) {
+    case ENOENT:
+        return DRAGON_NOT_FOUND;
+    case EEXIST:
+        return DRAGON_ALREADY_EXISTS;
+    case EACCES:
+    case EPERM:
+        return DRAGON_PERMISSION_DENIED;
+    case ENOMEM:
+        return DRAGON_NO_MEMORY;
+    case ENOSPC:
+    case EFBIG:
+        return DRAGON_NO_SPACE;
+    case EINVAL:
+    case ENAMETOOLONG:
+        return DRAGON_INVALID_ARGUMENT;
+    case ETIMEDOUT:
+        return DRAGON_TIMEOUT;
+    default:
+        return DRAGON_SYSTEM_ERROR;
+    }
+}
+
+} // namespace dragon::detail
+
+extern "C" {
+
+DRAGON_API const char *dragon_strerror(dragon_status_t status) {
+    auto i = static_cast<unsigned>(status);
+    if (i >= dragon::detail::kNames.size()) {
+        return "unknown status";
+    }
+    return dragon::detail::kNames[i];
+}
+
+DRAGON_API const char *dragon_last_error(void) { return dragon::detail::last_error_message; }
+
+DRAGON_API const char *dragon_version(void) { return DRAGON_VERSION_STRING; }
+
+DRAGON_API dragon_status_t dragon_version_numbers(int *major, int *minor, int *patch) {
+    if (major != nullptr) {
+        *major = DRAGON_VERSION_MAJOR;
+    }
+    if (minor != nullptr) {
+        *minor = DRAGON_VERSION_MINOR;
+    }
+    if (patch != nullptr) {
+        *patch = DRAGON_VERSION_PATCH;
+    }
+    return DRAGON_SUCCESS;
+}
+
+} // extern "C"

@@ -1,0 +1,374 @@
+#include "heap.hpp"
+
+#include "../common/clock.hpp"
+#include "../common/futex.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <csignal>
+#include <new>
+
+namespace dragon::pool {
+namespace {
+
+constexpr uint64_t kTagStep = 1ULL << 32;
+constexpr uint64_t kTagMask = ~0xFFFFFFFFULL;
+
+unsigned floor_log2(uint64_t v) { return 63U - static_cast<unsigned>(std::countl_zero(v)); }
+
+// The word a cached block uses to link to the next one on its stack.
+std::atomic_ref<uint32_t> link_of(uint8_t *block) {
+    return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t *>(block));
+}
+
+} // namespace
+
+// Holds the segment's robust mutex. When the previous owner died holding it, the buddy state
+// may be half-updated: rebuild it from the block map before marking the mutex consistent.
+class Heap::Locked {
+  public:
+    explicit Locked(Heap &heap) : heap_(heap) {
+        int rc = pthread_mutex_lock(&heap_.hdr_->lock);
+        if (rc == EOWNERDEAD) {
+            heap_.rebuild();
+            heap_.hdr_->recoveries++;
+            pthread_mutex_consistent(&heap_.hdr_->lock);
+            rc = 0;
+        }
+        status_ = rc == 0                 ? DRAGON_SUCCESS
+                  : rc == ENOTRECOVERABLE ? DRAGON_CORRUPTED
+                                          : DRAGON_SYSTEM_ERROR;
+    }
+    ~Locked() {
+        if (status_ == DRAGON_SUCCESS) {
+            pthread_mutex_unlock(&heap_.hdr_->lock);
+        }
+    }
+    Locked(const Locked &) = delete;
+    Locked &operator=(const Locked &) = delete;
+
+    dragon_status_t status() const { return status_; }
+
+  private:
+    Heap &heap_;
+    dragon_status_t status_;
+};
+
+Heap::Heap(void *base) : hdr_(static_cast<SegmentHeader *>(base)) {
+    auto *bytes = static_cast<uint8_t *>(base);
+    map_ = reinterpret_cast<std::atomic<uint8_t> *>(bytes + hdr_->map_offset);
+    heap_ = bytes + hdr_->heap_offset;
+    heap_size_ = hdr_->heap_size;
+    min_order_ = hdr_->min_order;
+    max_order_ = hdr_->max_order;
+}
+
+void Heap::format(void *base, uint64_t segment_size, uint64_t map_offset, uint64_t heap_offset,
+                  uint64_t heap_size, unsigned min_order) {
+    auto *hdr = new (base) SegmentHeader{};
+    hdr->layout_version = kLayoutVersion;
+    hdr->header_size = sizeof(SegmentHeader);
+    hdr->segment_size = segment_size;
+    hdr->map_offset = map_offset;
+    hdr->heap_offset = heap_offset;
+    hdr->heap_size = heap_size;
+    hdr->min_order = min_order;
+    hdr->max_order = floor_log2(heap_size);
+
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&hdr->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
+
+    std::fill(std::begin(hdr->free_head), std::end(hdr->free_head), kNil);
+    for (auto &c : hdr->cache) {
+        c.top.store(kEmptyIndex, std::memory_order_relaxed);
+    }
+
+    // The heap need not be a power of two: cover it with the largest aligned blocks, biggest
+    // first. Each such block's buddy would lie past the heap's end, so they never merge.
+    Heap view(base);
+    uint64_t offset = 0;
+    uint64_t left = heap_size;
+    while (left != 0) {
+        unsigned k = floor_log2(left);
+        view.list_insert(offset, k);
+        offset += 1ULL << k;
+        left -= 1ULL << k;
+    }
+}
+
+unsigned Heap::order_for(size_t size) const {
+    if (size == 0 || size > (1ULL << max_order_)) {
+        return 0;
+    }
+    if (size <= (1ULL << min_order_)) {
+        return min_order_;
+    }
+    return 64U - static_cast<unsigned>(std::countl_zero(static_cast<uint64_t>(size) - 1));
+}
+
+uint64_t Heap::cache_pop(unsigned order) {
+    auto &top = hdr_->cache[order].top;
+    uint64_t cur = top.load(std::memory_order_acquire);
+    for (;;) {
+        auto index = static_cast<uint32_t>(cur);
+        if (index == kEmptyIndex) {
+            return kNil;
+        }
+        uint64_t offset = static_cast<uint64_t>(index) << min_order_;
+        // The block may be popped and reused by another process meanwhile; then the tag has
+        // changed and the exchange below fails, so a stale link is never installed.
+        uint32_t next = link_of(heap_ + offset).load(std::memory_order_relaxed);
+        uint64_t want = ((cur & kTagMask) + kTagStep) | next;
+        if (top.compare_exchange_weak(cur, want, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+            return offset;
+        }
+    }
+}
+
+void Heap::cache_push(unsigned order, uint64_t offset) {
+    auto &top = hdr_->cache[order].top;
+    auto index = static_cast<uint32_t>(offset >> min_order_);
+    uint64_t cur = top.load(std::memory_order_relaxed);
+    for (;;) {
+        link_of(heap_ + offset).store(static_cast<uint32_t>(cur), std::memory_order_relaxed);
+        uint64_t want = ((cur & kTagMask) + kTagStep) | index;
+        if (top.compare_exchange_weak(cur, want, std::memory_order_release,
+                                      std::memory_order_relaxed)) {
+            return;
+        }
+    }
+}
+
+void Heap::list_insert(uint64_t offset, unsigned order) {
+    FreeNode *n = node(offset);
+    uint64_t head = hdr_->free_head[order];
+    n->next = head;
+    n->prev = kNil;
+    if (head != kNil) {
+        node(head)->prev = offset;
+    }
+    hdr_->free_head[order] = offset;
+    hdr_->nonempty |= 1ULL << order;
+    hdr_->free_bytes += 1ULL << order;
+    map_at(offset).store(pack(kFree, order), std::memory_order_release);
+}
+
+void Heap::list_remove(uint64_t offset, unsigned order) {
+    FreeNode *n = node(offset);
+    if (n->prev != kNil) {
+        node(n->prev)->next = n->next;
+    } else {
+        hdr_->free_head[order] = n->next;
+    }
+    if (n->next != kNil) {
+        node(n->next)->prev = n->prev;
+    }
+    if (hdr_->free_head[order] == kNil) {
+        hdr_->nonempty &= ~(1ULL << order);
+    }
+    hdr_->free_bytes -= 1ULL << order;
+}
+
+// Every store to the block map below leaves it describing a valid partition of the heap, so a
+// crash at any point leaves something rebuild() can read (docs/pool.md walks through it).
+dragon_status_t Heap::buddy_alloc(unsigned order, uint64_t *offset) {
+    uint64_t avail = hdr_->nonempty & (~0ULL << order);
+    if (avail == 0) {
+        return DRAGON_NO_SPACE;
+    }
+    auto k = static_cast<unsigned>(std::countr_zero(avail));
+    uint64_t off = hdr_->free_head[k];
+    list_remove(off, k);
+    // Split: the upper halves become free blocks; the map still shows `off` as one free
+    // block of the original order until the final store, which hides them until then.
+    while (k > order) {
+        --k;
+        list_insert(off + (1ULL << k), k);
+        maybe_crash(CrashPoint::kSplit);
+    }
+    map_at(off).store(pack(kLive, order), std::memory_order_release);
+    hdr_->live_blocks++;
+    *offset = off;
+    return DRAGON_SUCCESS;
+}
+
+void Heap::coalesce_insert(uint64_t offset, unsigned order, bool rebuilding) {
+    while (order < max_order_) {
+        uint64_t size = 1ULL << order;
+        uint64_t buddy = offset ^ size;
+        if (buddy + size > heap_size_) {
+            break;
+        }
+        // While rebuilding, only blocks below the walk's position are in the lists yet.
+        if (rebuilding && buddy > offset) {
+            break;
+        }
+        if (map_at(buddy).load(std::memory_order_acquire) != pack(kFree, order)) {
+            break;
+        }
+        list_remove(buddy, order);
+        maybe_crash(CrashPoint::kCoalesce);
+        uint64_t low = std::min(offset, buddy);
+        uint64_t high = std::max(offset, buddy);
+        map_at(low).store(pack(kFree, order + 1), std::memory_order_release);
+        map_at(high).store(kNone, std::memory_order_release);
+        offset = low;
+        ++order;
+    }
+    list_insert(offset, order);
+}
+
+void Heap::buddy_release(uint64_t offset, unsigned order) {
+    map_at(offset).store(pack(kFree, order), std::memory_order_release);
+    hdr_->live_blocks--;
+    coalesce_insert(offset, order, false);
+}
+
+uint64_t Heap::drain_caches() {
+    uint64_t drained = 0;
+    for (unsigned k = min_order_; k <= max_order_; ++k) {
+        uint64_t off;
+        while ((off = cache_pop(k)) != kNil) {
+            maybe_crash(CrashPoint::kDrain);
+            buddy_release(off, k);
+            ++drained;
+        }
+    }
+    return drained;
+}
+
+// Re-derive the free lists and counters from the block map. Cached blocks stay where they
+// are (the lock-free stacks are not guarded by the lock); free blocks are relisted and
+// merged with their lower buddies as the walk goes up the heap.
+void Heap::rebuild() {
+    std::fill(std::begin(hdr_->free_head), std::end(hdr_->free_head), kNil);
+    hdr_->nonempty = 0;
+    hdr_->free_bytes = 0;
+    hdr_->live_blocks = 0;
+    maybe_crash(CrashPoint::kRebuild);
+    uint64_t off = 0;
+    while (off < heap_size_) {
+        uint8_t b = map_at(off).load(std::memory_order_acquire);
+        BlockState st = state_of(b);
+        unsigned k = order_of(b);
+        bool valid = st != kNone && k >= min_order_ && k <= max_order_ &&
+                     (off & ((1ULL << k) - 1)) == 0 && off + (1ULL << k) <= heap_size_;
+        if (!valid) {
+            // Never seen in practice: the map is written so that this cannot happen. Should it
+            // be damaged anyway, fence the region off as live (leaked) rather than risk
+            // handing out memory somebody uses.
+            k = off == 0 ? max_order_ : static_cast<unsigned>(std::countr_zero(off));
+            k = std::min({k, floor_log2(heap_size_ - off), max_order_});
+            k = std::max(k, min_order_);
+            st = kLive;
+            map_at(off).store(pack(kLive, k), std::memory_order_release);
+        }
+        if (st == kFree) {
+            coalesce_insert(off, k, true);
+        } else {
+            hdr_->live_blocks++;
+        }
+        off += 1ULL << k;
+    }
+}
+
+dragon_status_t Heap::alloc_slow(unsigned order, uint64_t *offset) {
+    Locked lock(*this);
+    if (lock.status() != DRAGON_SUCCESS) {
+        return lock.status();
+    }
+    dragon_status_t st = buddy_alloc(order, offset);
+    if (st == DRAGON_NO_SPACE && drain_caches() != 0) {
+        st = buddy_alloc(order, offset);
+    }
+    return st;
+}
+
+dragon_status_t Heap::alloc(unsigned order, uint64_t *offset) {
+    uint64_t off = cache_pop(order);
+    if (off != kNil) {
+        map_at(off).store(pack(kLive, order), std::memory_order_release);
+        *offset = off;
+        return DRAGON_SUCCESS;
+    }
+    return alloc_slow(order, offset);
+}
+
+dragon_status_t Heap::alloc_wait(unsigned order, dragon_timeout_t timeout, uint64_t *offset) {
+    detail::Deadline deadline(timeout);
+    for (;;) {
+        dragon_status_t st = alloc(order, offset);
+        if (st != DRAGON_NO_SPACE || timeout == 0) {
+            return st;
+        }
+        // Announce ourselves, then look once more: a free that lands after this point sees
+        // waiters > 0 and bumps space_seq, so the futex wait below cannot miss it.
+        hdr_->waiters.fetch_add(1, std::memory_order_seq_cst);
+        uint32_t seq = hdr_->space_seq.load(std::memory_order_seq_cst);
+        st = alloc(order, offset);
+        if (st == DRAGON_NO_SPACE && !deadline.expired()) {
+            struct timespec ts {};
+            detail::futex_wait(&hdr_->space_seq, seq, deadline.remaining(&ts));
+        }
+        hdr_->waiters.fetch_sub(1, std::memory_order_seq_cst);
+        if (st != DRAGON_NO_SPACE) {
+            return st;
+        }
+        if (deadline.expired()) {
+            return DRAGON_TIMEOUT;
+        }
+    }
+}
+
+dragon_status_t Heap::free(uint64_t offset) {
+    std::atomic<uint8_t> &slot = map_at(offset);
+    uint8_t b = slot.load(std::memory_order_acquire);
+    if (state_of(b) != kLive) {
+        return DRAGON_NOT_ALLOCATED;
+    }
+    // The exchange makes a racing double free lose cleanly instead of caching a block twice.
+    if (!slot.compare_exchange_strong(b, pack(kCached, order_of(b)), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        return DRAGON_NOT_ALLOCATED;
+    }
+    cache_push(order_of(b), offset);
+    if (hdr_->waiters.load(std::memory_order_seq_cst) != 0) {
+        hdr_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+        detail::futex_wake_all(&hdr_->space_seq);
+    }
+    return DRAGON_SUCCESS;
+}
+
+uint64_t Heap::live_block_size(uint64_t offset) const {
+    uint8_t b = map_at(offset).load(std::memory_order_acquire);
+    return state_of(b) == kLive ? 1ULL << order_of(b) : 0;
+}
+
+dragon_status_t Heap::stats(Stats *out) {
+    Locked lock(*this);
+    if (lock.status() != DRAGON_SUCCESS) {
+        return lock.status();
+    }
+    drain_caches();
+    out->total_bytes = heap_size_;
+    out->free_bytes = hdr_->free_bytes;
+    out->live_blocks = hdr_->live_blocks;
+    out->largest_free = hdr_->nonempty == 0 ? 0 : 1ULL << floor_log2(hdr_->nonempty);
+    return DRAGON_SUCCESS;
+}
+
+void Heap::maybe_crash([[maybe_unused]] CrashPoint here) {
+#ifdef DRAGON_TEST_HOOKS
+    if (crash_point_ == here && --crash_countdown_ == 0) {
+        ::raise(SIGKILL);
+    }
+#endif
+}
+
+} // namespace dragon::pool

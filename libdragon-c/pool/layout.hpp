@@ -1,0 +1,89 @@
+// The memory layout of a pool segment. Everything here lives in shared memory and is read
+// and written by every attached process; see docs/pool.md for the picture.
+//
+//   [SegmentHeader][block map: one byte per granule][padding to 4 KiB][heap]
+//
+// The block map is the single source of truth about the heap: the byte of a granule where a
+// block starts holds the block's state and order (log2 of its size). Free lists, counters and
+// the non-empty bitmap are derived from it and are rebuilt from it when a process died while
+// holding the pool's lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <pthread.h>
+
+namespace dragon::pool {
+
+constexpr uint64_t kSegmentMagic = 0x314c4f4f50524744ULL; // "DGRPOOL1", little-endian
+constexpr uint32_t kLayoutVersion = 1;
+constexpr unsigned kMaxOrder = 63;
+constexpr unsigned kOrders = 64;
+constexpr unsigned kMinOrderFloor = 6; // 64-byte blocks and alignment at least
+constexpr uint64_t kHeapAlign = 4096;
+constexpr uint64_t kNil = ~0ULL;         // end of a free list
+constexpr uint32_t kEmptyIndex = ~0U;    // empty cache stack
+constexpr uint64_t kMaxGranules = 0xFFFFFFFEULL;
+
+// Block states, in the top two bits of a block-map byte; the low six bits hold the order.
+enum BlockState : uint8_t {
+    kNone = 0,   // not the start of a block
+    kFree = 1,   // in the buddy allocator's free list of its order
+    kLive = 2,   // allocated and owned by the user
+    kCached = 3, // freed by the user, parked on its order's lock-free cache stack
+};
+
+constexpr uint8_t pack(BlockState s, unsigned order) {
+    return static_cast<uint8_t>((static_cast<unsigned>(s) << 6) | (order & 0x3f));
+}
+constexpr BlockState state_of(uint8_t b) { return static_cast<BlockState>(b >> 6); }
+constexpr unsigned order_of(uint8_t b) { return b & 0x3f; }
+
+// Head of a lock-free stack of cached blocks of one order: low 32 bits the granule index of
+// the top block (kEmptyIndex if none), high 32 bits a tag bumped by every change (ABA guard).
+struct alignas(64) CacheStack {
+    std::atomic<uint64_t> top;
+};
+
+// A free block's first bytes while it is in a free list (offsets relative to the heap).
+struct FreeNode {
+    uint64_t next;
+    uint64_t prev;
+};
+
+struct SegmentHeader {
+    std::atomic<uint64_t> magic; // kSegmentMagic, written last at creation
+    uint32_t layout_version;
+    uint32_t header_size;
+    uint64_t uid; // random, distinguishes a re-created pool of the same name
+    uint64_t node_id;
+    uint64_t segment_size;
+    uint64_t map_offset;
+    uint64_t heap_offset;
+    uint64_t heap_size;
+    uint32_t min_order;
+    uint32_t max_order; // order of the largest block the heap can hold
+    uint32_t creator_uid;
+    uint32_t reserved0;
+    char runtime_id[33];
+    char name[65];
+
+    // The buddy allocator; guarded by `lock` (robust, process-shared).
+    alignas(64) pthread_mutex_t lock;
+    uint64_t free_head[kOrders];
+    uint64_t nonempty; // bit k set when free_head[k] != kNil
+    uint64_t free_bytes;
+    uint64_t live_blocks; // blocks in state kLive or kCached
+    uint64_t recoveries;  // times the lock was recovered from a dead owner
+
+    // Waiting for space: blocked allocators sleep on space_seq while waiters > 0.
+    alignas(64) std::atomic<uint32_t> space_seq;
+    std::atomic<uint32_t> waiters;
+
+    CacheStack cache[kOrders];
+};
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<uint8_t>) == 1);
+
+} // namespace dragon::pool

@@ -1,0 +1,714 @@
+// The pool ABI: segment creation and attachment, and the checks that turn bad input into a
+// clear status before the allocator (heap.cpp) sees it.
+#include "descriptor.hpp"
+#include "heap.hpp"
+
+#include "../common/error.hpp"
+
+#include <dragon/pool.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+using dragon::detail::fail;
+using dragon::detail::fail_errno;
+using dragon::detail::guarded;
+using dragon::detail::status_from_errno;
+namespace dp = dragon::pool;
+
+struct dragon_pool {
+    void *base = nullptr;
+    size_t map_size = 0;
+    dp::Heap heap;
+    uint64_t uid = 0;
+    uint64_t node_id = 0;
+    char runtime_id[DRAGON_RUNTIME_ID_MAX + 1] = {};
+    char name[DRAGON_POOL_NAME_MAX + 1] = {};
+    char segment[128] = {};
+
+    ~dragon_pool() {
+        if (base != nullptr) {
+            munmap(base, map_size);
+        }
+    }
+};
+
+namespace {
+
+constexpr unsigned kMaxMinOrder = 30;
+constexpr int kAttachWaitMs = 2000; // how long attach waits for a pool still being created
+
+struct Resolved {
+    char runtime_id[DRAGON_RUNTIME_ID_MAX + 1];
+    uint64_t node_id;
+    unsigned min_order;
+    uint32_t flags;
+};
+
+uint64_t round_up(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
+
+dragon_status_t resolve(const dragon_pool_attr_t *given, Resolved *r) {
+    dragon_pool_attr_t a;
+    dragon_pool_attr_init(&a);
+    if (given != nullptr) {
+        if (given->struct_size < sizeof(size_t)) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "pool attributes: struct_size is %zu; call dragon_pool_attr_init first",
+                        given->struct_size);
+        }
+        std::memcpy(&a, given, std::min(given->struct_size, sizeof a));
+    }
+
+    const char *rt = a.runtime_id != nullptr ? a.runtime_id : std::getenv("DRAGON_RUNTIME_ID");
+    if (rt != nullptr && *rt != '\0') {
+        if (!dp::valid_runtime_id(rt, std::strlen(rt))) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "runtime id '%.40s' is invalid: use 1 to %d of [A-Za-z0-9_-]", rt,
+                        DRAGON_RUNTIME_ID_MAX);
+        }
+        std::snprintf(r->runtime_id, sizeof r->runtime_id, "%s", rt);
+    } else {
+        // Outside a runtime: per-user, so two users' pools of one name never meet.
+        std::snprintf(r->runtime_id, sizeof r->runtime_id, "u%u", static_cast<unsigned>(geteuid()));
+    }
+
+    if (a.node_id >= 0) {
+        r->node_id = static_cast<uint64_t>(a.node_id);
+    } else if (const char *env = std::getenv("DRAGON_NODE_ID"); env != nullptr && *env != '\0') {
+        char *end = nullptr;
+        errno = 0;
+        unsigned long long v = std::strtoull(env, &end, 10);
+        if (errno != 0 || *end != '\0' || v > dp::kMaxNodeId) {
+            return fail(DRAGON_INVALID_ARGUMENT, "DRAGON_NODE_ID='%.40s' is not a node id", env);
+        }
+        r->node_id = v;
+    } else {
+        r->node_id = 0;
+    }
+    if (r->node_id > dp::kMaxNodeId) {
+        return fail(DRAGON_INVALID_ARGUMENT, "node id %" PRIu64 " out of range", r->node_id);
+    }
+
+    size_t block = a.min_block == 0 ? 64 : a.min_block;
+    if ((block & (block - 1)) != 0 || block < (1U << dp::kMinOrderFloor) ||
+        block > (1ULL << kMaxMinOrder)) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "min_block %zu: must be a power of two from 64 to 1 GiB", a.min_block);
+    }
+    r->min_order = static_cast<unsigned>(__builtin_ctzll(block));
+    r->flags = a.flags;
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t check_name(const char *name) {
+    if (name == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "pool name is NULL");
+    }
+    if (!dp::valid_pool_name(name, std::strlen(name))) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "pool name '%.80s' is invalid: use 1 to %d of [A-Za-z0-9_.-]", name,
+                    DRAGON_POOL_NAME_MAX);
+    }
+    return DRAGON_SUCCESS;
+}
+
+void segment_name(char *out, size_t cap, const char *runtime_id, uint64_t node_id,
+                  const char *name) {
+    std::snprintf(out, cap, "/dragon.%s.%" PRIu64 ".pool.%s", runtime_id, node_id, name);
+}
+
+void fill_identity(dragon_pool_t *p, const char *runtime_id, uint64_t node_id, const char *name) {
+    std::snprintf(p->runtime_id, sizeof p->runtime_id, "%s", runtime_id);
+    std::snprintf(p->name, sizeof p->name, "%s", name);
+    p->node_id = node_id;
+    segment_name(p->segment, sizeof p->segment, runtime_id, node_id, name);
+}
+
+void install_test_hooks(dp::Heap &heap) {
+#ifdef DRAGON_TEST_HOOKS
+    // DRAGON_TEST_CRASH_AT=<point>:<n> makes this process SIGKILL itself the n-th time it
+    // reaches <point> while holding the pool lock (tests/c/test_pool.c uses it).
+    const char *spec = std::getenv("DRAGON_TEST_CRASH_AT");
+    if (spec == nullptr) {
+        return;
+    }
+    static const struct {
+        const char *name;
+        dp::CrashPoint point;
+    } points[] = {{"split", dp::CrashPoint::kSplit},
+                  {"coalesce", dp::CrashPoint::kCoalesce},
+                  {"drain", dp::CrashPoint::kDrain},
+                  {"rebuild", dp::CrashPoint::kRebuild}};
+    for (const auto &p : points) {
+        size_t n = std::strlen(p.name);
+        if (std::strncmp(spec, p.name, n) == 0 && spec[n] == ':') {
+            heap.set_crash_point(p.point, static_cast<unsigned>(std::atoi(spec + n + 1)));
+        }
+    }
+#else
+    (void)heap;
+#endif
+}
+
+uint64_t fresh_uid() {
+    uint64_t uid = 0;
+    while (uid == 0) {
+        if (getrandom(&uid, sizeof uid, 0) != static_cast<ssize_t>(sizeof uid)) {
+            struct timespec ts {};
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uid = (static_cast<uint64_t>(ts.tv_nsec) << 20) ^ static_cast<uint64_t>(getpid()) ^
+                  static_cast<uint64_t>(ts.tv_sec);
+        }
+    }
+    return uid;
+}
+
+// Validate a mapped header before trusting its offsets.
+dragon_status_t check_header(const dp::SegmentHeader *h, uint64_t file_size, const char *seg) {
+    uint64_t granules = h->min_order < 64 ? h->heap_size >> h->min_order : 0;
+    bool ok = h->layout_version == dp::kLayoutVersion &&
+              h->header_size == sizeof(dp::SegmentHeader) && h->segment_size == file_size &&
+              h->min_order >= dp::kMinOrderFloor && h->min_order <= kMaxMinOrder &&
+              h->heap_size != 0 && (h->heap_size & ((1ULL << h->min_order) - 1)) == 0 &&
+              h->map_offset >= sizeof(dp::SegmentHeader) &&
+              h->map_offset + granules <= h->heap_offset &&
+              h->heap_offset % dp::kHeapAlign == 0 && h->heap_offset + h->heap_size == file_size &&
+              h->max_order == 63U - static_cast<unsigned>(__builtin_clzll(h->heap_size));
+    if (!ok) {
+        return fail(DRAGON_CORRUPTED,
+                    "segment %s: header is inconsistent (layout version %u, this library "
+                    "reads %u)",
+                    seg, h->layout_version, dp::kLayoutVersion);
+    }
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t attach_segment(const char *runtime_id, uint64_t node_id, const char *name,
+                               dragon_pool_t **out) {
+    auto p = std::make_unique<dragon_pool>();
+    fill_identity(p.get(), runtime_id, node_id, name);
+
+    int fd = shm_open(p->segment, O_RDWR, 0);
+    if (fd < 0) {
+        int err = errno;
+        if (err == ENOENT) {
+            return fail(DRAGON_NOT_FOUND, "no pool '%s' in runtime '%s' on node %" PRIu64
+                                          " (no segment %s)",
+                        name, runtime_id, node_id, p->segment);
+        }
+        return fail_errno(status_from_errno(err), err, "attach pool '%s': shm_open %s", name,
+                          p->segment);
+    }
+    struct stat st {};
+    dragon_status_t status = DRAGON_SUCCESS;
+    // A creator sizes the segment right after creating it and formats it after that; give it
+    // a moment rather than failing an attach that raced a create.
+    for (int waited = 0;; ++waited) {
+        if (fstat(fd, &st) != 0) {
+            status = fail_errno(DRAGON_SYSTEM_ERROR, errno, "attach pool '%s': fstat", name);
+            break;
+        }
+        if (st.st_uid != geteuid()) {
+            status = fail(DRAGON_PERMISSION_DENIED,
+                          "pool '%s' (segment %s) belongs to uid %u, not to this process's uid %u",
+                          name, p->segment, static_cast<unsigned>(st.st_uid),
+                          static_cast<unsigned>(geteuid()));
+            break;
+        }
+        if (static_cast<uint64_t>(st.st_size) >= sizeof(dp::SegmentHeader)) {
+            break;
+        }
+        if (waited >= kAttachWaitMs) {
+            status = fail(DRAGON_CORRUPTED, "pool '%s': segment %s is too small to be a pool",
+                          name, p->segment);
+            break;
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, nullptr);
+    }
+    if (status != DRAGON_SUCCESS) {
+        close(fd);
+        return status;
+    }
+    p->map_size = static_cast<size_t>(st.st_size);
+    void *base = mmap(nullptr, p->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int err = errno;
+    close(fd);
+    if (base == MAP_FAILED) {
+        return fail_errno(status_from_errno(err), err, "attach pool '%s': mmap %zu bytes", name,
+                          p->map_size);
+    }
+    p->base = base;
+    auto *hdr = static_cast<dp::SegmentHeader *>(base);
+    for (int waited = 0; hdr->magic.load(std::memory_order_acquire) != dp::kSegmentMagic;
+         ++waited) {
+        if (waited >= kAttachWaitMs || hdr->magic.load(std::memory_order_acquire) != 0) {
+            return fail(DRAGON_CORRUPTED, "pool '%s': segment %s does not hold a dragon pool",
+                        name, p->segment);
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, nullptr);
+    }
+    status = check_header(hdr, p->map_size, p->segment);
+    if (status != DRAGON_SUCCESS) {
+        return status;
+    }
+    p->heap = dp::Heap(base);
+    p->uid = hdr->uid;
+    install_test_hooks(p->heap);
+    *out = p.release();
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t offset_of(const dragon_pool_t *pool, const void *ptr, uint64_t *offset) {
+    const auto *p = static_cast<const uint8_t *>(ptr);
+    const uint8_t *heap = pool->heap.heap_base();
+    if (p < heap || p >= heap + pool->heap.heap_size()) {
+        return fail(DRAGON_BAD_POINTER, "pointer %p is not inside pool '%s' [%p, %p)", ptr,
+                    pool->name, static_cast<const void *>(heap),
+                    static_cast<const void *>(heap + pool->heap.heap_size()));
+    }
+    uint64_t off = static_cast<uint64_t>(p - heap);
+    if ((off & ((1ULL << pool->heap.min_order()) - 1)) != 0) {
+        return fail(DRAGON_BAD_POINTER,
+                    "pointer %p is inside pool '%s' but not at the start of a block", ptr,
+                    pool->name);
+    }
+    *offset = off;
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t not_live(const dragon_pool_t *pool, const void *ptr) {
+    return fail(DRAGON_NOT_ALLOCATED,
+                "pointer %p is not a live allocation of pool '%s' (already freed?)", ptr,
+                pool->name);
+}
+
+dp::Descriptor pool_descriptor(const dragon_pool_t *pool) {
+    dp::Descriptor d{};
+    d.kind = dp::DescriptorKind::kPool;
+    d.uid = pool->uid;
+    d.node_id = pool->node_id;
+    d.heap_size = pool->heap.heap_size();
+    std::memcpy(d.runtime_id, pool->runtime_id, sizeof d.runtime_id);
+    std::memcpy(d.name, pool->name, sizeof d.name);
+    return d;
+}
+
+dragon_status_t write_descriptor(const dp::Descriptor &d, void *buf, size_t cap, size_t *len) {
+    if (len == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "serialize: len is NULL");
+    }
+    size_t need = dp::encoded_size(d);
+    *len = need;
+    if (buf == nullptr || cap < need) {
+        return fail(DRAGON_BUFFER_TOO_SMALL, "serialize: descriptor needs %zu bytes, buffer has %zu",
+                    need, buf == nullptr ? 0 : cap);
+    }
+    dp::encode(d, static_cast<uint8_t *>(buf));
+    return DRAGON_SUCCESS;
+}
+
+} // namespace
+
+extern "C" {
+
+DRAGON_API dragon_status_t dragon_pool_attr_init(dragon_pool_attr_t *attr) {
+    if (attr == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_attr_init: attr is NULL");
+    }
+    std::memset(attr, 0, sizeof *attr);
+    attr->struct_size = sizeof *attr;
+    attr->runtime_id = nullptr;
+    attr->node_id = -1;
+    attr->min_block = 0;
+    attr->flags = 0;
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
+                                              const dragon_pool_attr_t *attr,
+                                              dragon_pool_t **pool) {
+    return guarded("dragon_pool_create", [&]() -> dragon_status_t {
+        if (pool == nullptr) {
+            return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_create: pool is NULL");
+        }
+        *pool = nullptr;
+        if (dragon_status_t st = check_name(name); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        Resolved r{};
+        if (dragon_status_t st = resolve(attr, &r); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        uint64_t block = 1ULL << r.min_order;
+        if (size == 0) {
+            return fail(DRAGON_INVALID_ARGUMENT, "pool '%s': size 0", name);
+        }
+        if (size > (1ULL << 62)) {
+            return fail(DRAGON_INVALID_ARGUMENT, "pool '%s': size %zu is too large", name, size);
+        }
+        uint64_t heap_size = round_up(size, block);
+        uint64_t granules = heap_size >> r.min_order;
+        if (granules > dp::kMaxGranules) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "pool '%s': %zu bytes is more than 2^32 blocks of %" PRIu64
+                        " bytes; raise min_block",
+                        name, size, block);
+        }
+        uint64_t map_offset = round_up(sizeof(dp::SegmentHeader), 64);
+        uint64_t heap_offset = round_up(map_offset + granules, dp::kHeapAlign);
+        uint64_t segment_size = heap_offset + heap_size;
+
+        auto p = std::make_unique<dragon_pool>();
+        fill_identity(p.get(), r.runtime_id, r.node_id, name);
+        int fd = shm_open(p->segment, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EEXIST) {
+                return fail(DRAGON_ALREADY_EXISTS,
+                            "pool '%s' already exists in runtime '%s' on node %" PRIu64
+                            " (segment %s)",
+                            name, r.runtime_id, r.node_id, p->segment);
+            }
+            return fail_errno(status_from_errno(err), err, "create pool '%s': shm_open %s", name,
+                              p->segment);
+        }
+        // From here on a failure must remove the segment again.
+        auto undo = [&](dragon_status_t st) {
+            close(fd);
+            shm_unlink(p->segment);
+            return st;
+        };
+        if (fchmod(fd, 0600) != 0) {
+            return undo(fail_errno(DRAGON_SYSTEM_ERROR, errno, "create pool '%s': fchmod", name));
+        }
+        if (ftruncate(fd, static_cast<off_t>(segment_size)) != 0) {
+            int err = errno;
+            return undo(fail_errno(status_from_errno(err), err,
+                                   "create pool '%s': size segment to %" PRIu64 " bytes", name,
+                                   segment_size));
+        }
+        if ((r.flags & DRAGON_POOL_NO_RESERVE) == 0) {
+            int err = posix_fallocate(fd, 0, static_cast<off_t>(segment_size));
+            if (err == ENOSPC || err == EFBIG || err == ENOMEM) {
+                struct statvfs vfs {};
+                unsigned long long avail = 0;
+                if (fstatvfs(fd, &vfs) == 0) {
+                    avail = static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize;
+                }
+                return undo(fail(DRAGON_NO_SPACE,
+                                 "create pool '%s': needs %" PRIu64
+                                 " bytes of shared memory but /dev/shm has %llu free; ask for "
+                                 "less or enlarge /dev/shm",
+                                 name, segment_size, avail));
+            }
+            if (err != 0 && err != EOPNOTSUPP) {
+                return undo(fail_errno(status_from_errno(err), err,
+                                       "create pool '%s': reserve %" PRIu64 " bytes", name,
+                                       segment_size));
+            }
+        }
+        void *base = mmap(nullptr, segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (base == MAP_FAILED) {
+            int err = errno;
+            return undo(fail_errno(status_from_errno(err), err, "create pool '%s': mmap", name));
+        }
+        close(fd);
+        p->base = base;
+        p->map_size = segment_size;
+
+        dp::Heap::format(base, segment_size, map_offset, heap_offset, heap_size, r.min_order);
+        auto *hdr = static_cast<dp::SegmentHeader *>(base);
+        hdr->uid = fresh_uid();
+        hdr->node_id = r.node_id;
+        hdr->creator_uid = static_cast<uint32_t>(geteuid());
+        std::memcpy(hdr->runtime_id, p->runtime_id, sizeof hdr->runtime_id);
+        std::memcpy(hdr->name, p->name, sizeof hdr->name);
+        hdr->magic.store(dp::kSegmentMagic, std::memory_order_release);
+
+        p->heap = dp::Heap(base);
+        p->uid = hdr->uid;
+        install_test_hooks(p->heap);
+        *pool = p.release();
+        return DRAGON_SUCCESS;
+    });
+}
+
+DRAGON_API dragon_status_t dragon_pool_attach(const char *name, const dragon_pool_attr_t *attr,
+                                              dragon_pool_t **pool) {
+    return guarded("dragon_pool_attach", [&]() -> dragon_status_t {
+        if (pool == nullptr) {
+            return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_attach: pool is NULL");
+        }
+        *pool = nullptr;
+        if (dragon_status_t st = check_name(name); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        Resolved r{};
+        if (dragon_status_t st = resolve(attr, &r); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        return attach_segment(r.runtime_id, r.node_id, name, pool);
+    });
+}
+
+DRAGON_API dragon_status_t dragon_pool_serialize(const dragon_pool_t *pool, void *buf, size_t cap,
+                                                 size_t *len) {
+    if (pool == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_serialize: pool is NULL");
+    }
+    return write_descriptor(pool_descriptor(pool), buf, cap, len);
+}
+
+DRAGON_API dragon_status_t dragon_pool_attach_serialized(const void *bytes, size_t len,
+                                                         dragon_pool_t **pool) {
+    return guarded("dragon_pool_attach_serialized", [&]() -> dragon_status_t {
+        if (pool == nullptr) {
+            return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_attach_serialized: pool is NULL");
+        }
+        *pool = nullptr;
+        dp::Descriptor d{};
+        if (dragon_status_t st = dp::decode(bytes, len, &d); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        dragon_pool_t *p = nullptr;
+        if (dragon_status_t st = attach_segment(d.runtime_id, d.node_id, d.name, &p);
+            st != DRAGON_SUCCESS) {
+            return st;
+        }
+        if (p->uid != d.uid) {
+            delete p;
+            return fail(DRAGON_POOL_MISMATCH,
+                        "pool '%s' was destroyed and re-created since this descriptor was made",
+                        d.name);
+        }
+        *pool = p;
+        return DRAGON_SUCCESS;
+    });
+}
+
+DRAGON_API dragon_status_t dragon_pool_detach(dragon_pool_t *pool) {
+    if (pool == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_detach: pool is NULL");
+    }
+    delete pool;
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_pool_destroy(dragon_pool_t *pool) {
+    if (pool == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_destroy: pool is NULL");
+    }
+    dragon_status_t st = DRAGON_SUCCESS;
+    // Only unlink the segment if it still holds this pool: a re-created pool of the same name
+    // belongs to somebody else.
+    dragon_pool_t *current = nullptr;
+    if (attach_segment(pool->runtime_id, pool->node_id, pool->name, &current) == DRAGON_SUCCESS &&
+        current->uid == pool->uid) {
+        if (shm_unlink(pool->segment) != 0) {
+            st = fail_errno(status_from_errno(errno), errno, "destroy pool '%s': shm_unlink %s",
+                            pool->name, pool->segment);
+        }
+    } else {
+        st = fail(DRAGON_NOT_FOUND, "destroy pool '%s': already destroyed", pool->name);
+    }
+    delete current;
+    delete pool;
+    return st;
+}
+
+DRAGON_API dragon_status_t dragon_pool_name(const dragon_pool_t *pool, const char **name) {
+    if (pool == nullptr || name == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_name: NULL argument");
+    }
+    *name = pool->name;
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_pool_segment_name(const dragon_pool_t *pool,
+                                                    const char **segment) {
+    if (pool == nullptr || segment == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_segment_name: NULL argument");
+    }
+    *segment = pool->segment;
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_pool_stats(dragon_pool_t *pool, dragon_pool_stats_t *stats) {
+    if (pool == nullptr || stats == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_stats: NULL argument");
+    }
+    if (stats->struct_size < sizeof(size_t)) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "dragon_pool_stats: set stats->struct_size = sizeof(dragon_pool_stats_t)");
+    }
+    dp::Stats s{};
+    if (dragon_status_t st = pool->heap.stats(&s); st != DRAGON_SUCCESS) {
+        return fail(st, "pool '%s': stats: %s", pool->name, dragon_strerror(st));
+    }
+    dragon_pool_stats_t full{};
+    full.struct_size = stats->struct_size;
+    full.total_bytes = s.total_bytes;
+    full.free_bytes = s.free_bytes;
+    full.used_bytes = s.total_bytes - s.free_bytes;
+    full.utilization_pct = 100.0 * static_cast<double>(full.used_bytes) /
+                           static_cast<double>(s.total_bytes);
+    full.allocation_count = s.live_blocks;
+    full.largest_free_block = s.largest_free;
+    full.min_block = 1ULL << pool->heap.min_order();
+    std::memcpy(stats, &full, std::min(stats->struct_size, sizeof full));
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_pool_alloc_timeout(dragon_pool_t *pool, size_t size,
+                                                     dragon_timeout_t timeout, void **ptr) {
+    if (pool == nullptr || ptr == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_alloc: NULL argument");
+    }
+    *ptr = nullptr;
+    unsigned order = pool->heap.order_for(size);
+    if (order == 0) {
+        if (size == 0) {
+            return fail(DRAGON_INVALID_ARGUMENT, "pool '%s': cannot allocate 0 bytes", pool->name);
+        }
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "pool '%s': %zu bytes is more than its largest block (%llu of %" PRIu64
+                    " bytes in all)",
+                    pool->name, size, 1ULL << pool->heap.max_order(), pool->heap.heap_size());
+    }
+    uint64_t off = 0;
+    dragon_status_t st = timeout == 0 ? pool->heap.alloc(order, &off)
+                                      : pool->heap.alloc_wait(order, timeout, &off);
+    if (st == DRAGON_SUCCESS) {
+        *ptr = pool->heap.heap_base() + off;
+        return DRAGON_SUCCESS;
+    }
+    if (st == DRAGON_NO_SPACE) {
+        return fail(st, "pool '%s': no free block of %llu bytes for %zu bytes", pool->name,
+                    1ULL << order, size);
+    }
+    if (st == DRAGON_TIMEOUT) {
+        return fail(st, "pool '%s': no block of %llu bytes became free within %" PRId64 " ns",
+                    pool->name, 1ULL << order, timeout);
+    }
+    return fail(st, "pool '%s': allocation failed: %s", pool->name, dragon_strerror(st));
+}
+
+DRAGON_API dragon_status_t dragon_pool_alloc(dragon_pool_t *pool, size_t size, void **ptr) {
+    return dragon_pool_alloc_timeout(pool, size, 0, ptr);
+}
+
+DRAGON_API dragon_status_t dragon_pool_free(dragon_pool_t *pool, void *ptr) {
+    if (pool == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_free: pool is NULL");
+    }
+    uint64_t off = 0;
+    if (dragon_status_t st = offset_of(pool, ptr, &off); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    if (pool->heap.free(off) != DRAGON_SUCCESS) {
+        return not_live(pool, ptr);
+    }
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_pool_block_size(const dragon_pool_t *pool, const void *ptr,
+                                                  size_t *size) {
+    if (pool == nullptr || size == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_block_size: NULL argument");
+    }
+    uint64_t off = 0;
+    if (dragon_status_t st = offset_of(pool, ptr, &off); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    uint64_t block = pool->heap.live_block_size(off);
+    if (block == 0) {
+        return not_live(pool, ptr);
+    }
+    *size = block;
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_pool_mem_serialize(const dragon_pool_t *pool, const void *ptr,
+                                                     size_t size, void *buf, size_t cap,
+                                                     size_t *len) {
+    if (pool == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_mem_serialize: pool is NULL");
+    }
+    uint64_t off = 0;
+    if (dragon_status_t st = offset_of(pool, ptr, &off); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    uint64_t block = pool->heap.live_block_size(off);
+    if (block == 0) {
+        return not_live(pool, ptr);
+    }
+    if (size > block) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "pool '%s': %zu bytes is more than the %" PRIu64 "-byte allocation at %p",
+                    pool->name, size, block, ptr);
+    }
+    dp::Descriptor d = pool_descriptor(pool);
+    d.kind = dp::DescriptorKind::kMemory;
+    d.offset = off;
+    d.size = size;
+    return write_descriptor(d, buf, cap, len);
+}
+
+DRAGON_API dragon_status_t dragon_pool_mem_attach(const dragon_pool_t *pool, const void *bytes,
+                                                  size_t len, void **ptr, size_t *size) {
+    if (pool == nullptr || ptr == nullptr || size == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_mem_attach: NULL argument");
+    }
+    dp::Descriptor d{};
+    if (dragon_status_t st = dp::decode(bytes, len, &d); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    if (d.kind != dp::DescriptorKind::kMemory) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "dragon_pool_mem_attach: a pool descriptor, not a memory descriptor");
+    }
+    if (d.uid != pool->uid) {
+        return fail(DRAGON_POOL_MISMATCH,
+                    "memory descriptor names pool '%s' (runtime '%s', node %" PRIu64
+                    "), not pool '%s'",
+                    d.name, d.runtime_id, d.node_id, pool->name);
+    }
+    if (d.heap_size != pool->heap.heap_size() ||
+        (d.offset & ((1ULL << pool->heap.min_order()) - 1)) != 0) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "memory descriptor for pool '%s' does not fit its layout", pool->name);
+    }
+    uint64_t block = pool->heap.live_block_size(d.offset);
+    if (block == 0) {
+        return fail(DRAGON_NOT_ALLOCATED,
+                    "memory descriptor for pool '%s' names offset %" PRIu64
+                    ", which is not a live allocation (freed?)",
+                    pool->name, d.offset);
+    }
+    if (d.size > block) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "memory descriptor for pool '%s' claims %" PRIu64 " bytes of a %" PRIu64
+                    "-byte block",
+                    pool->name, d.size, block);
+    }
+    *ptr = pool->heap.heap_base() + d.offset;
+    *size = static_cast<size_t>(d.size);
+    return DRAGON_SUCCESS;
+}
+
+} // extern "C"
