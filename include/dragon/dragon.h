@@ -2,8 +2,8 @@
 #ifndef DRAGON_DRAGON_H
 #define DRAGON_DRAGON_H
 
+#include <dragon/pool.h>
 #include <dragon/status.h>
 #include <dragon/version.h>
-#include <dragon/pool.h>
 
 #endif /* DRAGON_DRAGON_H */

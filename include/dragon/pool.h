@@ -59,8 +59,7 @@ DRAGON_API dragon_status_t dragon_pool_attr_init(dragon_pool_attr_t *attr);
  * to it. attr may be NULL. Fails with DRAGON_ALREADY_EXISTS if the name is taken and
  * DRAGON_NO_SPACE if /dev/shm cannot hold it. */
 DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
-                                              const dragon_pool_attr_t *attr,
-                                              dragon_pool_t **pool);
+                                              const dragon_pool_attr_t *attr, dragon_pool_t **pool);
 
 /* Attach to an existing pool by name (runtime id and node id from attr or the environment).
  */
@@ -69,8 +68,8 @@ DRAGON_API dragon_status_t dragon_pool_attach(const char *name, const dragon_poo
 
 /* Write the pool's descriptor into buf. *len receives its length; if buf is NULL or cap is
  * too small, nothing is written and DRAGON_BUFFER_TOO_SMALL is returned. */
-DRAGON_API dragon_status_t dragon_pool_serialize(const dragon_pool_t *pool, void *buf,
-                                                 size_t cap, size_t *len);
+DRAGON_API dragon_status_t dragon_pool_serialize(const dragon_pool_t *pool, void *buf, size_t cap,
+                                                 size_t *len);
 
 /* Attach to the pool named by a serialized pool descriptor, or by a serialized memory
  * descriptor (the pool that holds that memory). */

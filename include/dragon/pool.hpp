@@ -89,10 +89,10 @@ class Allocation {
 };
 
 struct PoolOptions {
-    std::string runtime_id;      // empty: from the environment
-    std::int64_t node_id = -1;   // -1: from the environment
-    std::size_t min_block = 0;   // 0: 64 bytes
-    bool reserve = true;         // reserve the memory at creation (fail now, not SIGBUS later)
+    std::string runtime_id;    // empty: from the environment
+    std::int64_t node_id = -1; // -1: from the environment
+    std::size_t min_block = 0; // 0: 64 bytes
+    bool reserve = true;       // reserve the memory at creation (fail now, not SIGBUS later)
 };
 
 // An attached pool. Detaches on destruction; destroy() removes it for everybody.

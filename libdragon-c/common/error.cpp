@@ -100,9 +100,13 @@ DRAGON_API const char *dragon_strerror(dragon_status_t status) {
     return dragon::detail::kNames[i];
 }
 
-DRAGON_API const char *dragon_last_error(void) { return dragon::detail::last_error_message; }
+DRAGON_API const char *dragon_last_error(void) {
+    return dragon::detail::last_error_message;
+}
 
-DRAGON_API const char *dragon_version(void) { return DRAGON_VERSION_STRING; }
+DRAGON_API const char *dragon_version(void) {
+    return DRAGON_VERSION_STRING;
+}
 
 DRAGON_API dragon_status_t dragon_version_numbers(int *major, int *minor, int *patch) {
     if (major != nullptr) {

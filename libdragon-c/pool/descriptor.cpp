@@ -7,7 +7,7 @@
 namespace dragon::pool {
 namespace {
 
-constexpr size_t kFixedSize = 32;  // magic .. heap_size
+constexpr size_t kFixedSize = 32;   // magic .. heap_size
 constexpr size_t kMemoryExtra = 16; // offset, size
 
 void put_u32(uint8_t *p, uint32_t v) {
@@ -36,8 +36,8 @@ uint64_t get_u64(const uint8_t *p) {
 }
 
 bool name_char(char c, bool allow_dot) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || (allow_dot && c == '.');
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || (allow_dot && c == '.');
 }
 
 bool valid_chars(const char *s, size_t len, size_t max, bool allow_dot) {
@@ -98,8 +98,8 @@ dragon_status_t decode(const void *bytes, size_t len, Descriptor *out) {
     }
     const auto *p = static_cast<const uint8_t *>(bytes);
     if (len < kFixedSize) {
-        return fail(DRAGON_BAD_DESCRIPTOR, "descriptor: %zu bytes, shorter than the %zu-byte header",
-                    len, kFixedSize);
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "descriptor: %zu bytes, shorter than the %zu-byte header", len, kFixedSize);
     }
     if (get_u32(p) != kDescriptorMagic) {
         return fail(DRAGON_BAD_DESCRIPTOR, "descriptor: bad magic 0x%08x (not a dragon descriptor)",
@@ -116,7 +116,8 @@ dragon_status_t decode(const void *bytes, size_t len, Descriptor *out) {
     }
     size_t rt_len = p[6];
     size_t name_len = p[7];
-    size_t want = kFixedSize + rt_len + name_len + (kind == DescriptorKind::kMemory ? kMemoryExtra : 0);
+    size_t want =
+        kFixedSize + rt_len + name_len + (kind == DescriptorKind::kMemory ? kMemoryExtra : 0);
     if (len != want) {
         return fail(DRAGON_BAD_DESCRIPTOR, "descriptor: %zu bytes, its header says %zu", len, want);
     }

@@ -15,7 +15,9 @@ namespace {
 constexpr uint64_t kTagStep = 1ULL << 32;
 constexpr uint64_t kTagMask = ~0xFFFFFFFFULL;
 
-unsigned floor_log2(uint64_t v) { return 63U - static_cast<unsigned>(std::countl_zero(v)); }
+unsigned floor_log2(uint64_t v) {
+    return 63U - static_cast<unsigned>(std::countl_zero(v));
+}
 
 // The word a cached block uses to link to the next one on its stack.
 std::atomic_ref<uint32_t> link_of(uint8_t *block) {

@@ -34,8 +34,8 @@ class Heap {
     explicit Heap(void *base);
 
     // Lay out a fresh segment of segment_size bytes (all zero) at base.
-    static void format(void *base, uint64_t segment_size, uint64_t map_offset,
-                       uint64_t heap_offset, uint64_t heap_size, unsigned min_order);
+    static void format(void *base, uint64_t segment_size, uint64_t map_offset, uint64_t heap_offset,
+                       uint64_t heap_size, unsigned min_order);
 
     SegmentHeader *header() const { return hdr_; }
     uint8_t *heap_base() const { return heap_; }
@@ -67,9 +67,7 @@ class Heap {
   private:
     class Locked;
 
-    std::atomic<uint8_t> &map_at(uint64_t offset) const {
-        return map_[offset >> min_order_];
-    }
+    std::atomic<uint8_t> &map_at(uint64_t offset) const { return map_[offset >> min_order_]; }
 
     // Lock-free cache stacks.
     uint64_t cache_pop(unsigned order);

@@ -21,8 +21,8 @@ constexpr unsigned kMaxOrder = 63;
 constexpr unsigned kOrders = 64;
 constexpr unsigned kMinOrderFloor = 6; // 64-byte blocks and alignment at least
 constexpr uint64_t kHeapAlign = 4096;
-constexpr uint64_t kNil = ~0ULL;         // end of a free list
-constexpr uint32_t kEmptyIndex = ~0U;    // empty cache stack
+constexpr uint64_t kNil = ~0ULL;      // end of a free list
+constexpr uint32_t kEmptyIndex = ~0U; // empty cache stack
 constexpr uint64_t kMaxGranules = 0xFFFFFFFEULL;
 
 // Block states, in the top two bits of a block-map byte; the low six bits hold the order.
@@ -36,8 +36,12 @@ enum BlockState : uint8_t {
 constexpr uint8_t pack(BlockState s, unsigned order) {
     return static_cast<uint8_t>((static_cast<unsigned>(s) << 6) | (order & 0x3f));
 }
-constexpr BlockState state_of(uint8_t b) { return static_cast<BlockState>(b >> 6); }
-constexpr unsigned order_of(uint8_t b) { return b & 0x3f; }
+constexpr BlockState state_of(uint8_t b) {
+    return static_cast<BlockState>(b >> 6);
+}
+constexpr unsigned order_of(uint8_t b) {
+    return b & 0x3f;
+}
 
 // Head of a lock-free stack of cached blocks of one order: low 32 bits the granule index of
 // the top block (kEmptyIndex if none), high 32 bits a tag bumped by every change (ABA guard).

@@ -58,7 +58,9 @@ struct Resolved {
     uint32_t flags;
 };
 
-uint64_t round_up(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
+uint64_t round_up(uint64_t v, uint64_t align) {
+    return (v + align - 1) & ~(align - 1);
+}
 
 dragon_status_t resolve(const dragon_pool_attr_t *given, Resolved *r) {
     dragon_pool_attr_t a;
@@ -184,8 +186,8 @@ dragon_status_t check_header(const dp::SegmentHeader *h, uint64_t file_size, con
               h->min_order >= dp::kMinOrderFloor && h->min_order <= kMaxMinOrder &&
               h->heap_size != 0 && (h->heap_size & ((1ULL << h->min_order) - 1)) == 0 &&
               h->map_offset >= sizeof(dp::SegmentHeader) &&
-              h->map_offset + granules <= h->heap_offset &&
-              h->heap_offset % dp::kHeapAlign == 0 && h->heap_offset + h->heap_size == file_size &&
+              h->map_offset + granules <= h->heap_offset && h->heap_offset % dp::kHeapAlign == 0 &&
+              h->heap_offset + h->heap_size == file_size &&
               h->max_order == 63U - static_cast<unsigned>(__builtin_clzll(h->heap_size));
     if (!ok) {
         return fail(DRAGON_CORRUPTED,
@@ -205,9 +207,9 @@ dragon_status_t attach_segment(const char *runtime_id, uint64_t node_id, const c
     if (fd < 0) {
         int err = errno;
         if (err == ENOENT) {
-            return fail(DRAGON_NOT_FOUND, "no pool '%s' in runtime '%s' on node %" PRIu64
-                                          " (no segment %s)",
-                        name, runtime_id, node_id, p->segment);
+            return fail(DRAGON_NOT_FOUND,
+                        "no pool '%s' in runtime '%s' on node %" PRIu64 " (no segment %s)", name,
+                        runtime_id, node_id, p->segment);
         }
         return fail_errno(status_from_errno(err), err, "attach pool '%s': shm_open %s", name,
                           p->segment);
@@ -232,8 +234,8 @@ dragon_status_t attach_segment(const char *runtime_id, uint64_t node_id, const c
             break;
         }
         if (waited >= kAttachWaitMs) {
-            status = fail(DRAGON_CORRUPTED, "pool '%s': segment %s is too small to be a pool",
-                          name, p->segment);
+            status = fail(DRAGON_CORRUPTED, "pool '%s': segment %s is too small to be a pool", name,
+                          p->segment);
             break;
         }
         struct timespec ms = {0, 1000000};
@@ -256,8 +258,8 @@ dragon_status_t attach_segment(const char *runtime_id, uint64_t node_id, const c
     for (int waited = 0; hdr->magic.load(std::memory_order_acquire) != dp::kSegmentMagic;
          ++waited) {
         if (waited >= kAttachWaitMs || hdr->magic.load(std::memory_order_acquire) != 0) {
-            return fail(DRAGON_CORRUPTED, "pool '%s': segment %s does not hold a dragon pool",
-                        name, p->segment);
+            return fail(DRAGON_CORRUPTED, "pool '%s': segment %s does not hold a dragon pool", name,
+                        p->segment);
         }
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, nullptr);
@@ -315,8 +317,9 @@ dragon_status_t write_descriptor(const dp::Descriptor &d, void *buf, size_t cap,
     size_t need = dp::encoded_size(d);
     *len = need;
     if (buf == nullptr || cap < need) {
-        return fail(DRAGON_BUFFER_TOO_SMALL, "serialize: descriptor needs %zu bytes, buffer has %zu",
-                    need, buf == nullptr ? 0 : cap);
+        return fail(DRAGON_BUFFER_TOO_SMALL,
+                    "serialize: descriptor needs %zu bytes, buffer has %zu", need,
+                    buf == nullptr ? 0 : cap);
     }
     dp::encode(d, static_cast<uint8_t *>(buf));
     return DRAGON_SUCCESS;
@@ -565,8 +568,8 @@ DRAGON_API dragon_status_t dragon_pool_stats(dragon_pool_t *pool, dragon_pool_st
     full.total_bytes = s.total_bytes;
     full.free_bytes = s.free_bytes;
     full.used_bytes = s.total_bytes - s.free_bytes;
-    full.utilization_pct = 100.0 * static_cast<double>(full.used_bytes) /
-                           static_cast<double>(s.total_bytes);
+    full.utilization_pct =
+        100.0 * static_cast<double>(full.used_bytes) / static_cast<double>(s.total_bytes);
     full.allocation_count = s.live_blocks;
     full.largest_free_block = s.largest_free;
     full.min_block = 1ULL << pool->heap.min_order();
@@ -591,8 +594,8 @@ DRAGON_API dragon_status_t dragon_pool_alloc_timeout(dragon_pool_t *pool, size_t
                     pool->name, size, 1ULL << pool->heap.max_order(), pool->heap.heap_size());
     }
     uint64_t off = 0;
-    dragon_status_t st = timeout == 0 ? pool->heap.alloc(order, &off)
-                                      : pool->heap.alloc_wait(order, timeout, &off);
+    dragon_status_t st =
+        timeout == 0 ? pool->heap.alloc(order, &off) : pool->heap.alloc_wait(order, timeout, &off);
     if (st == DRAGON_SUCCESS) {
         *ptr = pool->heap.heap_base() + off;
         return DRAGON_SUCCESS;

@@ -133,8 +133,7 @@ static int run_random(dragon_pool_t *pool, long iters, size_t maxlive, size_t ma
     for (size_t i = 0; i < maxlive; ++i) {
         if (live[i].p != NULL) {
             if (!intact(&live[i])) {
-                fprintf(stderr, "pool-helper: allocation %p was overwritten\n",
-                        (void *)live[i].p);
+                fprintf(stderr, "pool-helper: allocation %p was overwritten\n", (void *)live[i].p);
                 ok = 0;
             }
             if (dragon_pool_free(pool, live[i].p) != DRAGON_SUCCESS) {

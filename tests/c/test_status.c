@@ -48,8 +48,7 @@ static void *fail_in_thread(void *arg) {
 static void test_last_error_is_per_thread(void **state) {
     (void)state;
     dragon_pool_t *pool = NULL;
-    assert_int_equal(dragon_pool_create("bad name!", 4096, NULL, &pool),
-                     DRAGON_INVALID_ARGUMENT);
+    assert_int_equal(dragon_pool_create("bad name!", 4096, NULL, &pool), DRAGON_INVALID_ARGUMENT);
     assert_non_null(strstr(dragon_last_error(), "bad name!"));
     pthread_t t;
     void *ok = NULL;

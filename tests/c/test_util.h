@@ -6,11 +6,10 @@
 #endif
 #define DRAGON_TEST_UTIL_H
 
-
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>

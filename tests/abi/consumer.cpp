@@ -1,0 +1,23 @@
+// Built against the installed library with `pkg-config --cflags --libs dragon-cpp` only.
+#include <dragon/dragon.hpp>
+
+#include <cstring>
+#include <iostream>
+
+int main() {
+    try {
+        auto pool = dragon::Pool::create("consumer-cpp", 1 << 16);
+        {
+            auto a = pool.allocate(64);
+            std::strcpy(a.as<char>(), "from C++");
+        }
+        bool ok = pool.stats().allocation_count == 0;
+        pool.destroy();
+        std::cout << "C++ consumer: libdragon " << dragon_version() << ": "
+                  << (ok ? "ok" : "FAILED") << "\n";
+        return ok ? 0 : 1;
+    } catch (const dragon::Error &e) {
+        std::cerr << "C++ consumer: " << e.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install the build into a scratch root, then build a C, a C++ and a Fortran program against
+# the installed library using nothing but pkg-config, and run them.
+set -euo pipefail
+build=$1
+src=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+runtime="tconsumer$$"
+cleanup() {
+  rm -rf "$work"
+  rm -f /dev/shm/dragon."$runtime".* 2>/dev/null || true
+}
+trap cleanup EXIT
+
+meson install -C "$build" --destdir "$work/root" --no-rebuild --quiet >/dev/null
+pcdir=$(dirname "$(find "$work/root" -name dragon-c.pc | head -1)")
+[ -f "$pcdir/dragon-cpp.pc" ] || { echo "FAIL: dragon-cpp.pc not installed"; exit 1; }
+export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$work/root"
+libdir="$work/root$(PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=libdir dragon-c)"
+export LD_LIBRARY_PATH="$libdir"
+export DRAGON_RUNTIME_ID="$runtime"
+
+# shellcheck disable=SC2046 # word splitting of pkg-config output is intended
+cc -Wall -Wextra -Werror -o "$work/consumer-c" "$src/consumer.c" $(pkg-config --cflags --libs dragon-c)
+# shellcheck disable=SC2046
+c++ -std=c++17 -Wall -Wextra -Werror -o "$work/consumer-cpp" "$src/consumer.cpp" $(pkg-config --cflags --libs dragon-cpp)
+# shellcheck disable=SC2046
+gfortran -Wall -o "$work/consumer-f90" "$src/consumer.f90" $(pkg-config --libs dragon-c)
+
+# Each program must load the installed copy, not the build tree's.
+for prog in consumer-c consumer-cpp consumer-f90; do
+  loaded=$(ldd "$work/$prog" | awk '/libdragon-c/ {print $3}')
+  case "$loaded" in
+    "$libdir"/*) ;;
+    *) echo "FAIL: $prog loads '$loaded', not the installed library"; exit 1 ;;
+  esac
+  "$work/$prog"
+done
+left=$(ls /dev/shm | grep "^dragon\.$runtime\." || true)
+[ -z "$left" ] || { echo "FAIL: left in /dev/shm: $left"; exit 1; }
+echo "ok: C, C++ and Fortran consumers built with pkg-config and ran"
