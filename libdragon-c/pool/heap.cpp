@@ -9,6 +9,12 @@
 #include <csignal>
 #include <new>
 
+#include <sched.h>
+#ifdef DRAGON_HAVE_RSEQ
+#include <sys/rseq.h>
+#endif
+#include <unistd.h>
+
 namespace dragon::pool {
 namespace {
 
@@ -64,6 +70,7 @@ Heap::Heap(void *base) : hdr_(static_cast<SegmentHeader *>(base)) {
     heap_size_ = hdr_->heap_size;
     min_order_ = hdr_->min_order;
     max_order_ = hdr_->max_order;
+    shard_mask_ = hdr_->shard_count - 1;
 }
 
 void Heap::format(void *base, uint64_t segment_size, uint64_t map_offset, uint64_t heap_offset,
@@ -77,6 +84,12 @@ void Heap::format(void *base, uint64_t segment_size, uint64_t map_offset, uint64
     hdr->heap_size = heap_size;
     hdr->min_order = min_order;
     hdr->max_order = floor_log2(heap_size);
+    long cpus = sysconf(_SC_NPROCESSORS_CONF);
+    unsigned shards = 1;
+    while (shards < kMaxShards && static_cast<long>(shards) < cpus) {
+        shards *= 2;
+    }
+    hdr->shard_count = shards;
 
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
@@ -86,8 +99,10 @@ void Heap::format(void *base, uint64_t segment_size, uint64_t map_offset, uint64
     pthread_mutexattr_destroy(&ma);
 
     std::fill(std::begin(hdr->free_head), std::end(hdr->free_head), kNil);
-    for (auto &c : hdr->cache) {
-        c.top.store(kEmptyIndex, std::memory_order_relaxed);
+    for (auto &shard : hdr->cache) {
+        for (auto &top : shard.top) {
+            top.store(kEmptyIndex, std::memory_order_relaxed);
+        }
     }
 
     // The heap need not be a power of two: cover it with the largest aligned blocks, biggest
@@ -113,8 +128,22 @@ unsigned Heap::order_for(size_t size) const {
     return 64U - static_cast<unsigned>(std::countl_zero(static_cast<uint64_t>(size) - 1));
 }
 
-uint64_t Heap::cache_pop(unsigned order) {
-    auto &top = hdr_->cache[order].top;
+unsigned Heap::my_shard() const {
+    // The CPU we run on, read from the rseq area the kernel keeps current for each thread
+    // (glibc registers it): one load, no call. Migrating right after is harmless: any shard
+    // is correct, our own is just the one nobody else is hammering.
+#ifdef DRAGON_HAVE_RSEQ
+    if (__builtin_expect(__rseq_size != 0, 1)) {
+        const auto *area = reinterpret_cast<const volatile struct rseq *>(
+            static_cast<const char *>(__builtin_thread_pointer()) + __rseq_offset);
+        return area->cpu_id_start & shard_mask_;
+    }
+#endif
+    int cpu = sched_getcpu();
+    return cpu < 0 ? 0U : static_cast<unsigned>(cpu) & shard_mask_;
+}
+
+uint64_t Heap::cache_pop(std::atomic<uint64_t> &top) {
     uint64_t cur = top.load(std::memory_order_acquire);
     for (;;) {
         auto index = static_cast<uint32_t>(cur);
@@ -133,12 +162,18 @@ uint64_t Heap::cache_pop(unsigned order) {
     }
 }
 
-void Heap::cache_push(unsigned order, uint64_t offset) {
-    auto &top = hdr_->cache[order].top;
+void Heap::cache_push(std::atomic<uint64_t> &top, uint64_t offset) {
     auto index = static_cast<uint32_t>(offset >> min_order_);
     uint64_t cur = top.load(std::memory_order_relaxed);
+    std::atomic_ref<uint32_t> link = link_of(heap_ + offset);
     for (;;) {
-        link_of(heap_ + offset).store(static_cast<uint32_t>(cur), std::memory_order_relaxed);
+        // Skip the store when the link already holds the value: a block that goes back onto
+        // the same stack over and over is then not dirtied, and a neighbouring block's owner
+        // on another core is not disturbed.
+        auto next = static_cast<uint32_t>(cur);
+        if (link.load(std::memory_order_relaxed) != next) {
+            link.store(next, std::memory_order_relaxed);
+        }
         uint64_t want = ((cur & kTagMask) + kTagStep) | index;
         if (top.compare_exchange_weak(cur, want, std::memory_order_release,
                                       std::memory_order_relaxed)) {
@@ -234,12 +269,14 @@ void Heap::buddy_release(uint64_t offset, unsigned order) {
 
 uint64_t Heap::drain_caches() {
     uint64_t drained = 0;
-    for (unsigned k = min_order_; k <= max_order_; ++k) {
-        uint64_t off;
-        while ((off = cache_pop(k)) != kNil) {
-            maybe_crash(CrashPoint::kDrain);
-            buddy_release(off, k);
-            ++drained;
+    for (unsigned shard = 0; shard <= shard_mask_; ++shard) {
+        for (unsigned k = min_order_; k <= max_order_; ++k) {
+            uint64_t off;
+            while ((off = cache_pop(stack(shard, k))) != kNil) {
+                maybe_crash(CrashPoint::kDrain);
+                buddy_release(off, k);
+                ++drained;
+            }
         }
     }
     return drained;
@@ -293,7 +330,13 @@ dragon_status_t Heap::alloc_slow(unsigned order, uint64_t *offset) {
 }
 
 dragon_status_t Heap::alloc(unsigned order, uint64_t *offset) {
-    uint64_t off = cache_pop(order);
+    // Own shard first, then the others' (blocks freed by a process on another CPU), and only
+    // then the buddy allocator's lock.
+    unsigned own = my_shard();
+    uint64_t off = cache_pop(stack(own, order));
+    for (unsigned i = 1; off == kNil && i <= shard_mask_; ++i) {
+        off = cache_pop(stack((own + i) & shard_mask_, order));
+    }
     if (off != kNil) {
         map_at(off).store(pack(kLive, order), std::memory_order_release);
         *offset = off;
@@ -339,7 +382,7 @@ dragon_status_t Heap::free(uint64_t offset) {
                                       std::memory_order_acquire)) {
         return DRAGON_NOT_ALLOCATED;
     }
-    cache_push(order_of(b), offset);
+    cache_push(stack(my_shard(), order_of(b)), offset);
     if (hdr_->waiters.load(std::memory_order_seq_cst) != 0) {
         hdr_->space_seq.fetch_add(1, std::memory_order_seq_cst);
         detail::futex_wake_all(&hdr_->space_seq);

@@ -70,8 +70,12 @@ class Heap {
     std::atomic<uint8_t> &map_at(uint64_t offset) const { return map_[offset >> min_order_]; }
 
     // Lock-free cache stacks.
-    uint64_t cache_pop(unsigned order);
-    void cache_push(unsigned order, uint64_t offset);
+    std::atomic<uint64_t> &stack(unsigned shard, unsigned order) const {
+        return hdr_->cache[shard].top[order];
+    }
+    unsigned my_shard() const;
+    uint64_t cache_pop(std::atomic<uint64_t> &top);
+    void cache_push(std::atomic<uint64_t> &top, uint64_t offset);
 
     // Buddy allocator; callers hold the lock.
     dragon_status_t buddy_alloc(unsigned order, uint64_t *offset);
@@ -92,6 +96,7 @@ class Heap {
     uint64_t heap_size_ = 0;
     unsigned min_order_ = 0;
     unsigned max_order_ = 0;
+    unsigned shard_mask_ = 0;
     CrashPoint crash_point_ = CrashPoint::kNone;
     unsigned crash_countdown_ = 0;
 };

@@ -25,6 +25,19 @@ constexpr uint64_t kNil = ~0ULL;      // end of a free list
 constexpr uint32_t kEmptyIndex = ~0U; // empty cache stack
 constexpr uint64_t kMaxGranules = 0xFFFFFFFEULL;
 
+// Block-map entries are swizzled so that neighbouring small blocks, which different processes
+// often own, do not share a cache line, nor an adjacent pair of lines (x86 prefetches lines in
+// 128-byte pairs): within each chunk of 8192 granules, entry g lives at g ^ ((g & 63) << 7).
+// That is a bijection within the chunk, and blocks of 64 granules or more (g & 63 == 0) keep
+// a line each. The map is padded to whole chunks.
+constexpr uint64_t kMapChunk = 8192;
+constexpr uint64_t map_index(uint64_t granule) {
+    return granule ^ ((granule & 63) << 7);
+}
+constexpr uint64_t map_bytes(uint64_t granules) {
+    return (granules + kMapChunk - 1) / kMapChunk * kMapChunk;
+}
+
 // Block states, in the top two bits of a block-map byte; the low six bits hold the order.
 enum BlockState : uint8_t {
     kNone = 0,   // not the start of a block
@@ -43,10 +56,13 @@ constexpr unsigned order_of(uint8_t b) {
     return b & 0x3f;
 }
 
-// Head of a lock-free stack of cached blocks of one order: low 32 bits the granule index of
-// the top block (kEmptyIndex if none), high 32 bits a tag bumped by every change (ABA guard).
-struct alignas(64) CacheStack {
-    std::atomic<uint64_t> top;
+// Freed blocks wait on lock-free stacks, one per order in each of up to kMaxShards shards; a
+// process uses the shard of the CPU it runs on, so processes on different CPUs do not contend
+// for one cache line. A stack head holds in its low 32 bits the granule index of the top block
+// (kEmptyIndex if none) and in its high 32 bits a tag bumped by every change (ABA guard).
+constexpr unsigned kMaxShards = 64;
+struct alignas(64) CacheShard {
+    std::atomic<uint64_t> top[kOrders];
 };
 
 // A free block's first bytes while it is in a free list (offsets relative to the heap).
@@ -68,7 +84,7 @@ struct SegmentHeader {
     uint32_t min_order;
     uint32_t max_order; // order of the largest block the heap can hold
     uint32_t creator_uid;
-    uint32_t reserved0;
+    uint32_t shard_count; // a power of two, at most kMaxShards
     char runtime_id[33];
     char name[65];
 
@@ -84,7 +100,7 @@ struct SegmentHeader {
     alignas(64) std::atomic<uint32_t> space_seq;
     std::atomic<uint32_t> waiters;
 
-    CacheStack cache[kOrders];
+    CacheShard cache[kMaxShards];
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);

@@ -186,8 +186,8 @@ dragon_status_t check_header(const dp::SegmentHeader *h, uint64_t file_size, con
               h->min_order >= dp::kMinOrderFloor && h->min_order <= kMaxMinOrder &&
               h->heap_size != 0 && (h->heap_size & ((1ULL << h->min_order) - 1)) == 0 &&
               h->map_offset >= sizeof(dp::SegmentHeader) &&
-              h->map_offset + granules <= h->heap_offset && h->heap_offset % dp::kHeapAlign == 0 &&
-              h->heap_offset + h->heap_size == file_size &&
+              h->map_offset + dp::map_bytes(granules) <= h->heap_offset &&
+              h->heap_offset % dp::kHeapAlign == 0 && h->heap_offset + h->heap_size == file_size &&
               h->max_order == 63U - static_cast<unsigned>(__builtin_clzll(h->heap_size));
     if (!ok) {
         return fail(DRAGON_CORRUPTED,
@@ -373,7 +373,7 @@ DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
                         name, size, block);
         }
         uint64_t map_offset = round_up(sizeof(dp::SegmentHeader), 64);
-        uint64_t heap_offset = round_up(map_offset + granules, dp::kHeapAlign);
+        uint64_t heap_offset = round_up(map_offset + dp::map_bytes(granules), dp::kHeapAlign);
         uint64_t segment_size = heap_offset + heap_size;
 
         auto p = std::make_unique<dragon_pool>();
