@@ -17,10 +17,10 @@
 
 namespace bench {
 
-inline void row(const char *bench, const char *impl, long size, const char *metric,
-                double value, const char *note = nullptr) {
-    std::printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"size\":%ld,\"metric\":\"%s\",\"value\":", bench,
-                impl, size, metric);
+inline void row(const char *bench, const char *impl, long size, const char *metric, double value,
+                const char *note = nullptr) {
+    std::printf("{\"bench\":\"%s\",\"impl\":\"%s\",\"size\":%ld,\"metric\":\"%s\",\"value\":",
+                bench, impl, size, metric);
     if (value != value) { // NaN: the peer could not be measured
         std::printf("null");
     } else {
@@ -105,6 +105,8 @@ inline bool has_flag(int argc, char **argv, const char *flag) {
 }
 
 // Keep the compiler from eliding an allocation and its free.
-inline void escape(void *p) { asm volatile("" : : "g"(p) : "memory"); }
+inline void escape(void *p) {
+    asm volatile("" : : "g"(p) : "memory");
+}
 
 } // namespace bench
