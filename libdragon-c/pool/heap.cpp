@@ -165,15 +165,8 @@ uint64_t Heap::cache_pop(std::atomic<uint64_t> &top) {
 void Heap::cache_push(std::atomic<uint64_t> &top, uint64_t offset) {
     auto index = static_cast<uint32_t>(offset >> min_order_);
     uint64_t cur = top.load(std::memory_order_relaxed);
-    std::atomic_ref<uint32_t> link = link_of(heap_ + offset);
     for (;;) {
-        // Skip the store when the link already holds the value: a block that goes back onto
-        // the same stack over and over is then not dirtied, and a neighbouring block's owner
-        // on another core is not disturbed.
-        auto next = static_cast<uint32_t>(cur);
-        if (link.load(std::memory_order_relaxed) != next) {
-            link.store(next, std::memory_order_relaxed);
-        }
+        link_of(heap_ + offset).store(static_cast<uint32_t>(cur), std::memory_order_relaxed);
         uint64_t want = ((cur & kTagMask) + kTagStep) | index;
         if (top.compare_exchange_weak(cur, want, std::memory_order_release,
                                       std::memory_order_relaxed)) {
