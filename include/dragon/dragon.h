@@ -2,8 +2,10 @@
 #ifndef DRAGON_DRAGON_H
 #define DRAGON_DRAGON_H
 
+#include <dragon/channel.h>
 #include <dragon/pool.h>
 #include <dragon/status.h>
+#include <dragon/sync.h>
 #include <dragon/version.h>
 
 #endif /* DRAGON_DRAGON_H */

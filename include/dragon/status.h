@@ -44,6 +44,7 @@ typedef enum dragon_status {
     DRAGON_NOT_SUPPORTED = 16,    /* this build or platform lacks the feature */
     DRAGON_SYSTEM_ERROR = 17,     /* an operating system call failed (see last_error) */
     DRAGON_INTERNAL = 18,         /* a bug in libdragon: please report it */
+    DRAGON_BROKEN = 19,           /* the barrier is broken (aborted, or a wait timed out) */
     DRAGON_STATUS_COUNT_          /* not a status; keeps the table honest */
 } dragon_status_t;
 

@@ -44,6 +44,7 @@ constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
     "not supported",
     "system call failed",
     "internal error",
+    "barrier broken",
 };
 
 } // namespace

@@ -2,6 +2,7 @@
 // clear status before the allocator (heap.cpp) sees it.
 #include "descriptor.hpp"
 #include "heap.hpp"
+#include "internal.hpp"
 
 #include "../common/error.hpp"
 
@@ -715,3 +716,15 @@ DRAGON_API dragon_status_t dragon_pool_mem_attach(const dragon_pool_t *pool, con
 }
 
 } // extern "C"
+
+namespace dragon::pool {
+
+uint8_t *heap_base_of(const dragon_pool_t *pool) {
+    return pool->heap.heap_base();
+}
+
+uint64_t heap_size_of(const dragon_pool_t *pool) {
+    return pool->heap.heap_size();
+}
+
+} // namespace dragon::pool

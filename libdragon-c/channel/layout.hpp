@@ -1,0 +1,80 @@
+// The memory layout of a channel (docs/channel.md): one pool allocation holding a header of
+// six cache lines and `capacity` slots.
+#pragma once
+
+#include "object.hpp"
+
+#include <atomic>
+#include <cstdint>
+
+namespace dragon::chan {
+
+// Each slot starts with a 64-bit state word:
+//   bits 63..24  sequence: the low 40 bits of the position the slot serves next
+//   bits 23..22  phase: free, writing, ready, reading
+//   bits 21..0   pid of the process in the writing/reading phase (0 when free)
+// A slot serves positions i, i+capacity, i+2*capacity, ...; positions only grow, and
+// sequence comparisons are made on 40-bit differences, so wrap-around is harmless.
+enum Phase : uint64_t { kFree = 0, kWriting = 1, kReady = 2, kReading = 3 };
+constexpr unsigned kSeqShift = 24;
+constexpr unsigned kPhaseShift = 22;
+constexpr uint64_t kPidMaskState = (1ULL << kPhaseShift) - 1;
+
+inline uint64_t make_state(uint64_t pos, Phase phase, uint32_t pid) {
+    return (pos << kSeqShift) | (static_cast<uint64_t>(phase) << kPhaseShift) |
+           (pid & kPidMaskState);
+}
+inline Phase phase_of(uint64_t state) {
+    return static_cast<Phase>((state >> kPhaseShift) & 3U);
+}
+inline uint32_t pid_of(uint64_t state) {
+    return static_cast<uint32_t>(state & kPidMaskState);
+}
+// Signed distance, in positions, from pos to the slot's sequence (40-bit arithmetic).
+inline int64_t seq_diff(uint64_t state, uint64_t pos) {
+    uint64_t a = state & ~((1ULL << kSeqShift) - 1);
+    return static_cast<int64_t>(a - (pos << kSeqShift)) >> kSeqShift;
+}
+inline uint64_t seq_of(uint64_t state) {
+    return state >> kSeqShift;
+}
+
+// meta: message length, and whether the payload is a zero-copy allocation (whose heap
+// offset then fills the first 8 payload bytes).
+constexpr uint64_t kZeroCopy = 1ULL << 63;
+constexpr uint64_t kLenMask = kZeroCopy - 1;
+
+struct Slot {
+    std::atomic<uint64_t> state;
+    std::atomic<uint64_t> meta;
+    // payload follows
+};
+constexpr uint64_t kSlotHeader = sizeof(Slot);
+
+struct Waiters {
+    std::atomic<uint32_t> sleepers; // asleep on word
+    std::atomic<uint32_t> word;     // bumped by wakers
+    std::atomic<uint32_t> blocked;  // inside a blocking call (queries)
+    uint32_t pad;
+};
+
+struct alignas(64) ChannelHeader {
+    // Line 0: written at creation only (and magic cleared at destruction).
+    obj::ObjectHeader obj;
+    uint64_t capacity;
+    uint64_t slot_size;
+    uint64_t stride;
+    uint64_t slots_offset;
+    // Line 1: producers' position. Line 2: consumers' position.
+    alignas(64) std::atomic<uint64_t> tail;
+    alignas(64) std::atomic<uint64_t> head;
+    // Line 3: receivers waiting for a message; line 4: senders waiting for room.
+    alignas(64) Waiters recv;
+    alignas(64) Waiters send;
+    // Line 5: queues only (task_done / join).
+    alignas(64) std::atomic<uint64_t> unfinished;
+    Waiters join;
+};
+static_assert(sizeof(ChannelHeader) == 6 * 64);
+
+} // namespace dragon::chan

@@ -1,0 +1,304 @@
+#include "object.hpp"
+
+#include "../common/error.hpp"
+#include "../pool/descriptor.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <sys/random.h>
+#include <unistd.h>
+
+using dragon::detail::fail;
+
+namespace dragon::obj {
+namespace {
+
+void put_u16(uint8_t *p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v);
+    p[1] = static_cast<uint8_t>(v >> 8);
+}
+void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; ++i) {
+        p[i] = static_cast<uint8_t>(v >> (8 * i));
+    }
+}
+void put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+        p[i] = static_cast<uint8_t>(v >> (8 * i));
+    }
+}
+uint64_t get_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; --i) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+uint64_t fresh_uid() {
+    uint64_t uid = 0;
+    while (uid == 0) {
+        if (getrandom(&uid, sizeof uid, 0) != static_cast<ssize_t>(sizeof uid)) {
+            static std::atomic<uint64_t> counter{0x9E3779B97F4A7C15ULL};
+            uid = counter.fetch_add(0x9E3779B97F4A7C15ULL) ^ static_cast<uint64_t>(getpid());
+        }
+    }
+    return uid;
+}
+
+// One attachment per pool per process, shared by every object handle that needs it: a
+// process attached to a thousand channels of one pool maps that pool once.
+struct PoolCache {
+    std::mutex mu;
+    struct Entry {
+        dragon_pool_t *pool;
+        unsigned refs;
+    };
+    std::map<std::string, Entry> pools;
+};
+PoolCache &pool_cache() {
+    static auto *cache = new PoolCache; // never destroyed: handles may outlive statics
+    return *cache;
+}
+
+std::string pool_key(const pool::Descriptor &d) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s/%" PRIu64 "/%s/%016" PRIx64, d.runtime_id, d.node_id, d.name,
+                  d.uid);
+    return buf;
+}
+
+} // namespace
+
+const char *kind_name(Kind kind) {
+    switch (kind) {
+    case Kind::kChannel:
+        return "channel";
+    case Kind::kQueue:
+        return "queue";
+    case Kind::kLock:
+        return "lock";
+    case Kind::kRLock:
+        return "recursive lock";
+    case Kind::kSemaphore:
+        return "semaphore";
+    case Kind::kEvent:
+        return "event";
+    case Kind::kBarrier:
+        return "barrier";
+    }
+    return "object";
+}
+
+dragon_status_t decode(const void *bytes, size_t len, Decoded *out) {
+    if (bytes == nullptr) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "object descriptor: NULL bytes");
+    }
+    const auto *p = static_cast<const uint8_t *>(bytes);
+    if (len < kDescriptorFixed) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "object descriptor: %zu bytes, shorter than the %zu-byte header", len,
+                    kDescriptorFixed);
+    }
+    if (get_le(p, 4) != kDescriptorMagic) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "object descriptor: bad magic 0x%08x (not a channel or sync object)",
+                    static_cast<unsigned>(get_le(p, 4)));
+    }
+    if (p[4] != kDescriptorVersion) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "object descriptor: format version %u, this library reads version %u", p[4],
+                    kDescriptorVersion);
+    }
+    if (p[5] == 0 || p[5] > kMaxKind) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "object descriptor: unknown kind %u", p[5]);
+    }
+    size_t mem_len = get_le(p + 6, 2);
+    if (len != kDescriptorFixed + mem_len) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "object descriptor: %zu bytes, its header says %zu", len,
+                    kDescriptorFixed + mem_len);
+    }
+    uint64_t uid = get_le(p + 8, 8);
+    if (uid == 0) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "object descriptor: object id 0");
+    }
+    pool::Descriptor md{};
+    if (pool::decode(p + kDescriptorFixed, mem_len, &md) != DRAGON_SUCCESS) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "object descriptor: its memory descriptor: %s",
+                    dragon_last_error());
+    }
+    if (md.kind != pool::DescriptorKind::kMemory) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "object descriptor: embeds a pool descriptor, not a memory descriptor");
+    }
+    if (md.size < sizeof(ObjectHeader)) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "object descriptor: its memory (%" PRIu64 " bytes) cannot hold an object",
+                    md.size);
+    }
+    out->kind = static_cast<Kind>(p[5]);
+    out->uid = uid;
+    out->mem = p + kDescriptorFixed;
+    out->mem_len = mem_len;
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t create(dragon_pool_t *pool, Kind kind, size_t bytes, Attached *out) {
+    if (pool == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "create %s: pool is NULL", kind_name(kind));
+    }
+    void *mem = nullptr;
+    if (dragon_status_t st = dragon_pool_alloc(pool, bytes, &mem); st != DRAGON_SUCCESS) {
+        const char *name = "?";
+        dragon_pool_name(pool, &name);
+        return fail(st, "create %s: %zu bytes from pool '%s': %s", kind_name(kind), bytes, name,
+                    dragon_last_error());
+    }
+    std::memset(mem, 0, bytes);
+    auto *h = static_cast<ObjectHeader *>(mem);
+    h->kind = static_cast<uint8_t>(kind);
+    h->layout_version = kLayoutVersion;
+    h->uid = fresh_uid();
+    h->bytes = bytes;
+    out->pool = pool;
+    out->cached_pool = false;
+    out->base = mem;
+    out->size = bytes;
+    out->uid = h->uid;
+    out->kind = kind;
+    return DRAGON_SUCCESS;
+}
+
+void publish(const Attached &a) {
+    static_cast<ObjectHeader *>(a.base)->magic.store(kObjectMagic, std::memory_order_release);
+}
+
+dragon_status_t attach(const void *bytes, size_t len, uint32_t accept, Attached *out) {
+    Decoded d{};
+    if (dragon_status_t st = decode(bytes, len, &d); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    if ((accept & kind_bit(d.kind)) == 0) {
+        return fail(DRAGON_INVALID_ARGUMENT, "the descriptor names a %s, not what was asked for",
+                    kind_name(d.kind));
+    }
+    pool::Descriptor md{};
+    pool::decode(d.mem, d.mem_len, &md); // validated above
+    std::string key = pool_key(md);
+
+    PoolCache &cache = pool_cache();
+    dragon_pool_t *pool = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(cache.mu);
+        auto it = cache.pools.find(key);
+        if (it != cache.pools.end()) {
+            pool = it->second.pool;
+            ++it->second.refs;
+        } else {
+            if (dragon_status_t st = dragon_pool_attach_serialized(d.mem, d.mem_len, &pool);
+                st != DRAGON_SUCCESS) {
+                return fail(st, "attach %s: %s", kind_name(d.kind), dragon_last_error());
+            }
+            cache.pools.emplace(key, PoolCache::Entry{pool, 1});
+        }
+    }
+    Attached a;
+    a.pool = pool;
+    a.cached_pool = true;
+    a.uid = d.uid;
+    a.kind = d.kind;
+    void *mem = nullptr;
+    size_t size = 0;
+    dragon_status_t st = dragon_pool_mem_attach(pool, d.mem, d.mem_len, &mem, &size);
+    if (st == DRAGON_NOT_ALLOCATED) {
+        release(&a);
+        return fail(DRAGON_NOT_FOUND, "attach %s: it was destroyed (its memory is free)",
+                    kind_name(d.kind));
+    }
+    if (st != DRAGON_SUCCESS) {
+        release(&a);
+        return fail(st, "attach %s: %s", kind_name(d.kind), dragon_last_error());
+    }
+    a.base = mem;
+    a.size = size;
+    const auto *h = static_cast<const ObjectHeader *>(mem);
+    if (h->magic.load(std::memory_order_acquire) != kObjectMagic || h->uid != d.uid ||
+        h->kind != static_cast<uint8_t>(d.kind)) {
+        release(&a);
+        return fail(DRAGON_NOT_FOUND,
+                    "attach %s: it was destroyed (its memory holds another "
+                    "object now)",
+                    kind_name(d.kind));
+    }
+    if (h->layout_version != kLayoutVersion || h->bytes > size) {
+        release(&a);
+        return fail(DRAGON_CORRUPTED, "attach %s: layout version %u (this library reads %u)",
+                    kind_name(d.kind), h->layout_version, kLayoutVersion);
+    }
+    a.size = h->bytes;
+    *out = a;
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t serialize(const Attached &a, void *buf, size_t cap, size_t *len) {
+    if (len == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "serialize %s: len is NULL", kind_name(a.kind));
+    }
+    uint8_t mem[DRAGON_POOL_DESCRIPTOR_MAX];
+    size_t mem_len = 0;
+    if (dragon_status_t st =
+            dragon_pool_mem_serialize(a.pool, a.base, a.size, mem, sizeof mem, &mem_len);
+        st != DRAGON_SUCCESS) {
+        return fail(st, "serialize %s: %s", kind_name(a.kind), dragon_last_error());
+    }
+    size_t need = kDescriptorFixed + mem_len;
+    *len = need;
+    if (buf == nullptr || cap < need) {
+        return fail(DRAGON_BUFFER_TOO_SMALL,
+                    "serialize %s: descriptor needs %zu bytes, buffer has %zu", kind_name(a.kind),
+                    need, buf == nullptr ? 0 : cap);
+    }
+    auto *p = static_cast<uint8_t *>(buf);
+    put_u32(p, kDescriptorMagic);
+    p[4] = kDescriptorVersion;
+    p[5] = static_cast<uint8_t>(a.kind);
+    put_u16(p + 6, static_cast<uint16_t>(mem_len));
+    put_u64(p + 8, a.uid);
+    std::memcpy(p + kDescriptorFixed, mem, mem_len);
+    return DRAGON_SUCCESS;
+}
+
+void release(Attached *a) {
+    if (a->pool != nullptr && a->cached_pool) {
+        PoolCache &cache = pool_cache();
+        std::lock_guard<std::mutex> lock(cache.mu);
+        for (auto it = cache.pools.begin(); it != cache.pools.end(); ++it) {
+            if (it->second.pool == a->pool) {
+                if (--it->second.refs == 0) {
+                    dragon_pool_detach(it->second.pool);
+                    cache.pools.erase(it);
+                }
+                break;
+            }
+        }
+    }
+    a->pool = nullptr;
+    a->base = nullptr;
+}
+
+void retire(const Attached &a) {
+    static_cast<ObjectHeader *>(a.base)->magic.store(0, std::memory_order_seq_cst);
+}
+
+dragon_status_t free_memory(Attached *a) {
+    dragon_status_t st = dragon_pool_free(a->pool, a->base);
+    release(a);
+    return st;
+}
+
+} // namespace dragon::obj
