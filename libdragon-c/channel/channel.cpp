@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cstddef>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -408,6 +409,31 @@ bool waitv(WaitvEntry *w, size_t n, const struct timespec *rel) {
 
 namespace dragon::chan {
 
+dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wait_mode_t *mode) {
+    *mode = DRAGON_WAIT_ADAPTIVE;
+    if (given == nullptr) {
+        return DRAGON_SUCCESS;
+    }
+    if (given->struct_size < sizeof(size_t)) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "attributes: struct_size is %zu; call dragon_channel_attr_init first",
+                    given->struct_size);
+    }
+    if (given->struct_size < offsetof(dragon_channel_attr_t, wait_mode) + sizeof(int)) {
+        return DRAGON_SUCCESS;
+    }
+    // Read the mode as an int: a C caller may store any value in the enum.
+    int raw = 0;
+    std::memcpy(&raw,
+                reinterpret_cast<const char *>(given) + offsetof(dragon_channel_attr_t, wait_mode),
+                sizeof raw);
+    if (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN && raw != DRAGON_WAIT_IDLE) {
+        return fail(DRAGON_INVALID_ARGUMENT, "unknown wait mode %d", raw);
+    }
+    *mode = static_cast<dragon_wait_mode_t>(raw);
+    return DRAGON_SUCCESS;
+}
+
 dragon_status_t create(dragon_pool_t *pool, obj::Kind kind, size_t capacity, size_t slot_size,
                        dragon_wait_mode_t mode, dragon_channel_t **out) {
     if (out == nullptr) {
@@ -602,28 +628,13 @@ DRAGON_API dragon_status_t dragon_channel_attr_init(dragon_channel_attr_t *attr)
     return DRAGON_SUCCESS;
 }
 
-static dragon_status_t resolve_attr(const dragon_channel_attr_t *given, dragon_wait_mode_t *mode) {
-    dragon_channel_attr_t a;
-    dragon_channel_attr_init(&a);
-    if (given != nullptr) {
-        if (given->struct_size < sizeof(size_t)) {
-            return fail(DRAGON_INVALID_ARGUMENT,
-                        "channel attributes: struct_size is %zu; call dragon_channel_attr_init",
-                        given->struct_size);
-        }
-        std::memcpy(&a, given, std::min(given->struct_size, sizeof a));
-    }
-    *mode = a.wait_mode;
-    return DRAGON_SUCCESS;
-}
-
 DRAGON_API dragon_status_t dragon_channel_create(dragon_pool_t *pool, size_t capacity,
                                                  size_t slot_size,
                                                  const dragon_channel_attr_t *attr,
                                                  dragon_channel_t **channel) {
     return guarded("dragon_channel_create", [&]() -> dragon_status_t {
         dragon_wait_mode_t mode{};
-        if (dragon_status_t st = resolve_attr(attr, &mode); st != DRAGON_SUCCESS) {
+        if (dragon_status_t st = dc::resolve_wait_mode(attr, &mode); st != DRAGON_SUCCESS) {
             return st;
         }
         return dc::create(pool, dobj::Kind::kChannel, capacity, slot_size, mode, channel);
@@ -643,7 +654,7 @@ DRAGON_API dragon_status_t dragon_channel_attach(const void *bytes, size_t len,
                                                  dragon_channel_t **channel) {
     return guarded("dragon_channel_attach", [&]() -> dragon_status_t {
         dragon_wait_mode_t mode{};
-        if (dragon_status_t st = resolve_attr(attr, &mode); st != DRAGON_SUCCESS) {
+        if (dragon_status_t st = dc::resolve_wait_mode(attr, &mode); st != DRAGON_SUCCESS) {
             return st;
         }
         return dc::attach(bytes, len, dobj::kind_bit(dobj::Kind::kChannel), mode, channel);
@@ -669,7 +680,11 @@ DRAGON_API dragon_status_t dragon_channel_destroy(dragon_channel_t *channel) {
 
 DRAGON_API dragon_status_t dragon_channel_set_wait_mode(dragon_channel_t *channel,
                                                         dragon_wait_mode_t mode) {
-    if (channel == nullptr || !valid_mode(mode)) {
+    int raw = 0;
+    static_assert(sizeof raw == sizeof mode);
+    std::memcpy(&raw, &mode, sizeof raw);
+    if (channel == nullptr ||
+        (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN && raw != DRAGON_WAIT_IDLE)) {
         return fail(DRAGON_INVALID_ARGUMENT, "dragon_channel_set_wait_mode: bad argument");
     }
     channel->mode = to_mode(mode);

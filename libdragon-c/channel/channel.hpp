@@ -24,6 +24,9 @@ struct dragon_channel {
 
 namespace dragon::chan {
 
+// The wait mode an attribute struct asks for (NULL: adaptive), validated.
+dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *attr, dragon_wait_mode_t *mode);
+
 // Create or attach a channel-shaped object (a channel or a queue).
 dragon_status_t create(dragon_pool_t *pool, obj::Kind kind, size_t capacity, size_t slot_size,
                        dragon_wait_mode_t mode, dragon_channel_t **out);

@@ -45,21 +45,11 @@ WaitMode to_mode(dragon_wait_mode_t m) {
 }
 
 dragon_status_t resolve_mode(const dragon_channel_attr_t *given, WaitMode *mode) {
-    dragon_channel_attr_t a;
-    dragon_channel_attr_init(&a);
-    if (given != nullptr) {
-        if (given->struct_size < sizeof(size_t)) {
-            return fail(DRAGON_INVALID_ARGUMENT,
-                        "attributes: struct_size is %zu; call dragon_channel_attr_init",
-                        given->struct_size);
-        }
-        std::memcpy(&a, given, std::min(given->struct_size, sizeof a));
+    dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
+    if (dragon_status_t st = dc::resolve_wait_mode(given, &m); st != DRAGON_SUCCESS) {
+        return st;
     }
-    if (a.wait_mode != DRAGON_WAIT_ADAPTIVE && a.wait_mode != DRAGON_WAIT_SPIN &&
-        a.wait_mode != DRAGON_WAIT_IDLE) {
-        return fail(DRAGON_INVALID_ARGUMENT, "unknown wait mode %d", static_cast<int>(a.wait_mode));
-    }
-    *mode = to_mode(a.wait_mode);
+    *mode = to_mode(m);
     return DRAGON_SUCCESS;
 }
 
@@ -217,12 +207,11 @@ DRAGON_API dragon_status_t dragon_queue_create(dragon_pool_t *pool, size_t maxsi
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_queue_create: queue is NULL");
         }
         *queue = nullptr;
-        WaitMode mode{};
-        if (dragon_status_t st = resolve_mode(attr, &mode); st != DRAGON_SUCCESS) {
+        dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
+        if (dragon_status_t st = dc::resolve_wait_mode(attr, &m); st != DRAGON_SUCCESS) {
             return st;
         }
         auto q = std::make_unique<dragon_queue>();
-        dragon_wait_mode_t m = attr != nullptr ? attr->wait_mode : DRAGON_WAIT_ADAPTIVE;
         dragon_status_t st = dc::create(pool, dobj::Kind::kQueue,
                                         maxsize == 0 ? DRAGON_QUEUE_DEFAULT_MAXSIZE : maxsize,
                                         item_size == 0 ? 256 : item_size, m, &q->ch);
@@ -242,12 +231,11 @@ DRAGON_API dragon_status_t dragon_queue_attach(const void *bytes, size_t len,
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_queue_attach: queue is NULL");
         }
         *queue = nullptr;
-        WaitMode mode{};
-        if (dragon_status_t st = resolve_mode(attr, &mode); st != DRAGON_SUCCESS) {
+        dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
+        if (dragon_status_t st = dc::resolve_wait_mode(attr, &m); st != DRAGON_SUCCESS) {
             return st;
         }
         auto q = std::make_unique<dragon_queue>();
-        dragon_wait_mode_t m = attr != nullptr ? attr->wait_mode : DRAGON_WAIT_ADAPTIVE;
         dragon_status_t st = dc::attach(bytes, len, dobj::kind_bit(dobj::Kind::kQueue), m, &q->ch);
         if (st != DRAGON_SUCCESS) {
             return st;

@@ -168,6 +168,7 @@ static int send_n(char **argv) {
         dragon_status_t st = dragon_channel_send(ch, &i, sizeof i, DRAGON_TIMEOUT_FOREVER);
         if (st != DRAGON_SUCCESS) {
             printf("status %d\n", st);
+            dragon_channel_detach(ch);
             return 0;
         }
     }
@@ -189,13 +190,16 @@ static int poll_channels(int argc, char **argv) {
                                              ms_to_timeout(atol(argv[n])));
     if (st != DRAGON_SUCCESS) {
         printf("status %d\n", st);
-        return 0;
-    }
-    for (int i = 0; i < n; ++i) {
-        if (rev[i] != 0) {
-            printf("ready %d %u\n", i, rev[i]);
-            break;
+    } else {
+        for (int i = 0; i < n; ++i) {
+            if (rev[i] != 0) {
+                printf("ready %d %u\n", i, rev[i]);
+                break;
+            }
         }
+    }
+    for (int i = 0; i < n && i < 16; ++i) {
+        dragon_channel_detach(chs[i]);
     }
     return 0;
 }
