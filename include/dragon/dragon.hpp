@@ -2,8 +2,10 @@
 #ifndef DRAGON_DRAGON_HPP
 #define DRAGON_DRAGON_HPP
 
+#include <dragon/channel.hpp>
 #include <dragon/dragon.h>
 #include <dragon/error.hpp>
 #include <dragon/pool.hpp>
+#include <dragon/sync.hpp>
 
 #endif // DRAGON_DRAGON_HPP

@@ -15,8 +15,8 @@
 
 #include <algorithm>
 #include <cinttypes>
-#include <cstddef>
 #include <csignal>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>

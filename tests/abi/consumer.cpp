@@ -1,6 +1,7 @@
 // Built against the installed library with `pkg-config --cflags --libs dragon-cpp` only.
 #include <dragon/dragon.hpp>
 
+#include <chrono>
 #include <cstring>
 #include <iostream>
 
@@ -11,7 +12,11 @@ int main() {
             auto a = pool.allocate(64);
             std::strcpy(a.as<char>(), "from C++");
         }
-        bool ok = pool.stats().allocation_count == 0;
+        auto queue = dragon::Queue<int>::create(pool, 4);
+        queue.put(41);
+        bool ok = queue.get(std::chrono::seconds(1)) == 41;
+        queue.destroy();
+        ok = ok && pool.stats().allocation_count == 0;
         pool.destroy();
         std::cout << "C++ consumer: libdragon " << dragon_version() << ": "
                   << (ok ? "ok" : "FAILED") << "\n";

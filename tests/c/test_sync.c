@@ -47,12 +47,12 @@ static void reap(pid_t pid) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-#define HEX(fn, obj, hex)                                                                      \
-    do {                                                                                       \
-        unsigned char d_[DRAGON_OBJECT_DESCRIPTOR_MAX];                                        \
-        size_t l_ = 0;                                                                         \
-        OK(fn((obj), d_, sizeof d_, &l_));                                                     \
-        tu_to_hex(d_, l_, (hex));                                                              \
+#define HEX(fn, obj, hex)                                                                          \
+    do {                                                                                           \
+        unsigned char d_[DRAGON_OBJECT_DESCRIPTOR_MAX];                                            \
+        size_t l_ = 0;                                                                             \
+        OK(fn((obj), d_, sizeof d_, &l_));                                                         \
+        tu_to_hex(d_, l_, (hex));                                                                  \
     } while (0)
 
 static uint64_t live_allocations(void) {
@@ -432,9 +432,12 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lock),      cmocka_unit_test(test_recursive_lock),
-        cmocka_unit_test(test_semaphore), cmocka_unit_test(test_event),
-        cmocka_unit_test(test_barrier),   cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_recursive_lock),
+        cmocka_unit_test(test_semaphore),
+        cmocka_unit_test(test_event),
+        cmocka_unit_test(test_barrier),
+        cmocka_unit_test(test_queue),
         cmocka_unit_test(test_everything_freed),
     };
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
