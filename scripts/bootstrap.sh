@@ -50,7 +50,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite "sanitizers" -C build
 
 echo "== fuzzers, 30 s each (build-fuzz/, clang + libFuzzer)"
 [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
-ninja -C build-fuzz -j "$jobs" tests/fuzz/fuzz-pool-descriptor >/dev/null
+ninja -C build-fuzz -j "$jobs" tests/fuzz/fuzz-pool-descriptor tests/fuzz/fuzz-object-descriptor >/dev/null
 run_suite "fuzz" -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs
 
 echo "== nothing left behind"

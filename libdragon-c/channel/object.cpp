@@ -235,12 +235,17 @@ dragon_status_t attach(const void *bytes, size_t len, uint32_t accept, Attached 
                     "object now)",
                     kind_name(d.kind));
     }
-    if (h->layout_version != kLayoutVersion || h->bytes > size) {
-        release(&a);
-        return fail(DRAGON_CORRUPTED, "attach %s: layout version %u (this library reads %u)",
-                    kind_name(d.kind), h->layout_version, kLayoutVersion);
+    uint8_t layout = h->layout_version;
+    uint64_t object_bytes = h->bytes;
+    if (layout != kLayoutVersion || object_bytes > size) {
+        release(&a); // unmaps the pool if this was its last user: h is gone from here on
+        return fail(DRAGON_CORRUPTED,
+                    "attach %s: layout version %u (this library reads %u), %llu bytes in a "
+                    "%zu-byte block",
+                    kind_name(d.kind), layout, kLayoutVersion,
+                    static_cast<unsigned long long>(object_bytes), size);
     }
-    a.size = h->bytes;
+    a.size = object_bytes;
     *out = a;
     return DRAGON_SUCCESS;
 }
