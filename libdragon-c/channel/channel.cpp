@@ -2,11 +2,12 @@
 //
 // Producers claim the slot at `tail` by moving its state from (pos, free) to
 // (pos, writing, pid) with one CAS, then advance `tail` (anyone who sees a claimed slot at
-// `tail` helps advance it), fill the slot and publish (pos, ready). Consumers do the same at
-// `head`: (pos, ready) -> (pos, reading, pid), advance `head`, copy out, and free the slot for
-// the next lap: (pos + capacity, free). The pid in the state word is what makes a dead
-// process's half-done claim recoverable: whoever is stuck behind it checks that pid and, if
-// it is dead, frees the slot.
+// `tail` helps advance it), fill the slot and publish (pos, ready). Consumers copy the
+// message at `head` out first and then claim it by moving the state straight to
+// (pos + capacity, free), the slot's state for the next lap; a failed CAS means another
+// consumer won and the copy is dropped. So only a sender can be caught mid-operation, and
+// the pid in its state word is what makes that recoverable: whoever is stuck behind a
+// (pos, writing, pid) slot checks the pid and, if that process is dead, frees the slot.
 #include "channel.hpp"
 
 #include "../common/error.hpp"
@@ -155,10 +156,10 @@ struct SendArgs {
     size_t len;
     void *zc; // zero-copy allocation, or null
     bool count_task;
+    bool saw_full; // an earlier attempt found the channel full
 };
 
-Attempt try_send(dragon_channel_t *ch, const SendArgs &m, bool check_peers,
-                 dragon_status_t *status) {
+Attempt try_send(dragon_channel_t *ch, SendArgs &m, bool check_peers, dragon_status_t *status) {
     dc::ChannelHeader *h = ch->hdr;
     if (!dobj::alive(ch->obj)) {
         *status = closed(ch);
@@ -168,18 +169,17 @@ Attempt try_send(dragon_channel_t *ch, const SendArgs &m, bool check_peers,
     for (;;) {
         uint64_t pos = h->tail.load(std::memory_order_acquire);
         dc::Slot *s = slot_at(ch, pos);
-        uint64_t cur = s->state.load(std::memory_order_acquire);
-        int64_t d = dc::seq_diff(cur, pos);
-        if (d == 0) {
-            if (dc::phase_of(cur) != dc::kFree) {
-                help_advance(h->tail, pos);
-                continue;
-            }
-            if (!s->state.compare_exchange_weak(cur, dc::make_state(pos, dc::kWriting, pid),
-                                                std::memory_order_acq_rel,
-                                                std::memory_order_relaxed)) {
-                continue;
-            }
+        // A free slot's state is known in advance: claim it with one CAS, without reading it
+        // first (one cache-line transfer instead of two). After a full channel was seen, look
+        // before touching, so that a waiting sender does not pull the line from consumers.
+        uint64_t cur = dc::make_state(pos, dc::kFree, 0);
+        if (m.saw_full) {
+            cur = s->state.load(std::memory_order_acquire);
+        }
+        if (cur == dc::make_state(pos, dc::kFree, 0) &&
+            s->state.compare_exchange_strong(cur, dc::make_state(pos, dc::kWriting, pid),
+                                             std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
             help_advance(h->tail, pos);
             crash_point(true);
             if (m.zc != nullptr) {
@@ -195,23 +195,26 @@ Attempt try_send(dragon_channel_t *ch, const SendArgs &m, bool check_peers,
             if (m.count_task) {
                 h->unfinished.fetch_add(1, std::memory_order_relaxed);
             }
-            s->state.store(dc::make_state(pos, dc::kReady, pid), std::memory_order_release);
-            dragon::detail::wake_sleepers(&h->recv.sleepers, &h->recv.word);
+            s->state.exchange(dc::make_state(pos, dc::kReady, pid), std::memory_order_seq_cst);
+            dragon::detail::wake_sleepers_after_rmw(&h->recv.sleepers, &h->recv.word);
             *status = DRAGON_SUCCESS;
             return Attempt::kDone;
         }
-        if (d > 0) {
-            help_advance(h->tail, pos); // the slot moved on: tail is behind
+        int64_t d = dc::seq_diff(cur, pos);
+        if (d >= 0) {
+            // Claimed by another sender (d == 0) or long gone (d > 0): tail is behind.
+            help_advance(h->tail, pos);
             continue;
         }
-        // The slot still holds the previous lap: full, unless tail moved meanwhile.
+        // The slot still holds the previous lap's message: full, unless tail moved meanwhile.
         if (h->tail.load(std::memory_order_acquire) != pos) {
             continue;
         }
-        dc::Phase ph = dc::phase_of(cur);
-        if (ph == dc::kReady) {
+        m.saw_full = true;
+        if (dc::phase_of(cur) != dc::kWriting) {
             return Attempt::kAgain;
         }
+        // A sender of the previous lap has not finished: slow, or dead.
         if (check_peers && peer_dead(cur)) {
             recover_slot(ch, s, cur);
             continue;
@@ -237,14 +240,13 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
         *status = closed(ch);
         return Attempt::kDone;
     }
-    uint32_t pid = dragon::detail::self_pid();
     for (;;) {
         uint64_t pos = h->head.load(std::memory_order_acquire);
         dc::Slot *s = slot_at(ch, pos);
         uint64_t cur = s->state.load(std::memory_order_acquire);
         int64_t d = dc::seq_diff(cur, pos);
         if (d > 0) {
-            help_advance(h->head, pos);
+            help_advance(h->head, pos); // taken already: head is behind
             continue;
         }
         dc::Phase ph = dc::phase_of(cur);
@@ -252,6 +254,9 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
             uint64_t meta = s->meta.load(std::memory_order_relaxed);
             size_t len = static_cast<size_t>(meta & dc::kLenMask);
             bool zc = (meta & dc::kZeroCopy) != 0;
+            if (!zc && len > ch->slot_size) {
+                continue; // torn read of a slot being reused: look again
+            }
             if (!r.as_mem && len > r.cap) {
                 if (s->state.load(std::memory_order_acquire) != cur) {
                     continue;
@@ -273,18 +278,25 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
                     return Attempt::kDone;
                 }
             }
-            if (!s->state.compare_exchange_weak(cur, dc::make_state(pos, dc::kReading, pid),
-                                                std::memory_order_acq_rel,
-                                                std::memory_order_relaxed)) {
+            // Copy first, claim after: the claim moves the slot straight from ready to free
+            // for the next lap, so a consumer holds no slot while it copies and one that dies
+            // here claims nothing. If the CAS fails another consumer took the message and the
+            // copy (possibly torn) is dropped; if it succeeds nothing touched the slot since
+            // `cur` was read (its sequence only grows), so the copy is whole.
+            uint64_t off = 0;
+            if (zc) {
+                std::memcpy(&off, payload(s), sizeof off);
+            } else if (len != 0) {
+                std::memcpy(r.as_mem ? r.scratch : r.buf, payload(s), len);
+            }
+            if (!s->state.compare_exchange_strong(
+                    cur, dc::make_state(pos + ch->capacity, dc::kFree, 0),
+                    std::memory_order_seq_cst, std::memory_order_relaxed)) {
                 continue;
             }
             help_advance(h->head, pos);
             crash_point(false);
-            meta = s->meta.load(std::memory_order_relaxed);
-            len = static_cast<size_t>(meta & dc::kLenMask);
-            if ((meta & dc::kZeroCopy) != 0) {
-                uint64_t off = 0;
-                std::memcpy(&off, payload(s), sizeof off);
+            if (zc) {
                 void *mem = ch->heap + off;
                 if (r.as_mem) {
                     *r.out_ptr = mem;
@@ -295,33 +307,21 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
                     dragon_pool_free(ch->obj.pool, mem);
                 }
             } else if (r.as_mem) {
-                if (len != 0) {
-                    std::memcpy(r.scratch, payload(s), len);
-                }
                 *r.out_ptr = r.scratch;
                 r.scratch = nullptr;
-            } else if (len != 0) {
-                std::memcpy(r.buf, payload(s), len);
             }
             *r.out_len = len;
-            s->state.store(dc::make_state(pos + ch->capacity, dc::kFree, 0),
-                           std::memory_order_release);
-            dragon::detail::wake_sleepers(&h->send.sleepers, &h->send.word);
+            dragon::detail::wake_sleepers_after_rmw(&h->send.sleepers, &h->send.word);
             *status = DRAGON_SUCCESS;
             return Attempt::kDone;
-        }
-        if (d == 0 && ph == dc::kReading) {
-            help_advance(h->head, pos);
-            continue;
         }
         if (h->head.load(std::memory_order_acquire) != pos) {
             continue;
         }
-        // Empty, or the next message is still being written (or the slot is still being read
-        // for the previous lap).
-        if (ph == dc::kFree || ph == dc::kReady) {
-            return Attempt::kAgain;
+        if (ph != dc::kWriting) {
+            return Attempt::kAgain; // empty
         }
+        // The next message is still being written: by a slow sender, or a dead one.
         if (check_peers && peer_dead(cur)) {
             recover_slot(ch, s, cur);
             continue;
@@ -345,9 +345,9 @@ uint32_t readiness(dragon_channel_t *ch, uint32_t events, bool check_peers, bool
         uint64_t cur = s->state.load(std::memory_order_acquire);
         int64_t d = dc::seq_diff(cur, pos);
         dc::Phase ph = dc::phase_of(cur);
-        if (d > 0 || (d == 0 && (ph == dc::kReady || ph == dc::kReading))) {
+        if (d > 0 || (d == 0 && ph == dc::kReady)) {
             ready |= DRAGON_CHANNEL_READABLE; // ready, or head is about to move: look again
-        } else if (ph == dc::kWriting || (d < 0 && ph == dc::kReading)) {
+        } else if (ph == dc::kWriting) {
             if (check_peers && peer_dead(cur)) {
                 recover_slot(ch, s, cur);
             }
@@ -578,7 +578,7 @@ dragon_status_t send(dragon_channel_t *ch, const void *buf, size_t len, void *zc
         std::memcpy(owned, buf, len);
         zc_ptr = owned;
     }
-    SendArgs m{buf, len, zc_ptr, count_task};
+    SendArgs m{buf, len, zc_ptr, count_task, false};
     dragon_timeout_t left = timeout;
     if (owned != nullptr && !deadline.forever()) {
         struct timespec ts {};
@@ -841,6 +841,7 @@ DRAGON_API dragon_status_t dragon_channel_poll(dragon_channel_t *const *channels
             w->blocked.fetch_add(1, std::memory_order_relaxed);
             w->sleepers.fetch_add(1, std::memory_order_seq_cst);
         }
+        std::atomic_thread_fence(std::memory_order_seq_cst);
         struct Leave {
             std::vector<dc::Waiters *> &ws;
             ~Leave() {

@@ -11,11 +11,11 @@ namespace dragon::chan {
 
 // Each slot starts with a 64-bit state word:
 //   bits 63..24  sequence: the low 40 bits of the position the slot serves next
-//   bits 23..22  phase: free, writing, ready, reading
-//   bits 21..0   pid of the process in the writing/reading phase (0 when free)
+//   bits 23..22  phase: free, writing, ready (3 is unused)
+//   bits 21..0   pid of the sender that claimed the slot (0 when free)
 // A slot serves positions i, i+capacity, i+2*capacity, ...; positions only grow, and
 // sequence comparisons are made on 40-bit differences, so wrap-around is harmless.
-enum Phase : uint64_t { kFree = 0, kWriting = 1, kReady = 2, kReading = 3 };
+enum Phase : uint64_t { kFree = 0, kWriting = 1, kReady = 2 };
 constexpr unsigned kSeqShift = 24;
 constexpr unsigned kPhaseShift = 22;
 constexpr uint64_t kPidMaskState = (1ULL << kPhaseShift) - 1;

@@ -3,8 +3,9 @@
 // object is destroyed.
 //
 // Protocol with wakers (a Dekker pair, both sides sequentially consistent):
-//   waiter: sleepers += 1; v = word; try again; futex_wait(word, v)
-//   waker:  publish; fence; if (sleepers != 0) { word += 1; futex_wake(word) }
+//   waiter: sleepers += 1; fence; v = word; try again; futex_wait(word, v)
+//   waker:  publish (a seq_cst RMW, or a store and a fence); if (sleepers != 0) {
+//           word += 1; futex_wake(word) }
 // Either the waiter's retry sees the publication, or the waker sees the sleeper and wakes
 // it. Wakers pay one load of `sleepers` (a line nobody writes on the fast path) and no
 // system call while nobody sleeps.
@@ -51,12 +52,20 @@ struct WaitWords {
     std::atomic<uint32_t> *blocked;  // processes inside a blocking call (queries only)
 };
 
-inline void wake_sleepers(std::atomic<uint32_t> *sleepers, std::atomic<uint32_t> *word) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers->load(std::memory_order_relaxed) != 0) {
+// For a waker whose publication was a sequentially consistent read-modify-write (an
+// exchange or CAS): that already orders it before the load of `sleepers`, so no fence. On
+// x86 this makes the check one plain load.
+inline void wake_sleepers_after_rmw(std::atomic<uint32_t> *sleepers, std::atomic<uint32_t> *word) {
+    if (sleepers->load(std::memory_order_seq_cst) != 0) {
         word->fetch_add(1, std::memory_order_seq_cst);
         futex_wake_all(word);
     }
+}
+
+// For any other waker (a plain store, or a weaker RMW).
+inline void wake_sleepers(std::atomic<uint32_t> *sleepers, std::atomic<uint32_t> *word) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    wake_sleepers_after_rmw(sleepers, word);
 }
 
 // attempt(bool check_peers) -> Attempt, writing the final status into *status when kDone.
@@ -101,6 +110,7 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
     }
 
     w.sleepers->fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst); // before every later retry's loads
     struct Wake {
         std::atomic<uint32_t> *sleepers;
         ~Wake() { sleepers->fetch_sub(1, std::memory_order_seq_cst); }
