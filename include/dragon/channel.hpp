@@ -222,7 +222,7 @@ class Channel {
 class ChannelSet {
   public:
     ChannelSet() = default;
-    explicit ChannelSet(std::vector<Channel *> channels) {
+    explicit ChannelSet(const std::vector<Channel *> &channels) {
         for (Channel *c : channels) {
             add(*c);
         }

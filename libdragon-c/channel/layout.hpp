@@ -5,6 +5,7 @@
 #include "object.hpp"
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace dragon::chan {
@@ -58,7 +59,8 @@ struct Waiters {
     uint32_t pad;
 };
 
-struct alignas(64) ChannelHeader {
+// The padding is the point: each line has one writer side.
+struct alignas(64) ChannelHeader { // NOLINT(clang-analyzer-optin.performance.Padding)
     // Line 0: written at creation only (and magic cleared at destruction).
     obj::ObjectHeader obj;
     uint64_t capacity;
@@ -75,6 +77,6 @@ struct alignas(64) ChannelHeader {
     alignas(64) std::atomic<uint64_t> unfinished;
     Waiters join;
 };
-static_assert(sizeof(ChannelHeader) == 6 * 64);
+static_assert(sizeof(ChannelHeader) == size_t{6} * 64);
 
 } // namespace dragon::chan

@@ -25,7 +25,7 @@ namespace detail = dragon::detail;
 
 namespace {
 
-struct alignas(64) SyncHeader {
+struct alignas(64) SyncHeader { // NOLINT(clang-analyzer-optin.performance.Padding)
     dobj::ObjectHeader obj;
     uint32_t param; // recursive flag / semaphore bound (0: unbounded) / barrier parties
     uint32_t reserved;
@@ -37,7 +37,7 @@ struct alignas(64) SyncHeader {
     // Line 2: waiters.
     alignas(64) dc::Waiters waiters;
 };
-static_assert(sizeof(SyncHeader) == 3 * 64);
+static_assert(sizeof(SyncHeader) == size_t{3} * 64);
 
 WaitMode to_mode(dragon_wait_mode_t m) {
     return m == DRAGON_WAIT_SPIN ? WaitMode::kSpin
@@ -664,7 +664,7 @@ DRAGON_API dragon_status_t dragon_barrier_attach(const void *bytes, size_t len,
     return guarded("dragon_barrier_attach", [&]() -> dragon_status_t {
         dragon_status_t st =
             sync_attach(bytes, len, dobj::kind_bit(dobj::Kind::kBarrier), attr, barrier);
-        if (st == DRAGON_SUCCESS && (*barrier)->h->param == 0) {
+        if (st == DRAGON_SUCCESS && *barrier != nullptr && (*barrier)->h->param == 0) {
             sync_detach(*barrier);
             *barrier = nullptr;
             return fail(DRAGON_CORRUPTED, "attach barrier: 0 parties");

@@ -194,6 +194,7 @@ void bench_rtt(bool quick, int reps) {
     record("channel.rtt", "dragon-spin", kSmall, "rtt_ns", bench::median(spin));
     record("channel.rtt", "raw-shm-flag", kSmall, "rtt_ns", bench::median(raw));
     std::vector<double> idle;
+    idle.reserve(static_cast<size_t>(reps));
     for (int r = 0; r < reps; ++r) {
         idle.push_back(dragon_rtt(DRAGON_WAIT_IDLE, slow_n));
     }

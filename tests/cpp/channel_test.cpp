@@ -92,7 +92,7 @@ TEST_F(SyncTest, ChannelValuesBytesAndTimeouts) {
 
     // Moves leave an empty handle behind; the moved-to handle works.
     dragon::Channel other = std::move(ch);
-    EXPECT_FALSE(static_cast<bool>(ch));
+    EXPECT_FALSE(static_cast<bool>(ch)); // NOLINT(bugprone-use-after-move)
     auto again = dragon::Channel::attach(other.descriptor(), dragon::WaitMode::idle);
     again.send_value(7);
     EXPECT_EQ(other.recv_value<int>(), 7);
@@ -121,7 +121,8 @@ TEST_F(SyncTest, ZeroCopyAcrossProcesses) {
         a.as<unsigned char>()[i] = static_cast<unsigned char>(i * 3);
     }
     ch.send(std::move(a), 1 << 20);
-    EXPECT_FALSE(static_cast<bool>(a)); // ownership moved with the message
+    // Ownership moved with the message.
+    EXPECT_FALSE(static_cast<bool>(a)); // NOLINT(bugprone-use-after-move)
     EXPECT_EQ(join_child(child), 0);
     ch.destroy();
 }
