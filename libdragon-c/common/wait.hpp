@@ -82,10 +82,22 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
         return DRAGON_TIMEOUT;
     }
     Deadline deadline(timeout);
-    w.blocked->fetch_add(1, std::memory_order_relaxed);
+    // Counted as blocked (for queries) only once the wait lasts: a call that waits a few
+    // hundred nanoseconds, as in a ping-pong, does not write the shared counter at all.
     struct Leave {
         std::atomic<uint32_t> *blocked;
-        ~Leave() { blocked->fetch_sub(1, std::memory_order_relaxed); }
+        bool counted = false;
+        void count() {
+            if (!counted) {
+                counted = true;
+                blocked->fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+        ~Leave() {
+            if (counted) {
+                blocked->fetch_sub(1, std::memory_order_relaxed);
+            }
+        }
     } leave{w.blocked};
 
     if (mode != WaitMode::kIdle) {
@@ -98,6 +110,7 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
                 return status;
             }
             if (check_time) {
+                leave.count();
                 int64_t now = monotonic_ns();
                 if (!deadline.forever() && deadline.expired()) {
                     return DRAGON_TIMEOUT;
@@ -109,6 +122,7 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
         }
     }
 
+    leave.count();
     w.sleepers->fetch_add(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst); // before every later retry's loads
     struct Wake {
