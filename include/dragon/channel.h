@@ -108,8 +108,8 @@ typedef struct dragon_channel_info {
     uint64_t capacity;          /* messages */
     uint64_t slot_size;         /* bytes a message may have and still travel in a slot */
     uint64_t count;             /* messages queued now (a snapshot) */
-    uint32_t blocked_senders;   /* calls blocked in send now */
-    uint32_t blocked_receivers; /* calls blocked in recv now */
+    uint32_t blocked_senders;   /* calls blocked in send now (once they have waited ~1 us) */
+    uint32_t blocked_receivers; /* calls blocked in recv now (likewise) */
 } dragon_channel_info_t;
 
 DRAGON_API dragon_status_t dragon_channel_info(const dragon_channel_t *channel,
