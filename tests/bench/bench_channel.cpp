@@ -154,7 +154,7 @@ void bench_rtt(bool quick, int reps) {
         };
         return rtt(echo, ping, n, 1);
     };
-    auto dragon_rtt = [&](dragon_wait_mode_t mode, long count) {
+    auto dragon_rtt = [&](dragon_wait_mode_t mode, long count, size_t size = kSmall) {
         dragon_channel_t *a = make_channel(16, kSmall, mode);
         dragon_channel_t *b = make_channel(16, kSmall, mode);
         auto echo = [&](long k) {
@@ -169,7 +169,7 @@ void bench_rtt(bool quick, int reps) {
             char buf[kSmall];
             size_t len = 0;
             for (long i = 0; i < k; ++i) {
-                dragon_channel_send(a, msg, sizeof msg, DRAGON_TIMEOUT_FOREVER);
+                dragon_channel_send(a, msg, size, DRAGON_TIMEOUT_FOREVER);
                 dragon_channel_recv(b, buf, sizeof buf, &len, DRAGON_TIMEOUT_FOREVER);
             }
         };
@@ -178,20 +178,25 @@ void bench_rtt(bool quick, int reps) {
         dragon_channel_destroy(b);
         return t;
     };
-    std::vector<double> raw, adaptive, spin, r_adaptive, r_spin;
+    // Also 40 B: with the slot's 16-byte header a 40-byte message fits one cache line, a
+    // 64-byte one needs two; the second line is most of the gap to the raw flag.
+    std::vector<double> raw, adaptive, spin, one_line, r_adaptive, r_spin, r_one_line;
     int turns = reps * 3;
     for (int r = 0; r < turns; ++r) {
         raw.push_back(raw_rtt());
         adaptive.push_back(dragon_rtt(DRAGON_WAIT_ADAPTIVE, n));
         spin.push_back(dragon_rtt(DRAGON_WAIT_SPIN, n));
+        one_line.push_back(dragon_rtt(DRAGON_WAIT_ADAPTIVE, n, 40));
         double raw_after = raw_rtt();
         double base = (raw.back() + raw_after) / 2;
         r_adaptive.push_back(adaptive.back() / base);
         r_spin.push_back(spin.back() / base);
+        r_one_line.push_back(one_line.back() / base);
     }
     munmap(flag, 4096);
     record("channel.rtt", "dragon", kSmall, "rtt_ns", bench::median(adaptive));
     record("channel.rtt", "dragon-spin", kSmall, "rtt_ns", bench::median(spin));
+    record("channel.rtt", "dragon", 40, "rtt_ns", bench::median(one_line));
     record("channel.rtt", "raw-shm-flag", kSmall, "rtt_ns", bench::median(raw));
     std::vector<double> idle;
     idle.reserve(static_cast<size_t>(reps));
@@ -201,6 +206,7 @@ void bench_rtt(bool quick, int reps) {
     record("channel.rtt", "dragon-idle", kSmall, "rtt_ns", bench::median(idle));
     results["turns/adaptive"] = bench::median(r_adaptive);
     results["turns/spin"] = bench::median(r_spin);
+    results["turns/one_line"] = bench::median(r_one_line);
 
     auto fd_pair_rtt = [&](const char *impl, int ab[2], int ba[2], int ping_w, int ping_r) {
         auto echo = [&](long k) {
@@ -552,6 +558,7 @@ int main(int argc, char **argv) {
     // Medians of per-turn ratios (each dragon run against raw runs just before and after).
     record("channel.rtt.ratio", "dragon/raw-shm-flag", kSmall, "ratio_x", get("turns/adaptive"));
     record("channel.rtt.ratio", "dragon-spin/raw-shm-flag", kSmall, "ratio_x", get("turns/spin"));
+    record("channel.rtt.ratio", "dragon/raw-shm-flag", 40, "ratio_x", get("turns/one_line"));
     record("channel.rtt.ratio", "unix-socket/dragon", kSmall, "ratio_x",
            get("channel.rtt/unix-socket" + s) / get("channel.rtt/dragon" + s));
     record("channel.large.ratio", "zero-copy-64B/zero-copy-1MiB", kLarge, "ratio_x",
