@@ -231,7 +231,8 @@ struct RecvArgs {
     bool as_mem;
     void **out_ptr;
     size_t *out_len;
-    void *scratch; // as_mem: an allocation of slot_size for a slot message
+    void *scratch; // as_mem: an allocation to copy a slot message into
+    size_t scratch_size;
 };
 
 Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_status_t *status) {
@@ -255,7 +256,13 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
             size_t len = static_cast<size_t>(meta & dc::kLenMask);
             bool zc = (meta & dc::kZeroCopy) != 0;
             if (!zc && len > ch->slot_size) {
-                continue; // torn read of a slot being reused: look again
+                if (s->state.load(std::memory_order_acquire) != cur) {
+                    continue; // torn read of a slot being reused: look again
+                }
+                *status = fail(DRAGON_CORRUPTED,
+                               "%s: the next message claims %zu bytes in a %" PRIu64 "-byte slot",
+                               dobj::kind_name(ch->obj.kind), len, ch->slot_size);
+                return Attempt::kDone;
             }
             if (!r.as_mem && len > r.cap) {
                 if (s->state.load(std::memory_order_acquire) != cur) {
@@ -268,8 +275,15 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
                                dobj::kind_name(ch->obj.kind), len, r.cap);
                 return Attempt::kDone;
             }
-            if (r.as_mem && !zc && r.scratch == nullptr) {
-                dragon_status_t st = dragon_pool_alloc(ch->obj.pool, ch->slot_size, &r.scratch);
+            if (r.as_mem && !zc && r.scratch_size < std::max<size_t>(len, 1)) {
+                if (r.scratch != nullptr) {
+                    dragon_pool_free(ch->obj.pool, r.scratch);
+                    r.scratch = nullptr;
+                    r.scratch_size = 0;
+                }
+                dragon_status_t st =
+                    dragon_pool_alloc(ch->obj.pool, std::max<size_t>(len, 1), &r.scratch);
+                r.scratch_size = st == DRAGON_SUCCESS ? std::max<size_t>(len, 1) : 0;
                 if (st != DRAGON_SUCCESS) {
                     *status = fail(st,
                                    "%s: no room in the pool to hand over a %zu-byte message "
@@ -296,6 +310,13 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
             }
             help_advance(h->head, pos);
             crash_point(false);
+            if (zc && (off >= ch->heap_size || len > ch->heap_size - off)) {
+                *status = fail(DRAGON_CORRUPTED,
+                               "%s: a zero-copy message names memory outside the pool "
+                               "(offset %" PRIu64 ", %zu bytes); dropped",
+                               dobj::kind_name(ch->obj.kind), off, len);
+                return Attempt::kDone;
+            }
             if (zc) {
                 void *mem = ch->heap + off;
                 if (r.as_mem) {
@@ -309,6 +330,7 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
             } else if (r.as_mem) {
                 *r.out_ptr = r.scratch;
                 r.scratch = nullptr;
+                r.scratch_size = 0;
             }
             *r.out_len = len;
             dragon::detail::wake_sleepers_after_rmw(&h->send.sleepers, &h->send.word);
@@ -600,7 +622,7 @@ dragon_status_t send(dragon_channel_t *ch, const void *buf, size_t len, void *zc
 
 dragon_status_t recv(dragon_channel_t *ch, void *buf, size_t cap, bool as_mem, void **ptr,
                      size_t *len, dragon_timeout_t timeout) {
-    RecvArgs r{buf, cap, as_mem, ptr, len, nullptr};
+    RecvArgs r{buf, cap, as_mem, ptr, len, nullptr, 0};
     dragon_status_t st = detail::blocking_wait(
         ch->mode, timeout, words(ch->hdr->recv),
         [&](bool check, dragon_status_t *status) { return try_recv(ch, r, check, status); });

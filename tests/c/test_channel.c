@@ -603,6 +603,46 @@ static void test_killed_mid_recv(void **state) {
     OK(dragon_pool_destroy(pool));
 }
 
+/* Shared memory scribbled on by a buggy or hostile process: a clear status, never a hang or a
+ * read outside the pool. Offsets from docs/channel.md (slots at 384, meta at +8, payload at
+ * +16); the object descriptor embeds the channel's memory descriptor at byte 16. */
+static void test_corrupted_slot(void **state) {
+    (void)state;
+    dragon_pool_t *pool = make_pool("corrupt", 1 << 20);
+    dragon_channel_t *ch = make_channel(pool, 4, 64);
+    unsigned char d[DRAGON_OBJECT_DESCRIPTOR_MAX];
+    size_t len = 0;
+    OK(dragon_channel_serialize(ch, d, sizeof d, &len));
+    void *base = NULL;
+    size_t size = 0;
+    OK(dragon_pool_mem_attach(pool, d + 16, len - 16, &base, &size));
+    unsigned char *slot0 = (unsigned char *)base + 384;
+    uint64_t meta = 0;
+
+    send_u64(ch, 1);
+    meta = 1000; /* longer than the 64-byte slot */
+    memcpy(slot0 + 8, &meta, sizeof meta);
+    unsigned char buf[2048];
+    size_t n = 0;
+    assert_int_equal(dragon_channel_recv(ch, buf, sizeof buf, &n, 1000 * MS), DRAGON_CORRUPTED);
+    meta = 8;
+    memcpy(slot0 + 8, &meta, sizeof meta);
+    assert_int_equal(recv_u64(ch, 0), 1);
+
+    /* A zero-copy message naming memory outside the pool: dropped, reported. */
+    unsigned char *slot1 = slot0 + 128;
+    send_u64(ch, 2);
+    meta = (1ULL << 63) | 16;
+    uint64_t off = 1ULL << 40;
+    memcpy(slot1 + 8, &meta, sizeof meta);
+    memcpy(slot1 + 16, &off, sizeof off);
+    assert_int_equal(dragon_channel_recv(ch, buf, sizeof buf, &n, 0), DRAGON_CORRUPTED);
+    send_u64(ch, 3);
+    assert_int_equal(recv_u64(ch, 0), 3);
+    OK(dragon_channel_destroy(ch));
+    OK(dragon_pool_destroy(pool));
+}
+
 static void test_nothing_left_in_dev_shm(void **state) {
     (void)state;
     DIR *dir = opendir("/dev/shm");
@@ -644,6 +684,7 @@ int main(void) {
         cmocka_unit_test(test_stress_4_4),
         cmocka_unit_test(test_killed_mid_send),
         cmocka_unit_test(test_killed_mid_recv),
+        cmocka_unit_test(test_corrupted_slot),
         cmocka_unit_test(test_nothing_left_in_dev_shm),
     };
     return cmocka_run_group_tests_name("channel", tests, NULL, NULL);
