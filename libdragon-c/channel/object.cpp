@@ -1,6 +1,8 @@
 #include "object.hpp"
 
+#include "../common/bytes.hpp"
 #include "../common/error.hpp"
+#include "../common/proc.hpp"
 #include "../pool/descriptor.hpp"
 
 #include <cinttypes>
@@ -18,38 +20,8 @@ using dragon::detail::fail;
 namespace dragon::obj {
 namespace {
 
-void put_u16(uint8_t *p, uint16_t v) {
-    p[0] = static_cast<uint8_t>(v);
-    p[1] = static_cast<uint8_t>(v >> 8);
-}
-void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        p[i] = static_cast<uint8_t>(v >> (8 * i));
-    }
-}
-void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-        p[i] = static_cast<uint8_t>(v >> (8 * i));
-    }
-}
-uint64_t get_le(const uint8_t *p, int n) {
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-uint64_t fresh_uid() {
-    uint64_t uid = 0;
-    while (uid == 0) {
-        if (getrandom(&uid, sizeof uid, 0) != static_cast<ssize_t>(sizeof uid)) {
-            static std::atomic<uint64_t> counter{0x9E3779B97F4A7C15ULL};
-            uid = counter.fetch_add(0x9E3779B97F4A7C15ULL) ^ static_cast<uint64_t>(getpid());
-        }
-    }
-    return uid;
-}
+using detail::get_le;
+using detail::put_le;
 
 // One attachment per pool per process, shared by every object handle that needs it: a
 // process attached to a thousand channels of one pool maps that pool once.
@@ -163,7 +135,7 @@ dragon_status_t create(dragon_pool_t *pool, Kind kind, size_t bytes, Attached *o
     auto *h = static_cast<ObjectHeader *>(mem);
     h->kind = static_cast<uint8_t>(kind);
     h->layout_version = kLayoutVersion;
-    h->uid = fresh_uid();
+    h->uid = detail::random_uid();
     h->bytes = bytes;
     out->pool = pool;
     out->cached_pool = false;
@@ -269,11 +241,11 @@ dragon_status_t serialize(const Attached &a, void *buf, size_t cap, size_t *len)
                     need, buf == nullptr ? 0 : cap);
     }
     auto *p = static_cast<uint8_t *>(buf);
-    put_u32(p, kDescriptorMagic);
+    put_le(p, kDescriptorMagic, 4);
     p[4] = kDescriptorVersion;
     p[5] = static_cast<uint8_t>(a.kind);
-    put_u16(p + 6, static_cast<uint16_t>(mem_len));
-    put_u64(p + 8, a.uid);
+    put_le(p + 6, mem_len, 2);
+    put_le(p + 8, a.uid, 8);
     std::memcpy(p + kDescriptorFixed, mem, mem_len);
     return DRAGON_SUCCESS;
 }

@@ -6,8 +6,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include <ctime>
+
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,6 +52,20 @@ uint32_t self_tid() {
         cached_tid_generation = fork_generation.load(std::memory_order_relaxed);
     }
     return cached_tid;
+}
+
+uint64_t random_uid() {
+    uint64_t uid = 0;
+    while (uid == 0) {
+        if (getrandom(&uid, sizeof uid, 0) != static_cast<ssize_t>(sizeof uid)) {
+            struct timespec ts {};
+            clock_gettime(CLOCK_REALTIME, &ts);
+            static std::atomic<uint64_t> counter{0};
+            uid = (static_cast<uint64_t>(ts.tv_nsec) << 20) ^ static_cast<uint64_t>(::getpid()) ^
+                  static_cast<uint64_t>(ts.tv_sec) ^ (counter.fetch_add(1) << 40);
+        }
+    }
+    return uid;
 }
 
 bool pid_dead(uint32_t pid) {

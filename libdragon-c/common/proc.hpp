@@ -19,6 +19,10 @@ uint32_t self_tid();
 // (killed but not yet reaped). A pid reused by an unrelated process reads as alive.
 bool pid_dead(uint32_t pid);
 
+// A random, non-zero 64-bit id for a new shared object (getrandom; a clock/pid mix if that
+// fails).
+uint64_t random_uid();
+
 // Largest id that fits the 22 bits that shared objects keep for a pid (PID_MAX_LIMIT).
 constexpr uint32_t kPidBits = 22;
 constexpr uint32_t kPidMask = (1U << kPidBits) - 1;

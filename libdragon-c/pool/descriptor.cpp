@@ -1,5 +1,6 @@
 #include "descriptor.hpp"
 
+#include "../common/bytes.hpp"
 #include "../common/error.hpp"
 
 #include <cstring>
@@ -11,28 +12,16 @@ constexpr size_t kFixedSize = 32;   // magic .. heap_size
 constexpr size_t kMemoryExtra = 16; // offset, size
 
 void put_u32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        p[i] = static_cast<uint8_t>(v >> (8 * i));
-    }
+    detail::put_le(p, v, 4);
 }
 void put_u64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-        p[i] = static_cast<uint8_t>(v >> (8 * i));
-    }
+    detail::put_le(p, v, 8);
 }
 uint32_t get_u32(const uint8_t *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
+    return static_cast<uint32_t>(detail::get_le(p, 4));
 }
 uint64_t get_u64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
+    return detail::get_le(p, 8);
 }
 
 bool name_char(char c, bool allow_dot) {

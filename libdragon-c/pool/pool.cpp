@@ -5,6 +5,7 @@
 #include "internal.hpp"
 
 #include "../common/error.hpp"
+#include "../common/proc.hpp"
 
 #include <dragon/pool.h>
 
@@ -164,19 +165,6 @@ void install_test_hooks(dp::Heap &heap) {
 #else
     (void)heap;
 #endif
-}
-
-uint64_t fresh_uid() {
-    uint64_t uid = 0;
-    while (uid == 0) {
-        if (getrandom(&uid, sizeof uid, 0) != static_cast<ssize_t>(sizeof uid)) {
-            struct timespec ts {};
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uid = (static_cast<uint64_t>(ts.tv_nsec) << 20) ^ static_cast<uint64_t>(getpid()) ^
-                  static_cast<uint64_t>(ts.tv_sec);
-        }
-    }
-    return uid;
 }
 
 // Validate a mapped header before trusting its offsets.
@@ -437,7 +425,7 @@ DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
 
         dp::Heap::format(base, segment_size, map_offset, heap_offset, heap_size, r.min_order);
         auto *hdr = static_cast<dp::SegmentHeader *>(base);
-        hdr->uid = fresh_uid();
+        hdr->uid = dragon::detail::random_uid();
         hdr->node_id = r.node_id;
         hdr->creator_uid = static_cast<uint32_t>(geteuid());
         std::memcpy(hdr->runtime_id, p->runtime_id, sizeof hdr->runtime_id);

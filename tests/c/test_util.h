@@ -6,6 +6,7 @@
 #endif
 #define DRAGON_TEST_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -181,6 +182,26 @@ static inline int tu_wait_sleeping(pid_t pid, int timeout_ms) {
         sched_yield();
     }
     return 0;
+}
+
+/* How many /dev/shm entries of runtime `runtime_id` exist (each is printed on stderr). */
+static inline int tu_count_leftovers(const char *runtime_id) {
+    DIR *dir = opendir("/dev/shm");
+    if (dir == NULL) {
+        return -1;
+    }
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "dragon.%s.", runtime_id);
+    int left = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            fprintf(stderr, "left behind: /dev/shm/%s\n", e->d_name);
+            ++left;
+        }
+    }
+    closedir(dir);
+    return left;
 }
 
 #endif /* DRAGON_TEST_UTIL_H */
