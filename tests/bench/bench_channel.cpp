@@ -154,6 +154,44 @@ void bench_rtt(bool quick, int reps) {
         };
         return rtt(echo, ping, n, 1);
     };
+    // The limit for moving 64 bytes rather than a flag: the payload in one line, the flag
+    // in the next, written payload first; the reader polls the flag, then copies the payload.
+    auto raw64_rtt = [&]() {
+        auto *mem = static_cast<char *>(
+            mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+        char *data[2] = {mem, mem + 256};
+        std::atomic<uint64_t> *flags[2] = {reinterpret_cast<std::atomic<uint64_t> *>(mem + 64),
+                                           reinterpret_cast<std::atomic<uint64_t> *>(mem + 320)};
+        auto hop_send = [&](int dir, uint64_t seq, const char *payload) {
+            std::memcpy(data[dir], payload, kSmall);
+            flags[dir]->store(seq, std::memory_order_release);
+        };
+        auto hop_recv = [&](int dir, uint64_t seq, char *out) {
+            while (flags[dir]->load(std::memory_order_acquire) != seq) {
+                __builtin_ia32_pause();
+            }
+            std::memcpy(out, data[dir], kSmall);
+        };
+        auto echo = [&](long k) {
+            char buf[kSmall];
+            for (long i = 1; i <= k; ++i) {
+                hop_recv(0, static_cast<uint64_t>(i), buf);
+                hop_send(1, static_cast<uint64_t>(i), buf);
+            }
+        };
+        uint64_t seq = 0;
+        auto ping = [&](long k) {
+            char buf[kSmall];
+            for (long i = 0; i < k; ++i) {
+                ++seq;
+                hop_send(0, seq, msg);
+                hop_recv(1, seq, buf);
+            }
+        };
+        double t = rtt(echo, ping, n, 1);
+        munmap(mem, 4096);
+        return t;
+    };
     auto dragon_rtt = [&](dragon_wait_mode_t mode, long count, size_t size = kSmall) {
         dragon_channel_t *a = make_channel(16, kSmall, mode);
         dragon_channel_t *b = make_channel(16, kSmall, mode);
@@ -180,24 +218,28 @@ void bench_rtt(bool quick, int reps) {
     };
     // Also 40 B: with the slot's 16-byte header a 40-byte message fits one cache line, a
     // 64-byte one needs two; the second line is most of the gap to the raw flag.
-    std::vector<double> raw, adaptive, spin, one_line, r_adaptive, r_spin, r_one_line;
+    std::vector<double> raw, raw64, adaptive, spin, one_line, r_adaptive, r_spin, r_one_line,
+        r_raw64;
     int turns = reps * 3;
     for (int r = 0; r < turns; ++r) {
         raw.push_back(raw_rtt());
         adaptive.push_back(dragon_rtt(DRAGON_WAIT_ADAPTIVE, n));
         spin.push_back(dragon_rtt(DRAGON_WAIT_SPIN, n));
         one_line.push_back(dragon_rtt(DRAGON_WAIT_ADAPTIVE, n, 40));
+        raw64.push_back(raw64_rtt());
         double raw_after = raw_rtt();
         double base = (raw.back() + raw_after) / 2;
         r_adaptive.push_back(adaptive.back() / base);
         r_spin.push_back(spin.back() / base);
         r_one_line.push_back(one_line.back() / base);
+        r_raw64.push_back(adaptive.back() / raw64.back());
     }
     munmap(flag, 4096);
     record("channel.rtt", "dragon", kSmall, "rtt_ns", bench::median(adaptive));
     record("channel.rtt", "dragon-spin", kSmall, "rtt_ns", bench::median(spin));
     record("channel.rtt", "dragon", 40, "rtt_ns", bench::median(one_line));
     record("channel.rtt", "raw-shm-flag", kSmall, "rtt_ns", bench::median(raw));
+    record("channel.rtt", "raw-shm-64B", kSmall, "rtt_ns", bench::median(raw64));
     std::vector<double> idle;
     idle.reserve(static_cast<size_t>(reps));
     for (int r = 0; r < reps; ++r) {
@@ -207,6 +249,7 @@ void bench_rtt(bool quick, int reps) {
     results["turns/adaptive"] = bench::median(r_adaptive);
     results["turns/spin"] = bench::median(r_spin);
     results["turns/one_line"] = bench::median(r_one_line);
+    results["turns/raw64"] = bench::median(r_raw64);
 
     auto fd_pair_rtt = [&](const char *impl, int ab[2], int ba[2], int ping_w, int ping_r) {
         auto echo = [&](long k) {
@@ -559,6 +602,7 @@ int main(int argc, char **argv) {
     record("channel.rtt.ratio", "dragon/raw-shm-flag", kSmall, "ratio_x", get("turns/adaptive"));
     record("channel.rtt.ratio", "dragon-spin/raw-shm-flag", kSmall, "ratio_x", get("turns/spin"));
     record("channel.rtt.ratio", "dragon/raw-shm-flag", 40, "ratio_x", get("turns/one_line"));
+    record("channel.rtt.ratio", "dragon/raw-shm-64B", kSmall, "ratio_x", get("turns/raw64"));
     record("channel.rtt.ratio", "unix-socket/dragon", kSmall, "ratio_x",
            get("channel.rtt/unix-socket" + s) / get("channel.rtt/dragon" + s));
     record("channel.large.ratio", "zero-copy-64B/zero-copy-1MiB", kLarge, "ratio_x",
