@@ -46,7 +46,7 @@ run_suite "tests" -C build --print-errorlogs
 echo "== unit suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 ninja -C build-asan -j "$jobs" >/dev/null
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_suite "sanitizers" -C build-asan --suite unit --print-errorlogs
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS="suppressions=$PWD/tests/sanitizer/lsan.supp" run_suite "sanitizers" -C build-asan --suite unit --print-errorlogs
 
 echo "== fuzzers, 30 s each (build-fuzz/, clang + libFuzzer)"
 [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null

@@ -3,6 +3,7 @@
 #define DRAGON_DRAGON_H
 
 #include <dragon/channel.h>
+#include <dragon/machine.h>
 #include <dragon/pool.h>
 #include <dragon/status.h>
 #include <dragon/sync.h>
