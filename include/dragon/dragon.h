@@ -4,6 +4,7 @@
 
 #include <dragon/channel.h>
 #include <dragon/machine.h>
+#include <dragon/policy.h>
 #include <dragon/pool.h>
 #include <dragon/status.h>
 #include <dragon/sync.h>

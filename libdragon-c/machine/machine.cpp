@@ -1,5 +1,7 @@
 // The node as hwloc sees it (docs/machine.md). The topology is read once at load and copied
 // into plain vectors; no hwloc object outlives dragon_machine_load.
+#include "machine.hpp"
+
 #include "../common/error.hpp"
 
 #include <dragon/machine.h>
@@ -19,13 +21,6 @@
 
 using dragon::detail::fail;
 using dragon::detail::guarded;
-
-struct dragon_machine {
-    std::string host_name;
-    std::vector<uint32_t> cpus;                   // allowed logical CPUs (OS indices)
-    std::vector<std::vector<uint32_t>> numa_cpus; // per NUMA domain, allowed CPUs
-    std::vector<dragon_gpu_info_t> gpus;          // PCI bus order
-};
 
 namespace {
 

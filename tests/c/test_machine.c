@@ -148,6 +148,139 @@ static void test_environment_and_bad_input(void **state) {
     assert_int_equal(dragon_machine_load(NULL, NULL), DRAGON_INVALID_ARGUMENT);
 }
 
+/* ---- policies ---------------------------------------------------------------------- */
+
+static dragon_policy_t fresh_policy(void) {
+    dragon_policy_t p;
+    OK(dragon_policy_init(&p));
+    return p;
+}
+
+static void test_policy_merge(void **state) {
+    (void)state;
+    dragon_policy_t def = fresh_policy(), tmpl = fresh_policy(), group = fresh_policy(),
+                    expl = fresh_policy(), out = fresh_policy();
+    assert_int_equal(def.placement, DRAGON_PLACEMENT_UNSET);
+    assert_int_equal(def.host_id, -1);
+    assert_int_equal(def.wait_mode, DRAGON_WAIT_MODE_UNSET);
+
+    def.placement = DRAGON_PLACEMENT_ANYWHERE;
+    def.wait_mode = DRAGON_WAIT_IDLE;
+    def.cpu_count = 2;
+    def.cpus[0] = 0;
+    def.cpus[1] = 1;
+    tmpl.distribution = DRAGON_DISTRIBUTION_BLOCK;
+    tmpl.gpu_count = 1;
+    tmpl.gpus[0] = 1;
+    tmpl.placement = DRAGON_PLACEMENT_LOCAL;
+    group.placement = DRAGON_PLACEMENT_HOST_NAME;
+    strcpy(group.host_name, "node-a");
+    expl.cpu_count = 1;
+    expl.cpus[0] = 3;
+    expl.host_id = 5;
+    const dragon_policy_t *levels[] = {&def, &tmpl, NULL, &group, &expl};
+    OK(dragon_policy_merge(levels, 5, &out));
+    assert_int_equal(out.placement, DRAGON_PLACEMENT_HOST_NAME);   /* group over template */
+    assert_int_equal(out.distribution, DRAGON_DISTRIBUTION_BLOCK); /* only the template */
+    assert_string_equal(out.host_name, "node-a");
+    assert_int_equal(out.host_id, 5);
+    assert_int_equal(out.cpu_count, 1); /* explicit replaces the default's list */
+    assert_int_equal(out.cpus[0], 3);
+    assert_int_equal(out.gpu_count, 1);
+    assert_int_equal(out.gpus[0], 1);
+    assert_int_equal(out.wait_mode, DRAGON_WAIT_IDLE); /* only the default sets it */
+
+    /* The order is the precedence: reversed, the default wins every field it sets. */
+    const dragon_policy_t *reversed[] = {&expl, &group, &tmpl, &def};
+    OK(dragon_policy_merge(reversed, 4, &out));
+    assert_int_equal(out.placement, DRAGON_PLACEMENT_ANYWHERE);
+    assert_int_equal(out.cpus[0], 0);
+    assert_int_equal(out.cpu_count, 2);
+
+    /* A caller built against an older, shorter struct: only its fields count. */
+    dragon_policy_t old = fresh_policy();
+    old.placement = DRAGON_PLACEMENT_LOCAL;
+    old.wait_mode = DRAGON_WAIT_SPIN; /* beyond the shorter struct: not read */
+    old.struct_size = offsetof(dragon_policy_t, distribution);
+    const dragon_policy_t *with_old[] = {&def, &old};
+    OK(dragon_policy_merge(with_old, 2, &out));
+    assert_int_equal(out.placement, DRAGON_PLACEMENT_LOCAL);
+    assert_int_equal(out.wait_mode, DRAGON_WAIT_IDLE);
+
+    /* Bad values are refused, naming them. */
+    dragon_policy_t bad = fresh_policy();
+    bad.wait_mode = 7;
+    const dragon_policy_t *with_bad[] = {&bad};
+    assert_int_equal(dragon_policy_merge(with_bad, 1, &out), DRAGON_INVALID_ARGUMENT);
+    bad = fresh_policy();
+    bad.cpu_count = DRAGON_POLICY_MAX_CPUS + 1;
+    assert_int_equal(dragon_policy_merge(with_bad, 1, &out), DRAGON_INVALID_ARGUMENT);
+}
+
+static void test_policy_bind(void **state) {
+    (void)state;
+    dragon_machine_t *m = load_fixture("nvidia-4gpu.xml");
+    dragon_policy_t p = fresh_policy();
+    p.cpu_count = 2;
+    p.cpus[0] = 4;
+    p.cpus[1] = 5;
+    p.gpu_count = 2;
+    p.gpus[0] = 1;
+    p.gpus[1] = 3;
+    dragon_policy_binding_t b = {.struct_size = sizeof b};
+    OK(dragon_policy_bind(&p, m, &b));
+    assert_int_equal(b.cpu_count, 2);
+    assert_int_equal(b.cpus[1], 5);
+    assert_string_equal(b.gpu_variable, "CUDA_VISIBLE_DEVICES");
+    assert_string_equal(b.gpu_value, "1,3");
+    assert_int_equal(b.gpu_vendor, DRAGON_GPU_VENDOR_NVIDIA);
+
+    p.cpus[1] = 9; /* not on this node */
+    assert_int_equal(dragon_policy_bind(&p, m, &b), DRAGON_NOT_FOUND);
+    assert_non_null(strstr(dragon_last_error(), "CPU 9"));
+    p.cpus[1] = 5;
+    p.gpus[1] = 4; /* there are 4 GPUs: 0..3 */
+    assert_int_equal(dragon_policy_bind(&p, m, &b), DRAGON_NOT_FOUND);
+    assert_non_null(strstr(dragon_last_error(), "GPU 4"));
+
+    /* No affinity asked for: nothing to bind, no variable. */
+    dragon_policy_t none = fresh_policy();
+    OK(dragon_policy_bind(&none, m, &b));
+    assert_int_equal(b.cpu_count, 0);
+    assert_string_equal(b.gpu_variable, "");
+
+    /* One policy per GPU: its host, its GPU, the CPUs of its NUMA domain. */
+    dragon_policy_t per[8];
+    size_t n = 0;
+    OK(dragon_policy_per_gpu(m, per, 8, &n));
+    assert_int_equal(n, 4);
+    for (size_t k = 0; k < n; ++k) {
+        assert_int_equal(per[k].placement, DRAGON_PLACEMENT_HOST_NAME);
+        assert_string_equal(per[k].host_name, "fake-nvidia");
+        assert_int_equal(per[k].cpu_count, 4);
+        assert_int_equal(per[k].cpus[0], k < 2 ? 0 : 4);
+        OK(dragon_policy_bind(&per[k], m, &b));
+        char want[8];
+        snprintf(want, sizeof want, "%zu", k);
+        assert_string_equal(b.gpu_value, want);
+    }
+    OK(dragon_machine_free(m));
+
+    m = load_fixture("amd-2gpu.xml");
+    OK(dragon_policy_per_gpu(m, per, 8, &n));
+    assert_int_equal(n, 2);
+    OK(dragon_policy_bind(&per[1], m, &b));
+    assert_string_equal(b.gpu_variable, "ROCR_VISIBLE_DEVICES");
+    assert_string_equal(b.gpu_value, "1");
+    assert_int_equal(per[1].cpu_count, 8);
+    OK(dragon_machine_free(m));
+
+    m = load_fixture("cpu-only.xml");
+    OK(dragon_policy_per_gpu(m, per, 8, &n));
+    assert_int_equal(n, 0);
+    OK(dragon_machine_free(m));
+}
+
 int main(void) {
     data_dir = getenv("DRAGON_TOPOLOGY_DIR");
     if (data_dir == NULL) {
@@ -161,6 +294,8 @@ int main(void) {
         cmocka_unit_test(test_nvidia_fixture),
         cmocka_unit_test(test_amd_and_intel_fixtures),
         cmocka_unit_test(test_environment_and_bad_input),
+        cmocka_unit_test(test_policy_merge),
+        cmocka_unit_test(test_policy_bind),
     };
     return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
 }
