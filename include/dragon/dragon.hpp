@@ -5,6 +5,7 @@
 #include <dragon/channel.hpp>
 #include <dragon/dragon.h>
 #include <dragon/error.hpp>
+#include <dragon/machine.hpp>
 #include <dragon/pool.hpp>
 #include <dragon/sync.hpp>
 
