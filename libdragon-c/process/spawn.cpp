@@ -1,0 +1,257 @@
+#include "spawn.hpp"
+
+#include "../common/error.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace dragon::proc {
+namespace {
+
+using detail::fail;
+using detail::fail_errno;
+
+// PATH lookup in the parent: the child only execs.
+bool resolve(const std::string &program, std::string *path, int *err) {
+    if (program.find('/') != std::string::npos) {
+        *path = program;
+        return true;
+    }
+    const char *env = std::getenv("PATH");
+    std::string dirs = env != nullptr ? env : "/usr/local/bin:/usr/bin:/bin";
+    *err = ENOENT;
+    size_t start = 0;
+    while (start <= dirs.size()) {
+        size_t end = dirs.find(':', start);
+        if (end == std::string::npos) {
+            end = dirs.size();
+        }
+        std::string dir = dirs.substr(start, end - start);
+        std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + program;
+        if (access(candidate.c_str(), X_OK) == 0) {
+            struct stat st {};
+            if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+                *path = candidate;
+                return true;
+            }
+        } else if (errno == EACCES) {
+            *err = EACCES;
+        }
+        start = end + 1;
+    }
+    return false;
+}
+
+// What the child reports on the error pipe when it cannot exec.
+struct ChildError {
+    int step; // 1 stdio, 2 cwd, 3 affinity, 4 exec
+    int err;
+};
+
+const char *step_name(int step) {
+    switch (step) {
+    case 1:
+        return "set up stdin/stdout/stderr";
+    case 2:
+        return "change to the working directory";
+    case 3:
+        return "bind to the policy's CPUs";
+    default:
+        return "execute";
+    }
+}
+
+} // namespace
+
+void close_fds(Spawned *s) {
+    for (int *fd : {&s->pidfd, &s->in_fd, &s->out_fd, &s->err_fd}) {
+        if (*fd >= 0) {
+            close(*fd);
+            *fd = -1;
+        }
+    }
+}
+
+dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
+    *out = Spawned{};
+    std::string path;
+    int err = 0;
+    if (!resolve(req.program, &path, &err)) {
+        return fail_errno(err == EACCES ? DRAGON_PERMISSION_DENIED : DRAGON_NOT_FOUND, err,
+                          "cannot start '%s': not found in PATH", req.program.c_str());
+    }
+
+    // Everything the child needs is built here: after fork it only calls async-signal-safe
+    // functions.
+    std::vector<std::string> env_strings = req.env;
+    if (env_strings.empty()) {
+        for (char **e = environ; *e != nullptr; ++e) {
+            env_strings.emplace_back(*e);
+        }
+    }
+    for (const auto &[name, value] : req.set_env) {
+        std::string prefix = name + "=";
+        bool replaced = false;
+        for (auto &e : env_strings) {
+            if (e.compare(0, prefix.size(), prefix) == 0) {
+                e = prefix + value;
+                replaced = true;
+            }
+        }
+        if (!replaced) {
+            env_strings.push_back(prefix + value);
+        }
+    }
+    std::vector<char *> envp;
+    envp.reserve(env_strings.size() + 1);
+    for (auto &e : env_strings) {
+        envp.push_back(e.data());
+    }
+    envp.push_back(nullptr);
+    std::string argv0 = req.program;
+    std::vector<std::string> arg_strings = req.args;
+    std::vector<char *> argv{argv0.data()};
+    argv.reserve(arg_strings.size() + 2);
+    for (auto &a : arg_strings) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    cpu_set_t *cpuset = nullptr;
+    size_t cpuset_size = 0;
+    uint32_t max_cpu = 0;
+    for (uint32_t c : req.cpus) {
+        max_cpu = c > max_cpu ? c : max_cpu;
+    }
+    if (!req.cpus.empty()) {
+        cpuset = CPU_ALLOC(max_cpu + 1);
+        cpuset_size = CPU_ALLOC_SIZE(max_cpu + 1);
+        CPU_ZERO_S(cpuset_size, cpuset);
+        for (uint32_t c : req.cpus) {
+            CPU_SET_S(c, cpuset_size, cpuset);
+        }
+    }
+    struct CpuFree {
+        cpu_set_t *s;
+        ~CpuFree() {
+            if (s != nullptr) {
+                CPU_FREE(s);
+            }
+        }
+    } cpu_free{cpuset};
+
+    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    Stdio modes[3] = {req.in, req.out, req.err};
+    auto close_pipes = [&]() {
+        for (auto &p : pipes) {
+            for (int &fd : p) {
+                if (fd >= 0) {
+                    close(fd);
+                    fd = -1;
+                }
+            }
+        }
+    };
+    for (int i = 0; i < 3; ++i) {
+        if (modes[i] == Stdio::kPipe && pipe2(pipes[i], O_CLOEXEC) != 0) {
+            int e = errno;
+            close_pipes();
+            return fail_errno(DRAGON_SYSTEM_ERROR, e, "cannot start '%s': pipe",
+                              req.program.c_str());
+        }
+    }
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+        int e = errno;
+        close_pipes();
+        return fail_errno(DRAGON_SYSTEM_ERROR, e, "cannot start '%s': pipe", req.program.c_str());
+    }
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close_pipes();
+        close(errpipe[0]);
+        close(errpipe[1]);
+        return fail_errno(detail::status_from_errno(e), e, "cannot start '%s': fork",
+                          req.program.c_str());
+    }
+    if (pid == 0) {
+        auto die = [&](int step) {
+            ChildError ce{step, errno};
+            ssize_t ignored = write(errpipe[1], &ce, sizeof ce);
+            (void)ignored;
+            _exit(127);
+        };
+        for (int i = 0; i < 3; ++i) {
+            int fd = -1;
+            if (modes[i] == Stdio::kPipe) {
+                fd = i == 0 ? pipes[i][0] : pipes[i][1];
+            } else if (modes[i] == Stdio::kDevNull) {
+                fd = open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+                if (fd < 0) {
+                    die(1);
+                }
+            }
+            if (fd >= 0 && dup2(fd, i) < 0) {
+                die(1);
+            }
+        }
+        if (!req.cwd.empty() && chdir(req.cwd.c_str()) != 0) {
+            die(2);
+        }
+        if (cpuset != nullptr && sched_setaffinity(0, cpuset_size, cpuset) != 0) {
+            die(3);
+        }
+        execve(path.c_str(), argv.data(), envp.data());
+        die(4);
+    }
+
+    close(errpipe[1]);
+    for (int i = 0; i < 3; ++i) {
+        if (modes[i] == Stdio::kPipe) {
+            close(i == 0 ? pipes[i][0] : pipes[i][1]);
+        }
+    }
+    ChildError ce{};
+    ssize_t got;
+    do {
+        got = read(errpipe[0], &ce, sizeof ce);
+    } while (got < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (got == static_cast<ssize_t>(sizeof ce)) {
+        // exec did not happen: reap the child and report why.
+        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        for (int i = 0; i < 3; ++i) {
+            if (modes[i] == Stdio::kPipe) {
+                close(i == 0 ? pipes[i][1] : pipes[i][0]);
+            }
+        }
+        dragon_status_t st = ce.err == ENOENT   ? DRAGON_NOT_FOUND
+                             : ce.err == EACCES ? DRAGON_PERMISSION_DENIED
+                             : ce.step == 3     ? DRAGON_INVALID_ARGUMENT
+                                                : DRAGON_SYSTEM_ERROR;
+        return fail_errno(st, ce.err, "cannot start '%s': could not %s", req.program.c_str(),
+                          step_name(ce.step));
+    }
+    out->pid = pid;
+    out->pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (out->pidfd >= 0) {
+        fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
+    }
+    out->in_fd = modes[0] == Stdio::kPipe ? pipes[0][1] : -1;
+    out->out_fd = modes[1] == Stdio::kPipe ? pipes[1][0] : -1;
+    out->err_fd = modes[2] == Stdio::kPipe ? pipes[2][0] : -1;
+    return DRAGON_SUCCESS;
+}
+
+} // namespace dragon::proc
