@@ -18,7 +18,7 @@ class LineRelay {
     using Sink = std::function<void(std::string_view line)>; // one call per whole line
 
     explicit LineRelay(Sink sink, std::size_t max_line = 65536)
-        : sink_(std::move(sink)), max_line_(max_line) {}
+        : sink_(std::move(sink)), max_line_(max_line > 0 ? max_line : 1) {}
 
     // Feed bytes read from the source.
     void feed(std::string_view bytes);
