@@ -10,7 +10,7 @@ case "$mode" in demo | test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esa
 cd "$(dirname "$0")/.."
 
 packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev
-  clang-format libfabric-dev libhwloc-dev libpmix-dev libjemalloc-dev libcmocka-dev
+  clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libpmix-dev libjemalloc-dev libcmocka-dev
   libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git)
 missing=()
 for p in "${packages[@]}"; do
@@ -50,7 +50,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=fast_unwind_on_mal
 
 echo "== fuzzers, 30 s each (build-fuzz/, clang + libFuzzer)"
 [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
-ninja -C build-fuzz -j "$jobs" tests/fuzz/fuzz-pool-descriptor tests/fuzz/fuzz-object-descriptor >/dev/null
+ninja -C build-fuzz -j "$jobs" tests/fuzz/fuzz-pool-descriptor tests/fuzz/fuzz-object-descriptor tests/fuzz/fuzz-protocol >/dev/null
 run_suite "fuzz" -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs
 
 echo "== nothing left behind"
