@@ -1,5 +1,6 @@
-// dragon-cleanup: remove what a runtime left behind (today: its shared-memory segments).
-// Only the invoking user's segments are ever touched.
+// dragon-cleanup: remove what a runtime left behind after its launcher (and daemon) were
+// killed: its processes, its shared-memory segments, its runtime directory. Only the
+// invoking user's processes and files are ever touched.
 #include <dragon/dragon.h>
 
 #include <cerrno>
@@ -8,9 +9,17 @@
 #include <cstring>
 #include <string>
 
+#include <csignal>
+#include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
+#include <fstream>
 #include <getopt.h>
+#include <sstream>
+#include <vector>
+
+#include "runtime/paths.hpp"
+
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,9 +32,10 @@ void usage(FILE *to) {
     std::fprintf(to,
                  "Usage: dragon-cleanup [--runtime-id ID | --all] [--dry-run] [--verbose]\n"
                  "\n"
-                 "Remove the shared-memory segments a libdragon runtime left behind, e.g.\n"
-                 "after its launcher was killed with SIGKILL. Only segments owned by you are\n"
-                 "removed.\n"
+                 "Remove what a libdragon runtime left behind, e.g. after its launcher was\n"
+                 "killed with SIGKILL: with a runtime id, its processes (SIGKILL), its\n"
+                 "shared-memory segments and its runtime directory; with --all, the\n"
+                 "segments of every runtime. Only what you own is touched.\n"
                  "\n"
                  "  -r, --runtime-id ID  the runtime to clean up (default: $DRAGON_RUNTIME_ID,\n"
                  "                       or u<uid>, the id of pools made outside a runtime)\n"
@@ -36,6 +46,94 @@ void usage(FILE *to) {
                  "\n"
                  "Exit status: 0 when nothing of the runtime is left, 1 when something could\n"
                  "not be removed, 2 on a usage error.\n");
+}
+
+std::string read_file(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// Processes of the runtime: the user's processes whose environment names it (managed
+// processes) or whose command line is a dragon-node of it (the daemon).
+std::vector<pid_t> runtime_processes(const std::string &runtime) {
+    std::vector<pid_t> out;
+    DIR *proc = opendir("/proc");
+    if (proc == nullptr) {
+        return out;
+    }
+    std::string env_needle = std::string("DRAGON_RUNTIME_ID=") + runtime;
+    std::string arg_needle = std::string("--runtime-id") + '\0' + runtime + '\0';
+    while (dirent *e = readdir(proc)) {
+        char *end = nullptr;
+        long pid = std::strtol(e->d_name, &end, 10);
+        if (pid <= 0 || *end != '\0' || pid == getpid()) {
+            continue;
+        }
+        std::string dir = std::string("/proc/") + e->d_name;
+        struct stat st {};
+        if (stat(dir.c_str(), &st) != 0 || st.st_uid != geteuid()) {
+            continue;
+        }
+        std::string env = read_file(dir + "/environ");
+        bool match = false;
+        for (size_t at = 0; at < env.size();) {
+            size_t nul = env.find('\0', at);
+            if (env.compare(at, (nul == std::string::npos ? env.size() : nul) - at, env_needle) ==
+                0) {
+                match = true;
+                break;
+            }
+            at = nul == std::string::npos ? env.size() : nul + 1;
+        }
+        std::string cmd = read_file(dir + "/cmdline");
+        if (!match && cmd.find("dragon-node") != std::string::npos &&
+            cmd.find(arg_needle) != std::string::npos) {
+            match = true;
+        }
+        if (match) {
+            out.push_back(static_cast<pid_t>(pid));
+        }
+    }
+    closedir(proc);
+    return out;
+}
+
+// SIGKILL the runtime's processes; true when none is left (bounded wait, 2 s).
+bool kill_runtime_processes(const std::string &runtime, bool dry_run, bool verbose) {
+    std::vector<pid_t> pids = runtime_processes(runtime);
+    for (pid_t p : pids) {
+        if (dry_run) {
+            std::printf("would kill process %d\n", static_cast<int>(p));
+            continue;
+        }
+        kill(p, SIGKILL);
+        if (verbose) {
+            std::printf("killed process %d\n", static_cast<int>(p));
+        }
+    }
+    if (dry_run) {
+        return true;
+    }
+    for (int i = 0; i < 200; ++i) {
+        bool alive = false;
+        for (pid_t p : pids) {
+            // Gone, or a zombie waiting for a parent that is not us: either way harmless.
+            std::string stat = read_file("/proc/" + std::to_string(p) + "/stat");
+            size_t close_paren = stat.rfind(')');
+            if (!stat.empty() && close_paren != std::string::npos &&
+                close_paren + 2 < stat.size() && stat[close_paren + 2] != 'Z') {
+                alive = true;
+            }
+        }
+        if (!alive) {
+            return true;
+        }
+        struct timespec ms10 = {0, 10000000};
+        nanosleep(&ms10, nullptr);
+    }
+    return false;
 }
 
 } // namespace
@@ -93,12 +191,20 @@ int main(int argc, char **argv) {
     }
     std::string prefix = all ? "dragon." : "dragon." + runtime + ".";
 
+    // A named runtime: its processes first (they could re-create segments), and its
+    // directory (the daemon's socket) after the segments.
+    int failed = 0;
+    if (!all && !kill_runtime_processes(runtime, dry_run, verbose)) {
+        std::fprintf(stderr, "dragon-cleanup: processes of runtime '%s' did not die\n",
+                     runtime.c_str());
+        ++failed;
+    }
+
     DIR *dir = opendir(kShmDir);
     if (dir == nullptr) {
         std::fprintf(stderr, "dragon-cleanup: cannot read %s: %s\n", kShmDir, std::strerror(errno));
         return 1;
     }
-    int failed = 0;
     int removed = 0;
     while (dirent *e = readdir(dir)) {
         if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) != 0) {
@@ -126,6 +232,15 @@ int main(int argc, char **argv) {
         }
     }
     closedir(dir);
+    if (!all && !dry_run) {
+        std::string rdir = dragon::runtime::runtime_dir(runtime);
+        unlink(dragon::runtime::node_socket(runtime, 0).c_str());
+        if (rmdir(rdir.c_str()) != 0 && errno != ENOENT) {
+            std::fprintf(stderr, "dragon-cleanup: cannot remove %s: %s\n", rdir.c_str(),
+                         std::strerror(errno));
+            ++failed;
+        }
+    }
     if (verbose || removed != 0) {
         std::printf("dragon-cleanup: removed %d segment%s\n", removed, removed == 1 ? "" : "s");
     }

@@ -205,6 +205,9 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
                 die(1);
             }
         }
+        if (req.new_process_group && setpgid(0, 0) != 0) {
+            die(1);
+        }
         if (!req.cwd.empty() && chdir(req.cwd.c_str()) != 0) {
             die(2);
         }

@@ -25,6 +25,7 @@ struct SpawnRequest {
     Stdio in = Stdio::kInherit;
     Stdio out = Stdio::kInherit;
     Stdio err = Stdio::kInherit;
+    bool new_process_group = false; // the child leads a process group of its own
 };
 
 struct Spawned {

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The real launcher and daemon: exit codes, signals, output relay, teardown, dragon-cleanup
+# after SIGKILL, and the daemon's refusal of another uid. Every wait is bounded.
+set -uo pipefail
+build=$1
+dragon="$build/tools/dragon"
+cleanup_tool="$build/tools/dragon-cleanup"
+work=$(mktemp -d)
+fails=0
+trap 'rm -rf "$work"' EXIT
+
+check() { # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+
+base="${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/dragon}"
+base="${base:-/tmp/dragon-$(id -u)}"
+
+# Nothing of runtime $1 is left: no process naming it, no segment, no runtime directory.
+nothing_left() {
+  local rt=$1
+  if grep -lsa "DRAGON_RUNTIME_ID=$rt" /proc/[0-9]*/environ >/dev/null 2>&1; then
+    echo "  process left: $(grep -lsa "DRAGON_RUNTIME_ID=$rt" /proc/[0-9]*/environ)"; return 1
+  fi
+  if grep -lsa -- "--runtime-id.$rt" /proc/[0-9]*/cmdline >/dev/null 2>&1; then
+    echo "  daemon left"; return 1
+  fi
+  if ls /dev/shm/dragon."$rt".* >/dev/null 2>&1; then echo "  segment left"; return 1; fi
+  if [ -e "$base/$rt" ]; then echo "  directory left: $base/$rt"; return 1; fi
+  return 0
+}
+
+# Start the launcher in the background (so that $! is the launcher itself), with a watchdog
+# that SIGKILLs it after 60 s should a check go wrong. Sets $launcher.
+start_bg() { # start_bg OUT ERR ARGS...
+  local out=$1 err=$2; shift 2
+  "$dragon" "$@" > "$out" 2> "$err" &
+  launcher=$!
+  ( sleep 60; kill -KILL $launcher 2>/dev/null ) >/dev/null 2>&1 &
+  watchdogs+=($!)
+}
+watchdogs=()
+
+# Wait (at most 10 s) until file $1 holds a line matching $2.
+wait_for_line() {
+  for _ in $(seq 1000); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.01
+  done
+  return 1
+}
+
+out=$(timeout 30 "$dragon" --runtime-id tl1$$ /bin/echo hello world); rc=$?
+check "echo: output relayed" [ "$out" = "hello world" ]
+check "echo: exit code 0" [ $rc -eq 0 ]
+check "echo: nothing left" nothing_left tl1$$
+
+timeout 30 "$dragon" sh -c 'exit 3'; rc=$?
+check "exit code passed through (3)" [ $rc -eq 3 ]
+timeout 30 "$dragon" sh -c 'kill -TERM $$'; rc=$?
+check "killed by SIGTERM: 143" [ $rc -eq 143 ]
+
+err=$(timeout 30 "$dragon" no-such-program-xyz 2>&1 >/dev/null); rc=$?
+check "missing program: 127" [ $rc -eq 127 ]
+check "missing program: named in the error" grep -q "no-such-program-xyz" <<<"$err"
+timeout 30 "$dragon" --no-such-option true 2>/dev/null; rc=$?
+check "bad option: 2" [ $rc -eq 2 ]
+check "--help prints usage" sh -c "'$dragon' --help | grep -q 'Usage: dragon'"
+
+# The environment a managed process gets.
+out=$(timeout 30 "$dragon" --runtime-id tl2$$ sh -c 'echo "$DRAGON_RUNTIME_ID $DRAGON_NODE_ID"; test -S "$DRAGON_NODE_SOCKET" && echo socket')
+check "DRAGON_* environment" [ "$out" = "tl2$$ 0
+socket" ]
+
+# Line relay: 4 writers in one program, 2000 lines each; every line arrives whole.
+timeout 60 "$dragon" sh -c 'for w in 1 2 3 4; do (i=0; while [ $i -lt 2000 ]; do echo "w$w-line-$i-abcdefghijklmnopqrstuvwxyz"; i=$((i+1)); done) & done; wait' > "$work/lines"
+check "relay: 8000 lines" [ "$(wc -l < "$work/lines")" -eq 8000 ]
+check "relay: no line mixed" [ "$(grep -cvE '^w[1-4]-line-[0-9]+-abcdefghijklmnopqrstuvwxyz$' "$work/lines")" -eq 0 ]
+check "relay: stderr relayed" sh -c "timeout 30 '$dragon' sh -c 'echo oops >&2' 2>&1 >/dev/null | grep -qx oops"
+
+# A segment the program leaves behind is removed at teardown.
+timeout 30 "$dragon" --runtime-id tl3$$ sh -c ': > /dev/shm/dragon.$DRAGON_RUNTIME_ID.0.pool.leak'
+check "teardown removes the runtime's segments" nothing_left tl3$$
+
+# SIGINT to the launcher: passed on, then teardown (child of the program included).
+start_bg "$work/int" /dev/null --runtime-id tl4$$ sh -c 'sleep 300 & echo started; wait'
+wait_for_line "$work/int" started
+kill -INT $launcher
+wait $launcher; rc=$?
+check "SIGINT: launcher exits 130" [ $rc -eq 130 ]
+check "SIGINT: nothing left" nothing_left tl4$$
+
+# SIGKILL of the launcher: the daemon sees it go and tears down by itself; dragon-cleanup
+# then finds nothing, and after killing the daemon too it removes everything.
+start_bg "$work/k" /dev/null --runtime-id tl5$$ sh -c 'echo started; exec sleep 300'
+wait_for_line "$work/k" started
+kill -KILL $launcher
+wait $launcher 2>/dev/null
+for _ in $(seq 300); do nothing_left tl5$$ >/dev/null && break; sleep 0.01; done
+check "launcher SIGKILLed: the daemon tears down" nothing_left tl5$$
+
+start_bg "$work/k2" /dev/null --runtime-id tl6$$ sh -c 'echo started; exec sleep 300'
+wait_for_line "$work/k2" started
+daemon=$(grep -lsa -- "--runtime-id.tl6$$" /proc/[0-9]*/cmdline | head -1 | cut -d/ -f3)
+kill -KILL $launcher "$daemon" 2>/dev/null
+wait $launcher 2>/dev/null
+timeout 30 "$cleanup_tool" --runtime-id tl6$$ >/dev/null; rc=$?
+check "dragon-cleanup after SIGKILL of launcher and daemon: exit 0" [ $rc -eq 0 ]
+check "dragon-cleanup leaves nothing" nothing_left tl6$$
+
+# Another uid is refused by the daemon (root switches to nobody; the socket is opened up
+# for the test so that only the credential check stands in the way).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && [ -x /usr/bin/python3 ]; then
+  # A runtime base of this test's own, opened up only here.
+  xdg="$work/xdg"
+  mkdir -p "$xdg"
+  XDG_RUNTIME_DIR="$xdg" start_bg "$work/u" "$work/u.err" --runtime-id tl7$$ sh -c 'echo started; exec sleep 300'
+  wait_for_line "$work/u" started
+  ubase="$xdg/dragon"
+  chmod 0711 "$work" "$xdg" "$ubase" "$ubase/tl7$$"
+  chmod 0666 "$ubase/tl7$$/node-0.sock"
+  reply=$(timeout 10 setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(5)
+s.connect(sys.argv[1])
+try:
+    s.send(b"{\"op\":\"hello\",\"id\":1}")
+    print("reply" if s.recv(4096) else "closed")
+except (ConnectionResetError, BrokenPipeError):
+    print("closed")' "$ubase/tl7$$/node-0.sock" 2>&1)
+  kill -TERM $launcher
+  wait $launcher
+  check "other uid: connection closed, no reply" [ "$reply" = "closed" ]
+  check "other uid: refusal logged" grep -q "refused connection from uid $(id -u nobody)" "$work/u.err"
+else
+  echo "skip other-uid test (needs root, setpriv and python3)"
+fi
+
+kill "${watchdogs[@]}" 2>/dev/null
+echo "$fails failed"
+[ $fails -eq 0 ]

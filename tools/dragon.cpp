@@ -1,0 +1,325 @@
+// dragon: the launcher (docs/runtime.md). Boots the runtime on this machine (one dragon-node
+// acting as local and global services), runs PROGRAM as a managed process with its output
+// relayed line by line, and exits with PROGRAM's exit code, tearing everything down.
+#include "runtime/paths.hpp"
+#include "runtime/protocol.hpp"
+
+#include <dragon/dragon.h>
+
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+namespace rt = dragon::runtime;
+using json = nlohmann::json;
+
+constexpr int kRuntimeError = 125; // the runtime itself failed
+constexpr int kNotFound = 127;     // PROGRAM not found
+constexpr int kNotExecutable = 126;
+constexpr int kDaemonStartMs = 10000;
+
+void usage(FILE *to) {
+    std::fprintf(
+        to, "Usage: dragon [OPTIONS] PROGRAM [ARGS...]\n"
+            "\n"
+            "Boot the libdragon runtime on this machine, run PROGRAM in it as a managed process,\n"
+            "and exit with PROGRAM's exit status. PROGRAM finds the runtime through the DRAGON_*\n"
+            "environment variables it is given (DRAGON_RUNTIME_ID, DRAGON_NODE_ID,\n"
+            "DRAGON_NODE_SOCKET, DRAGON_PUID). Its standard output and error are relayed line by\n"
+            "line. When PROGRAM ends, or dragon gets SIGINT or SIGTERM (passed on to PROGRAM),\n"
+            "every process and shared-memory segment of the runtime is removed.\n"
+            "\n"
+            "Options:\n"
+            "  --runtime-id ID   name the runtime (default: r + 12 random hex digits)\n"
+            "  -h, --help        this text\n"
+            "\n"
+            "Exit status: PROGRAM's; 128+N if it was killed by signal N; 127 if PROGRAM was not\n"
+            "found, 126 if it could not be executed, 125 if the runtime failed to start.\n"
+            "After a `kill -9` of dragon itself, `dragon-cleanup --runtime-id ID` removes what is\n"
+            "left.\n");
+}
+
+std::string self_dir() {
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) {
+        return ".";
+    }
+    buf[n] = '\0';
+    std::string s(buf);
+    return s.substr(0, s.rfind('/'));
+}
+
+std::string random_id() {
+    unsigned char b[6] = {};
+    if (getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) {
+        unsigned v = static_cast<unsigned>(getpid()) ^ static_cast<unsigned>(time(nullptr));
+        std::memcpy(b, &v, sizeof v);
+    }
+    char out[16];
+    std::snprintf(out, sizeof out, "r%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+    return out;
+}
+
+class Client {
+  public:
+    bool connect_to(const std::string &path) {
+        fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct sockaddr_un addr {};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+        return fd_ >= 0 &&
+               connect(fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) == 0;
+    }
+    int fd() const { return fd_; }
+    uint64_t send_op(json m) {
+        m["id"] = ++id_;
+        std::string s = rt::encode(m);
+        send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
+        return id_;
+    }
+    // Receive one reply (blocking); false when the daemon is gone.
+    bool receive(json *out) {
+        std::string buf(rt::kMaxMessage, '\0');
+        ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+        if (n <= 0) {
+            return false;
+        }
+        buf.resize(static_cast<size_t>(n));
+        *out = json::parse(buf, nullptr, false);
+        return out->is_object();
+    }
+    json call(json m) {
+        uint64_t id = send_op(std::move(m));
+        json r;
+        while (receive(&r)) {
+            if (r.value("id", uint64_t{0}) == id) {
+                return r;
+            }
+        }
+        return json{{"status", static_cast<int>(DRAGON_CLOSED)}, {"error", "daemon gone"}};
+    }
+    ~Client() {
+        if (fd_ >= 0) {
+            close(fd_);
+        }
+    }
+
+  private:
+    int fd_ = -1;
+    uint64_t id_ = 0;
+};
+
+struct Runtime {
+    std::string id;
+    std::string dir;
+    pid_t daemon = -1;
+    int life_w = -1;
+
+    // Ask the daemon to stop (or make it stop), wait for it, remove what is left.
+    void shutdown(Client *c) {
+        if (c != nullptr) {
+            c->call({{"op", "shutdown"}});
+        }
+        if (life_w >= 0) {
+            close(life_w); // a daemon that missed the request sees its launcher go
+            life_w = -1;
+        }
+        if (daemon > 0) {
+            for (int waited = 0; waited < 300; ++waited) {
+                if (waitpid(daemon, nullptr, WNOHANG) == daemon) {
+                    daemon = -1;
+                    break;
+                }
+                struct timespec ms10 = {0, 10000000};
+                nanosleep(&ms10, nullptr);
+            }
+            if (daemon > 0) {
+                kill(daemon, SIGKILL);
+                waitpid(daemon, nullptr, 0);
+                daemon = -1;
+            }
+        }
+        rt::remove_segments(id);
+        unlink(rt::node_socket(id, 0).c_str());
+        rmdir(dir.c_str());
+    }
+};
+
+} // namespace
+
+static int run(int argc, char **argv) {
+    std::string runtime_id;
+    static const option opts[] = {{"runtime-id", required_argument, nullptr, 'r'},
+                                  {"help", no_argument, nullptr, 'h'},
+                                  {nullptr, 0, nullptr, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", opts, nullptr)) != -1) {
+        switch (c) {
+        case 'r':
+            runtime_id = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            std::fprintf(stderr, "dragon: try 'dragon --help'\n");
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        std::fprintf(stderr, "dragon: no PROGRAM given; try 'dragon --help'\n");
+        return 2;
+    }
+    if (runtime_id.empty()) {
+        runtime_id = random_id();
+    }
+
+    // Signals become events on a signalfd: nothing happens inside a handler.
+    // A shell starts background jobs with SIGINT ignored; a launcher must still hear it.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        signal(sig, SIG_DFL);
+    }
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    signal(SIGPIPE, SIG_IGN);
+
+    Runtime rtm;
+    rtm.id = runtime_id;
+    std::string base = rt::runtime_base();
+    mkdir(base.c_str(), 0700);
+    rtm.dir = rt::runtime_dir(runtime_id);
+    if (mkdir(rtm.dir.c_str(), 0700) != 0) {
+        std::fprintf(stderr, "dragon: cannot create the runtime directory %s: %s\n",
+                     rtm.dir.c_str(), std::strerror(errno));
+        return kRuntimeError;
+    }
+
+    int ready[2];
+    int life[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(life, O_CLOEXEC) != 0) {
+        std::perror("dragon: pipe");
+        rtm.shutdown(nullptr);
+        return kRuntimeError;
+    }
+    const char *node_env = std::getenv("DRAGON_NODE_EXE");
+    std::string node_exe = node_env != nullptr ? node_env : self_dir() + "/dragon-node";
+    pid_t daemon = fork();
+    if (daemon == 0) {
+        sigprocmask(SIG_UNBLOCK, &mask, nullptr);
+        // The daemon survives the terminal's Ctrl-C: the launcher decides when it stops.
+        setpgid(0, 0);
+        int in = open("/dev/null", O_RDONLY);
+        dup2(in, STDIN_FILENO);
+        fcntl(ready[1], F_SETFD, 0);
+        fcntl(life[0], F_SETFD, 0);
+        std::string rfd = std::to_string(ready[1]);
+        std::string lfd = std::to_string(life[0]);
+        execl(node_exe.c_str(), "dragon-node", "--runtime-id", runtime_id.c_str(), "--node-id", "0",
+              "--ready-fd", rfd.c_str(), "--life-fd", lfd.c_str(), static_cast<char *>(nullptr));
+        std::fprintf(stderr, "dragon: cannot run the node daemon %s: %s\n", node_exe.c_str(),
+                     std::strerror(errno));
+        _exit(kRuntimeError);
+    }
+    close(ready[1]);
+    close(life[0]);
+    rtm.daemon = daemon;
+    rtm.life_w = life[1];
+    struct pollfd pr = {ready[0], POLLIN, 0};
+    char line[16] = {};
+    if (poll(&pr, 1, kDaemonStartMs) != 1 || read(ready[0], line, sizeof line - 1) <= 0 ||
+        std::strncmp(line, "ready", 5) != 0) {
+        std::fprintf(stderr, "dragon: the node daemon did not start (see its messages above)\n");
+        close(ready[0]);
+        rtm.shutdown(nullptr);
+        return kRuntimeError;
+    }
+    close(ready[0]);
+
+    Client client;
+    if (!client.connect_to(rt::node_socket(runtime_id, 0))) {
+        std::fprintf(stderr, "dragon: cannot reach the node daemon: %s\n", std::strerror(errno));
+        rtm.shutdown(nullptr);
+        return kRuntimeError;
+    }
+    json hello = client.call({{"op", "hello"}, {"protocol", rt::kProtocolVersion}});
+    std::vector<std::string> args(argv + optind + 1, argv + argc);
+    json spawned = client.call({{"op", "spawn"},
+                                {"program", argv[optind]},
+                                {"args", args},
+                                {"stdout", "pipe"},
+                                {"stderr", "pipe"}});
+    int st = spawned.value("status", static_cast<int>(DRAGON_INTERNAL));
+    if (st != DRAGON_SUCCESS) {
+        std::fprintf(stderr, "dragon: %s\n", spawned.value("error", std::string("?")).c_str());
+        rtm.shutdown(&client);
+        return st == DRAGON_NOT_FOUND           ? kNotFound
+               : st == DRAGON_PERMISSION_DENIED ? kNotExecutable
+                                                : kRuntimeError;
+    }
+    uint64_t puid = spawned.value("puid", uint64_t{0});
+    uint64_t join_id = client.send_op({{"op", "join"}, {"puid", puid}});
+
+    int exit_code = kRuntimeError;
+    int signals_seen = 0;
+    for (;;) {
+        struct pollfd fds[2] = {{client.fd(), POLLIN, 0}, {sfd, POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+            break;
+        }
+        if ((fds[1].revents & POLLIN) != 0) {
+            struct signalfd_siginfo si {};
+            if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+                // First signal: pass it on; a second one: SIGKILL.
+                int sig = ++signals_seen == 1 ? static_cast<int>(si.ssi_signo) : SIGKILL;
+                client.send_op({{"op", "signal"}, {"puid", puid}, {"signal", sig}});
+            }
+        }
+        if ((fds[0].revents & (POLLIN | POLLHUP)) != 0) {
+            json r;
+            if (!client.receive(&r)) {
+                std::fprintf(stderr, "dragon: the node daemon went away\n");
+                break;
+            }
+            if (r.value("id", uint64_t{0}) == join_id) {
+                exit_code = r.value("exit_code", kRuntimeError);
+                break;
+            }
+        }
+    }
+    rtm.shutdown(&client);
+    return exit_code;
+}
+
+int main(int argc, char **argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "dragon: internal error: %s\n", e.what());
+        return kRuntimeError;
+    }
+}
