@@ -9,7 +9,7 @@ mode=${1:-}
 case "$mode" in demo | test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 
-packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev
+packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev procps
   clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libpmix-dev libjemalloc-dev libcmocka-dev
   libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git)
 missing=()
@@ -30,8 +30,8 @@ echo "== build (build/)"
 ninja -C build -j "$jobs"
 
 if [ "$mode" = demo ]; then
-  echo "== demo: several processes share one pool"
-  exec build/examples/pool-share
+  echo "== demo: several processes share one pool, run by the dragon launcher"
+  exec build/tools/dragon build/examples/pool-share
 fi
 
 failed=0
@@ -55,8 +55,11 @@ run_suite "fuzz" -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs
 
 echo "== nothing left behind"
 left=$(ls /dev/shm | grep '^dragon\.' || true)
-if [ -n "$left" ]; then
-  echo "left in /dev/shm:"; echo "$left"; failed=1; summary+=("cleanup: FAILED")
+daemons=$(pgrep -u "$(id -u)" -x dragon-node || true)
+if [ -n "$left" ] || [ -n "$daemons" ]; then
+  [ -z "$left" ] || { echo "left in /dev/shm:"; echo "$left"; }
+  [ -z "$daemons" ] || echo "dragon-node processes left: $daemons"
+  failed=1; summary+=("cleanup: FAILED")
 else
   summary+=("cleanup: ok")
 fi
