@@ -23,6 +23,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,13 +146,15 @@ struct Runtime {
             life_w = -1;
         }
         if (daemon > 0) {
-            for (int waited = 0; waited < 300; ++waited) {
-                if (waitpid(daemon, nullptr, WNOHANG) == daemon) {
-                    daemon = -1;
-                    break;
-                }
-                struct timespec ms10 = {0, 10000000};
-                nanosleep(&ms10, nullptr);
+            // Wait (3 s at most) for the daemon to finish its teardown.
+            int pidfd = static_cast<int>(syscall(SYS_pidfd_open, daemon, 0));
+            if (pidfd >= 0) {
+                struct pollfd p = {pidfd, POLLIN, 0};
+                poll(&p, 1, 3000);
+                close(pidfd);
+            }
+            if (waitpid(daemon, nullptr, WNOHANG) == daemon) {
+                daemon = -1;
             }
             if (daemon > 0) {
                 kill(daemon, SIGKILL);
