@@ -8,6 +8,7 @@
 
 #include <dragon/dragon.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdarg>
@@ -130,6 +131,7 @@ class Daemon {
     uint64_t next_puid_ = 1;
     std::map<uint64_t, Proc> procs_;
     bool stopping_ = false;
+    dragon_machine_t *machine_ = nullptr;
 };
 
 bool Daemon::start(int ready_fd) {
@@ -225,9 +227,40 @@ void Daemon::client_message(int fd) {
 
 void Daemon::on_spawn(int fd, const rt::Message &m) {
     dp::SpawnRequest req;
-    if (dragon_status_t st = rt::parse_spawn(m.body, &req); st != DRAGON_SUCCESS) {
+    std::vector<uint32_t> gpus;
+    if (dragon_status_t st = rt::parse_spawn(m.body, &req, &gpus); st != DRAGON_SUCCESS) {
         reply(fd, m.id, st);
         return;
+    }
+    if (!req.cpus.empty() || !gpus.empty()) {
+        // The policy's affinity, checked against this node (loaded on first use:
+        // DRAGON_TOPOLOGY_XML can stand in for it) and turned into a binding.
+        if (machine_ == nullptr && dragon_machine_load(nullptr, &machine_) != DRAGON_SUCCESS) {
+            reply(fd, m.id, DRAGON_INTERNAL);
+            return;
+        }
+        auto policy = std::make_unique<dragon_policy_t>();
+        dragon_policy_init(policy.get());
+        policy->cpu_count =
+            static_cast<uint32_t>(std::min<size_t>(req.cpus.size(), DRAGON_POLICY_MAX_CPUS));
+        std::copy_n(req.cpus.begin(), policy->cpu_count, policy->cpus);
+        policy->gpu_count =
+            static_cast<uint32_t>(std::min<size_t>(gpus.size(), DRAGON_POLICY_MAX_GPUS));
+        std::copy_n(gpus.begin(), policy->gpu_count, policy->gpus);
+        auto binding = std::make_unique<dragon_policy_binding_t>();
+        binding->struct_size = sizeof *binding;
+        if (dragon_status_t st = dragon_policy_bind(policy.get(), machine_, binding.get());
+            st != DRAGON_SUCCESS) {
+            reply(fd, m.id, st);
+            return;
+        }
+        req.cpus.assign(binding->cpus, binding->cpus + binding->cpu_count);
+        if (binding->gpu_variable[0] != '\0') {
+            req.set_env.emplace_back(binding->gpu_variable, binding->gpu_value);
+            if (binding->gpu_vendor == DRAGON_GPU_VENDOR_NVIDIA) {
+                req.set_env.emplace_back("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+            }
+        }
     }
     uint64_t puid = (static_cast<uint64_t>(node_id_) << 32) | next_puid_++;
     req.set_env.emplace_back("DRAGON_RUNTIME_ID", runtime_id_);
@@ -408,6 +441,8 @@ void Daemon::teardown() {
     rt::remove_segments(runtime_id_);
     unlink(socket_path_.c_str());
     rmdir(rt::runtime_dir(runtime_id_).c_str()); // the launcher's, if it is gone
+    dragon_machine_free(machine_);
+    machine_ = nullptr;
 }
 
 // SIGKILL every process whose parent is this daemon (found in /proc).

@@ -6,6 +6,7 @@
 #include <dragon/machine.h>
 #include <dragon/policy.h>
 #include <dragon/pool.h>
+#include <dragon/process.h>
 #include <dragon/status.h>
 #include <dragon/sync.h>
 #include <dragon/version.h>

@@ -135,7 +135,8 @@ std::string encode(const nlohmann::json &message) {
     return message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out) {
+dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out,
+                            std::vector<uint32_t> *gpus) {
     proc::SpawnRequest r;
     auto program = body.find("program");
     if (program == body.end() || !program->is_string() ||
@@ -173,6 +174,19 @@ dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out)
             r.cpus.push_back(c.get<uint32_t>());
         }
     }
+    std::vector<uint32_t> gpu_list;
+    if (auto g = body.find("gpus"); g != body.end()) {
+        if (!g->is_array() || g->size() > 64) {
+            return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"gpus\" must be an array of GPU indices");
+        }
+        for (const auto &v : *g) {
+            if (!non_negative_int(v) || v.get<uint64_t>() >= 1U << 16) {
+                return fail(DRAGON_BAD_DESCRIPTOR,
+                            "spawn: \"gpus\" must be an array of GPU indices");
+            }
+            gpu_list.push_back(v.get<uint32_t>());
+        }
+    }
     for (auto [key, mode] :
          {std::pair{"stdin", &r.in}, std::pair{"stdout", &r.out}, std::pair{"stderr", &r.err}}) {
         if (dragon_status_t st = stdio_mode(body, key, mode); st != DRAGON_SUCCESS) {
@@ -180,6 +194,9 @@ dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out)
         }
     }
     *out = std::move(r);
+    if (gpus != nullptr) {
+        *gpus = std::move(gpu_list);
+    }
     return DRAGON_SUCCESS;
 }
 

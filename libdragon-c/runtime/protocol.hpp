@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dragon::runtime {
 
@@ -34,8 +35,9 @@ dragon_status_t decode(std::string_view bytes, Message *out);
 std::string encode(const nlohmann::json &message);
 
 // The fields of a "spawn" request, validated: program (non-empty string), args, env
-// (arrays of strings), cwd (string), cpus (array of CPU ids), stdin/stdout/stderr
-// ("inherit", "pipe", "devnull").
-dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out);
+// (arrays of strings), cwd (string), cpus (array of CPU ids), gpus (array of the node's GPU
+// indices, into *gpus when given), stdin/stdout/stderr ("inherit", "pipe", "devnull").
+dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out,
+                            std::vector<uint32_t> *gpus = nullptr);
 
 } // namespace dragon::runtime

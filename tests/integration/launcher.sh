@@ -3,6 +3,7 @@
 # after SIGKILL, and the daemon's refusal of another uid. Every wait is bounded.
 set -uo pipefail
 build=$1
+topologies=${2:-}
 dragon="$build/tools/dragon"
 cleanup_tool="$build/tools/dragon-cleanup"
 work=$(mktemp -d)
@@ -78,6 +79,25 @@ timeout 60 "$dragon" sh -c 'for w in 1 2 3 4; do (i=0; while [ $i -lt 2000 ]; do
 check "relay: 8000 lines" [ "$(wc -l < "$work/lines")" -eq 8000 ]
 check "relay: no line mixed" [ "$(grep -cvE '^w[1-4]-line-[0-9]+-abcdefghijklmnopqrstuvwxyz$' "$work/lines")" -eq 0 ]
 check "relay: stderr relayed" sh -c "timeout 30 '$dragon' sh -c 'echo oops >&2' 2>&1 >/dev/null | grep -qx oops"
+
+# Processes created from inside the runtime (dragon_process_*), with a policy's CPU and GPU
+# affinity on a fake 4-GPU NVIDIA node.
+if [ -n "$topologies" ]; then
+  out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-4gpu.xml" timeout 60 "$dragon" "$build/tests/integration/process-client")
+  has() { grep -qx "$1" <<<"$out"; }
+  check "process: created" has "create 0"
+  check "process: bound to CPU 0 and GPU 2 (CUDA order by PCI bus)" has "child cpus=0 gpu=2 order=PCI_BUS_ID"
+  check "process: exit code joined" has "join 0 exit 5"
+  check "process: join with timeout 0" has "join-timeout 4"
+  check "process: join with a short timeout" has "join-short-timeout 4"
+  check "process: signalled, 143" has "join-signalled 0 exit 143"
+  check "process: GPU 9 does not exist" has "bad-gpu 5"
+  check "process: CPU 100000 does not exist" has "bad-cpu 5"
+  check "process: missing program" has "missing 5"
+  check "process: unknown puid" has "unknown-puid 5"
+  out=$(env -u DRAGON_NODE_SOCKET timeout 30 "$build/tests/integration/process-client" 2>/dev/null | head -1)
+  check "process: outside a runtime, DRAGON_CLOSED" [ "$out" = "create 14" ]
+fi
 
 # A segment the program leaves behind is removed at teardown.
 timeout 30 "$dragon" --runtime-id tl3$$ sh -c ': > /dev/shm/dragon.$DRAGON_RUNTIME_ID.0.pool.leak'
