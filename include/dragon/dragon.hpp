@@ -7,6 +7,7 @@
 #include <dragon/error.hpp>
 #include <dragon/machine.hpp>
 #include <dragon/pool.hpp>
+#include <dragon/process.hpp>
 #include <dragon/sync.hpp>
 
 #endif // DRAGON_DRAGON_HPP

@@ -95,6 +95,12 @@ if [ -n "$topologies" ]; then
   check "process: CPU 100000 does not exist" has "bad-cpu 5"
   check "process: missing program" has "missing 5"
   check "process: unknown puid" has "unknown-puid 5"
+  out=$(timeout 60 "$dragon" "$build/tests/integration/process-client-cpp")
+  check "C++ Process: exit code" has "cpp-join 4"
+  check "C++ Process: bound to CPU 0" has "cpp-child 0"
+  check "C++ Process: join timeout" has "cpp-timeout 1"
+  check "C++ Process: killed, 137" has "cpp-killed 137"
+  check "C++ Process: missing program throws NOT_FOUND" has "cpp-missing 5"
   out=$(env -u DRAGON_NODE_SOCKET timeout 30 "$build/tests/integration/process-client" 2>/dev/null | head -1)
   check "process: outside a runtime, DRAGON_CLOSED" [ "$out" = "create 14" ]
 fi

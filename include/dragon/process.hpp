@@ -1,0 +1,84 @@
+// libdragon C++ — processes of the runtime (dragon::Process). A Process is the runtime-wide
+// id of a process started through the node daemon: a plain value, copyable; the process
+// lives on until it ends or the runtime tears down. Header-only over dragon/process.h.
+#ifndef DRAGON_PROCESS_HPP
+#define DRAGON_PROCESS_HPP
+
+#include <dragon/channel.hpp>
+#include <dragon/error.hpp>
+#include <dragon/machine.hpp>
+#include <dragon/process.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dragon {
+
+enum class Stdio {
+    relay = DRAGON_STDIO_RELAY,
+    inherit = DRAGON_STDIO_INHERIT,
+    devnull = DRAGON_STDIO_DEVNULL,
+};
+
+struct ProcessOptions {
+    std::vector<std::string> env; // "NAME=value"; empty: the caller's environment
+    std::string cwd;              // empty: the daemon's
+    Stdio out = Stdio::relay;
+    Stdio err = Stdio::relay;
+    const Policy *policy = nullptr; // CPU and GPU affinity applied on the node
+};
+
+class Process {
+  public:
+    // Start argv[0] (a path or a name in PATH) with argv.
+    static Process start(const std::vector<std::string> &argv, const ProcessOptions &o = {}) {
+        std::vector<const char *> args;
+        args.reserve(argv.size() + 1);
+        for (const auto &a : argv) {
+            args.push_back(a.c_str());
+        }
+        args.push_back(nullptr);
+        std::vector<const char *> env;
+        for (const auto &e : o.env) {
+            env.push_back(e.c_str());
+        }
+        env.push_back(nullptr);
+        dragon_process_attr_t attr;
+        dragon_process_attr_init(&attr);
+        attr.env = o.env.empty() ? nullptr : env.data();
+        attr.cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
+        attr.out_mode = static_cast<dragon_stdio_t>(o.out);
+        attr.err_mode = static_cast<dragon_stdio_t>(o.err);
+        attr.policy = o.policy != nullptr ? &o.policy->raw() : nullptr;
+        std::uint64_t puid = 0;
+        detail::check(dragon_process_create(args.data(), &attr, &puid));
+        return Process(puid);
+    }
+
+    explicit Process(std::uint64_t puid) noexcept : puid_(puid) {}
+    std::uint64_t puid() const noexcept { return puid_; }
+
+    // The exit status (128+N when killed by signal N), or std::nullopt if the process is
+    // still running after `timeout`.
+    template <typename Timeout = Forever>
+    std::optional<int> join(Timeout timeout = forever) const {
+        int code = -1;
+        dragon_status_t st = dragon_process_join(puid_, detail::timeout_of(timeout), &code);
+        if (st == DRAGON_TIMEOUT) {
+            return std::nullopt;
+        }
+        detail::check(st);
+        return code;
+    }
+
+    void signal(int sig) const { detail::check(dragon_process_signal(puid_, sig)); }
+
+  private:
+    std::uint64_t puid_;
+};
+
+} // namespace dragon
+
+#endif // DRAGON_PROCESS_HPP
