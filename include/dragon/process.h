@@ -48,6 +48,39 @@ DRAGON_API dragon_status_t dragon_process_join(uint64_t puid, dragon_timeout_t t
 /* Send a signal to the process (and the process group it leads). */
 DRAGON_API dragon_status_t dragon_process_signal(uint64_t puid, int signal);
 
+/* ---- Process groups ----
+ * A group holds members added from templates (argv + attributes, the attributes' policy
+ * being the template's), a group policy, and the members' runtime ids once started. Policies
+ * merge with the group's over the template's (docs/policy.md). The group handle lives in the
+ * process that made it; its members are runtime processes like any other. */
+typedef struct dragon_process_group dragon_process_group_t;
+
+/* policy: the group policy (may be NULL). */
+DRAGON_API dragon_status_t dragon_process_group_create(const dragon_policy_t *policy,
+                                                       dragon_process_group_t **group);
+/* Add n members started from the template argv/attr (copied). Before start only. */
+DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *group, uint32_t n,
+                                                    const char *const *argv,
+                                                    const dragon_process_attr_t *attr);
+/* Start every member. If one cannot start, those started are killed and the status tells
+ * why (the message names the member). */
+DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *group);
+/* Wait for every member to end; DRAGON_TIMEOUT if some still run after `timeout`. */
+DRAGON_API dragon_status_t dragon_process_group_join(dragon_process_group_t *group,
+                                                     dragon_timeout_t timeout);
+/* SIGTERM every running member, then SIGKILL those still running after `grace`, and wait. */
+DRAGON_API dragon_status_t dragon_process_group_stop(dragon_process_group_t *group,
+                                                     dragon_timeout_t grace);
+DRAGON_API dragon_status_t dragon_process_group_size(const dragon_process_group_t *group,
+                                                     uint32_t *size);
+/* Member i: its runtime id (0 before start), whether it has ended, and its exit status
+ * (128+N for signal N; -1 while running). */
+DRAGON_API dragon_status_t dragon_process_group_member(dragon_process_group_t *group,
+                                                       uint32_t index, uint64_t *puid, int *ended,
+                                                       int *exit_code);
+/* Free the handle (members still running keep running until the runtime ends). */
+DRAGON_API dragon_status_t dragon_process_group_destroy(dragon_process_group_t *group);
+
 #ifdef __cplusplus
 }
 #endif

@@ -95,6 +95,14 @@ if [ -n "$topologies" ]; then
   check "process: CPU 100000 does not exist" has "bad-cpu 5"
   check "process: missing program" has "missing 5"
   check "process: unknown puid" has "unknown-puid 5"
+  check "group: started" has "group-start 0"
+  check "group: joined" has "group-join 0"
+  check "group: every member exited 2" has "group-exit-codes 1"
+  check "group: group policy over template (CPU 0, GPU 1)" [ "$(grep -cx 'member cpus=0 gpu=1' <<<"$out")" -eq 3 ]
+  check "group: join times out while members run" has "sleepers-join-timeout 4"
+  check "group: stop terminates every member (143)" has "sleepers-terminated 1"
+  check "group: a member that cannot start is named" has "group-bad-start 5 1"
+  check "group: the others are stopped then" has "group-bad-start-stopped 1"
   out=$(timeout 60 "$dragon" "$build/tests/integration/process-client-cpp")
   check "C++ Process: exit code" has "cpp-join 4"
   check "C++ Process: bound to CPU 0" has "cpp-child 0"
