@@ -30,8 +30,10 @@ echo "== build (build/)"
 ninja -C build -j "$jobs"
 
 if [ "$mode" = demo ]; then
-  echo "== demo: several processes share one pool, run by the dragon launcher"
-  exec build/tools/dragon build/examples/pool-share
+  echo "== demo 1: several processes share one pool, run by the dragon launcher"
+  build/tools/dragon build/examples/pool-share
+  echo "== demo 2: a process group, one process per GPU (per NUMA domain without GPUs)"
+  exec build/tools/dragon build/examples/process-group
 fi
 
 failed=0

@@ -9,9 +9,11 @@
 #include <dragon/machine.hpp>
 #include <dragon/process.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dragon {
@@ -77,6 +79,96 @@ class Process {
 
   private:
     std::uint64_t puid_;
+};
+
+// A group of runtime processes: members added from templates, started, joined and stopped
+// together; the group policy is merged over each template's. Move-only; destroying the
+// handle leaves running members running (call stop() first to end them).
+class ProcessGroup {
+  public:
+    explicit ProcessGroup(const Policy *group_policy = nullptr) {
+        dragon_process_group_t *g = nullptr;
+        detail::check(dragon_process_group_create(
+            group_policy != nullptr ? &group_policy->raw() : nullptr, &g));
+        g_ = g;
+    }
+    ~ProcessGroup() {
+        if (g_ != nullptr) {
+            dragon_process_group_destroy(g_);
+        }
+    }
+    ProcessGroup(ProcessGroup &&o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
+    ProcessGroup &operator=(ProcessGroup &&o) noexcept {
+        if (this != &o) {
+            if (g_ != nullptr) {
+                dragon_process_group_destroy(g_);
+            }
+            g_ = std::exchange(o.g_, nullptr);
+        }
+        return *this;
+    }
+    ProcessGroup(const ProcessGroup &) = delete;
+    ProcessGroup &operator=(const ProcessGroup &) = delete;
+
+    // Add n members started from this template.
+    void add(std::uint32_t n, const std::vector<std::string> &argv, const ProcessOptions &o = {}) {
+        std::vector<const char *> args;
+        args.reserve(argv.size() + 1);
+        for (const auto &a : argv) {
+            args.push_back(a.c_str());
+        }
+        args.push_back(nullptr);
+        std::vector<const char *> env;
+        env.reserve(o.env.size() + 1);
+        for (const auto &e : o.env) {
+            env.push_back(e.c_str());
+        }
+        env.push_back(nullptr);
+        dragon_process_attr_t attr;
+        dragon_process_attr_init(&attr);
+        attr.env = o.env.empty() ? nullptr : env.data();
+        attr.cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
+        attr.out_mode = static_cast<dragon_stdio_t>(o.out);
+        attr.err_mode = static_cast<dragon_stdio_t>(o.err);
+        attr.policy = o.policy != nullptr ? &o.policy->raw() : nullptr;
+        detail::check(dragon_process_group_add(g_, n, args.data(), &attr));
+    }
+    void start() { detail::check(dragon_process_group_start(g_)); }
+    // false if members still run after `timeout`.
+    template <typename Timeout = Forever>
+    bool join(Timeout timeout = forever) {
+        dragon_status_t st = dragon_process_group_join(g_, detail::timeout_of(timeout));
+        if (st == DRAGON_TIMEOUT) {
+            return false;
+        }
+        detail::check(st);
+        return true;
+    }
+    // SIGTERM, then SIGKILL after `grace`.
+    template <typename Rep, typename Period>
+    void stop(std::chrono::duration<Rep, Period> grace) {
+        detail::check(dragon_process_group_stop(g_, detail::to_timeout(grace)));
+    }
+    std::uint32_t size() const {
+        std::uint32_t n = 0;
+        detail::check(dragon_process_group_size(g_, &n));
+        return n;
+    }
+    struct Member {
+        std::uint64_t puid;
+        bool ended;
+        int exit_code; // -1 while running
+    };
+    Member member(std::uint32_t i) {
+        Member m{};
+        int ended = 0;
+        detail::check(dragon_process_group_member(g_, i, &m.puid, &ended, &m.exit_code));
+        m.ended = ended != 0;
+        return m;
+    }
+
+  private:
+    dragon_process_group_t *g_ = nullptr;
 };
 
 } // namespace dragon

@@ -113,6 +113,17 @@ if [ -n "$topologies" ]; then
   check "process: outside a runtime, DRAGON_CLOSED" [ "$out" = "create 14" ]
 fi
 
+# The process-group example (the seed's 1_dragon_process_group.py): one process per GPU of
+# a fake 2-GPU node, then on this node as it is.
+if [ -n "$topologies" ] && [ -x "$build/examples/process-group" ]; then
+  out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-2gpu-2cpu.xml" timeout 60 "$dragon" "$build/examples/process-group")
+  check "example: one process per GPU, GPU 0" grep -q "GPU ID(s): 0, CPUs: 0-1" <<<"$out"
+  check "example: one process per GPU, GPU 1" grep -q "GPU ID(s): 1, CPUs: 0-1" <<<"$out"
+  check "example: all ran" grep -qx "2 processes ran, 0 failed" <<<"$out"
+  out=$(timeout 60 "$dragon" "$build/examples/process-group"); rc=$?
+  check "example on this node: exit 0" [ $rc -eq 0 ]
+fi
+
 # A segment the program leaves behind is removed at teardown.
 timeout 30 "$dragon" --runtime-id tl3$$ sh -c ': > /dev/shm/dragon.$DRAGON_RUNTIME_ID.0.pool.leak'
 check "teardown removes the runtime's segments" nothing_left tl3$$

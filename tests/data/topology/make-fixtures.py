@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Regenerate the GPU topology fixtures from hwloc synthetic topologies.
 
-Usage: make-fixtures.py BASE2 BASE1 OUTDIR, where BASE2 and BASE1 are hwloc XML exports of
-the synthetic topologies "pack:2 [numa] core:4 pu:1" and "pack:1 [numa] core:4 pu:2"
+Usage: make-fixtures.py BASE2 BASE1 SMALL OUTDIR, where BASE2, BASE1 and SMALL are hwloc XML
+exports of the synthetic topologies "pack:2 [numa] core:4 pu:1", "pack:1 [numa] core:4 pu:2"
+and "pack:1 [numa] core:2 pu:1"
 (hwloc_topology_set_synthetic + hwloc_topology_export_xmlbuffer). Each package gets a host
 bridge with GPUs as PCI devices; nothing else in the XML is hand-written.
 """
@@ -39,7 +40,7 @@ def make(base, host, per_package):
     return '\n'.join(out)
 
 
-base2, base1, outdir = sys.argv[1:4]
+base2, base1, small, outdir = sys.argv[1:5]
 nv = ('10de', '2330', '0302')
 fixtures = {
     # 2 packages, 2 NUMA domains, 8 cores, 2 NVIDIA GPUs on each package
@@ -50,6 +51,9 @@ fixtures = {
                                               (0x21, '1002', '740c', '0380')]]),
     # 1 package, 1 Intel data-centre GPU (processing accelerator class, 1200)
     'intel-1gpu.xml': make(base1, 'fake-intel', [[(0x30, '8086', '0bd5', '1200')]]),
+    # 2 CPUs (0-1, which any test machine has) and 2 NVIDIA GPUs: for running processes
+    # with GPU policies for real on a machine without GPUs (the process-group example)
+    'nvidia-2gpu-2cpu.xml': make(small, 'fake-small', [[(0x10,) + nv, (0x11,) + nv]]),
     # no GPU at all
     'cpu-only.xml': make(base2, 'fake-cpu', [[], []]),
 }
