@@ -32,30 +32,46 @@ struct ProcessOptions {
     const Policy *policy = nullptr; // CPU and GPU affinity applied on the node
 };
 
-class Process {
-  public:
-    // Start argv[0] (a path or a name in PATH) with argv.
-    static Process start(const std::vector<std::string> &argv, const ProcessOptions &o = {}) {
-        std::vector<const char *> args;
-        args.reserve(argv.size() + 1);
-        for (const auto &a : argv) {
-            args.push_back(a.c_str());
+namespace detail {
+
+// argv, environment and attributes of dragon/process.h, pointing into `argv` and `o`
+// (which must outlive it).
+struct ProcessArgs {
+    std::vector<const char *> argv;
+    std::vector<const char *> env;
+    dragon_process_attr_t attr;
+
+    ProcessArgs(const std::vector<std::string> &args, const ProcessOptions &o) {
+        argv.reserve(args.size() + 1);
+        for (const auto &a : args) {
+            argv.push_back(a.c_str());
         }
-        args.push_back(nullptr);
-        std::vector<const char *> env;
+        argv.push_back(nullptr);
+        env.reserve(o.env.size() + 1);
         for (const auto &e : o.env) {
             env.push_back(e.c_str());
         }
         env.push_back(nullptr);
-        dragon_process_attr_t attr;
         dragon_process_attr_init(&attr);
         attr.env = o.env.empty() ? nullptr : env.data();
         attr.cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
         attr.out_mode = static_cast<dragon_stdio_t>(o.out);
         attr.err_mode = static_cast<dragon_stdio_t>(o.err);
         attr.policy = o.policy != nullptr ? &o.policy->raw() : nullptr;
+    }
+    ProcessArgs(const ProcessArgs &) = delete; // attr points into the vectors
+    ProcessArgs &operator=(const ProcessArgs &) = delete;
+};
+
+} // namespace detail
+
+class Process {
+  public:
+    // Start argv[0] (a path or a name in PATH) with argv.
+    static Process start(const std::vector<std::string> &argv, const ProcessOptions &o = {}) {
+        detail::ProcessArgs a(argv, o);
         std::uint64_t puid = 0;
-        detail::check(dragon_process_create(args.data(), &attr, &puid));
+        detail::check(dragon_process_create(a.argv.data(), &a.attr, &puid));
         return Process(puid);
     }
 
@@ -112,26 +128,8 @@ class ProcessGroup {
 
     // Add n members started from this template.
     void add(std::uint32_t n, const std::vector<std::string> &argv, const ProcessOptions &o = {}) {
-        std::vector<const char *> args;
-        args.reserve(argv.size() + 1);
-        for (const auto &a : argv) {
-            args.push_back(a.c_str());
-        }
-        args.push_back(nullptr);
-        std::vector<const char *> env;
-        env.reserve(o.env.size() + 1);
-        for (const auto &e : o.env) {
-            env.push_back(e.c_str());
-        }
-        env.push_back(nullptr);
-        dragon_process_attr_t attr;
-        dragon_process_attr_init(&attr);
-        attr.env = o.env.empty() ? nullptr : env.data();
-        attr.cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
-        attr.out_mode = static_cast<dragon_stdio_t>(o.out);
-        attr.err_mode = static_cast<dragon_stdio_t>(o.err);
-        attr.policy = o.policy != nullptr ? &o.policy->raw() : nullptr;
-        detail::check(dragon_process_group_add(g_, n, args.data(), &attr));
+        detail::ProcessArgs a(argv, o);
+        detail::check(dragon_process_group_add(g_, n, a.argv.data(), &a.attr));
     }
     void start() { detail::check(dragon_process_group_start(g_)); }
     // false if members still run after `timeout`.

@@ -117,17 +117,6 @@ dragon_status_t closed(const dragon_channel_t *ch) {
     return fail(DRAGON_CLOSED, "%s was destroyed", dobj::kind_name(ch->obj.kind));
 }
 
-WaitMode to_mode(dragon_wait_mode_t m) {
-    switch (m) {
-    case DRAGON_WAIT_SPIN:
-        return WaitMode::kSpin;
-    case DRAGON_WAIT_IDLE:
-        return WaitMode::kIdle;
-    default:
-        return WaitMode::kAdaptive;
-    }
-}
-
 bool valid_mode(dragon_wait_mode_t m) {
     return m == DRAGON_WAIT_ADAPTIVE || m == DRAGON_WAIT_SPIN || m == DRAGON_WAIT_IDLE;
 }
@@ -494,7 +483,7 @@ dragon_status_t create(dragon_pool_t *pool, obj::Kind kind, size_t capacity, siz
     }
     obj::publish(ch->obj);
     bind(ch.get());
-    ch->mode = to_mode(mode);
+    ch->mode = dc::to_wait_mode(mode);
     *out = ch.release();
     return DRAGON_SUCCESS;
 }
@@ -526,7 +515,7 @@ dragon_status_t attach(const void *bytes, size_t len, uint32_t accept, dragon_wa
                     obj::kind_name(ch->obj.kind));
     }
     bind(ch.get());
-    ch->mode = to_mode(mode);
+    ch->mode = dc::to_wait_mode(mode);
     *out = ch.release();
     return DRAGON_SUCCESS;
 }
@@ -709,7 +698,7 @@ DRAGON_API dragon_status_t dragon_channel_set_wait_mode(dragon_channel_t *channe
         (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN && raw != DRAGON_WAIT_IDLE)) {
         return fail(DRAGON_INVALID_ARGUMENT, "dragon_channel_set_wait_mode: bad argument");
     }
-    channel->mode = to_mode(mode);
+    channel->mode = dc::to_wait_mode(mode);
     return DRAGON_SUCCESS;
 }
 

@@ -27,6 +27,13 @@ namespace dragon::chan {
 // The wait mode an attribute struct asks for (NULL: adaptive), validated.
 dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *attr, dragon_wait_mode_t *mode);
 
+// The wait loop's mode for a (validated) ABI wait mode.
+inline detail::WaitMode to_wait_mode(dragon_wait_mode_t m) {
+    return m == DRAGON_WAIT_SPIN   ? detail::WaitMode::kSpin
+           : m == DRAGON_WAIT_IDLE ? detail::WaitMode::kIdle
+                                   : detail::WaitMode::kAdaptive;
+}
+
 // Create or attach a channel-shaped object (a channel or a queue).
 dragon_status_t create(dragon_pool_t *pool, obj::Kind kind, size_t capacity, size_t slot_size,
                        dragon_wait_mode_t mode, dragon_channel_t **out);

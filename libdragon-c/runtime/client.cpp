@@ -1,6 +1,7 @@
 // The runtime client: the process ABI over the node daemon's control socket
 // (DRAGON_NODE_SOCKET). One connection per call: calls are rare next to their cost, and a
 // connection of its own makes every call thread-safe and fork-safe.
+#include "attr.hpp"
 #include "protocol.hpp"
 
 #include "../common/clock.hpp"
@@ -135,13 +136,8 @@ DRAGON_API dragon_status_t dragon_process_create(const char *const *argv,
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_create: no program");
         }
         dragon_process_attr_t a;
-        dragon_process_attr_init(&a);
-        if (attr != nullptr) {
-            if (attr->struct_size < sizeof(size_t)) {
-                return fail(DRAGON_INVALID_ARGUMENT,
-                            "process attributes: call dragon_process_attr_init first");
-            }
-            std::memcpy(&a, attr, std::min(attr->struct_size, sizeof a));
+        if (dragon_status_t st = dragon::runtime::widen_attr(attr, &a); st != DRAGON_SUCCESS) {
+            return st;
         }
         const char *out = stdio_name(a.out_mode);
         const char *err = stdio_name(a.err_mode);

@@ -1,5 +1,7 @@
 // Process groups (docs/runtime.md): kept in the process that made the group; members are
 // started and joined through the node daemon like any process.
+#include "attr.hpp"
+
 #include "../common/clock.hpp"
 #include "../common/error.hpp"
 
@@ -24,7 +26,8 @@ struct Member {
     bool has_cwd = false;
     dragon_stdio_t out_mode = DRAGON_STDIO_RELAY;
     dragon_stdio_t err_mode = DRAGON_STDIO_RELAY;
-    std::unique_ptr<dragon_policy_t> policy; // the merged policy (group over template)
+    // The merged policy (group over template), shared by the members of one template.
+    std::shared_ptr<const dragon_policy_t> policy;
     uint64_t puid = 0;
     bool ended = false;
     int exit_code = -1;
@@ -99,13 +102,8 @@ DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *grou
                         "dragon_process_group_add: the group has started already");
         }
         dragon_process_attr_t a;
-        dragon_process_attr_init(&a);
-        if (attr != nullptr) {
-            if (attr->struct_size < sizeof(size_t)) {
-                return fail(DRAGON_INVALID_ARGUMENT,
-                            "process attributes: call dragon_process_attr_init first");
-            }
-            std::memcpy(&a, attr, std::min(attr->struct_size, sizeof a));
+        if (dragon_status_t st = dragon::runtime::widen_attr(attr, &a); st != DRAGON_SUCCESS) {
+            return st;
         }
         Member tmpl;
         for (const char *const *p = argv; *p != nullptr; ++p) {
@@ -125,24 +123,14 @@ DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *grou
         tmpl.err_mode = a.err_mode;
         // Group policy over the template's, field by field.
         const dragon_policy_t *levels[] = {a.policy, group->policy.get()};
-        auto merged = std::make_unique<dragon_policy_t>();
+        auto merged = std::make_shared<dragon_policy_t>();
         merged->struct_size = sizeof(dragon_policy_t);
         if (dragon_status_t st = dragon_policy_merge(levels, 2, merged.get());
             st != DRAGON_SUCCESS) {
             return st;
         }
-        for (uint32_t i = 0; i < n; ++i) {
-            Member m;
-            m.argv = tmpl.argv;
-            m.env = tmpl.env;
-            m.has_env = tmpl.has_env;
-            m.cwd = tmpl.cwd;
-            m.has_cwd = tmpl.has_cwd;
-            m.out_mode = tmpl.out_mode;
-            m.err_mode = tmpl.err_mode;
-            m.policy = std::make_unique<dragon_policy_t>(*merged);
-            group->members.push_back(std::move(m));
-        }
+        tmpl.policy = std::move(merged);
+        group->members.insert(group->members.end(), n, tmpl);
         return DRAGON_SUCCESS;
     });
 }

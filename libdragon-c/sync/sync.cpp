@@ -39,17 +39,12 @@ struct alignas(64) SyncHeader { // NOLINT(clang-analyzer-optin.performance.Paddi
 };
 static_assert(sizeof(SyncHeader) == size_t{3} * 64);
 
-WaitMode to_mode(dragon_wait_mode_t m) {
-    return m == DRAGON_WAIT_SPIN ? WaitMode::kSpin
-                                 : (m == DRAGON_WAIT_IDLE ? WaitMode::kIdle : WaitMode::kAdaptive);
-}
-
 dragon_status_t resolve_mode(const dragon_channel_attr_t *given, WaitMode *mode) {
     dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
     if (dragon_status_t st = dc::resolve_wait_mode(given, &m); st != DRAGON_SUCCESS) {
         return st;
     }
-    *mode = to_mode(m);
+    *mode = dc::to_wait_mode(m);
     return DRAGON_SUCCESS;
 }
 
