@@ -6,9 +6,12 @@
 #include "runtime/paths.hpp"
 #include "runtime/protocol.hpp"
 
+#include "common/error.hpp"
+
 #include <dragon/dragon.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdarg>
@@ -29,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,20 +79,74 @@ void write_all(int fd, std::string_view s) {
     }
 }
 
-struct Join {
-    int client;
-    uint64_t id;
-    int64_t deadline; // -1: none
+// Descriptors received with a request (SCM_RIGHTS): closed unless taken.
+struct ReceivedFds {
+    std::vector<int> fds;
+    size_t next = 0;
+    ReceivedFds() = default;
+    ReceivedFds(const ReceivedFds &) = delete;
+    ReceivedFds &operator=(const ReceivedFds &) = delete;
+    ~ReceivedFds() {
+        for (size_t i = next; i < fds.size(); ++i) {
+            close(fds[i]);
+        }
+    }
+    int take() { return next < fds.size() ? fds[next++] : -1; }
+    size_t left() const { return fds.size() - next; }
+};
+
+// What a spawn request asked for, shared by the processes it started (count > 1) and kept
+// for their restarts; owns the descriptors the requester sent.
+struct Launch {
+    rt::SpawnSpec spec;
+    std::array<int, 3> fds{-1, -1, -1};
+    Launch() = default;
+    Launch(const Launch &) = delete;
+    Launch &operator=(const Launch &) = delete;
+    ~Launch() {
+        for (int fd : fds) {
+            if (fd >= 0) {
+                close(fd);
+            }
+        }
+    }
 };
 
 struct Proc {
     uint64_t puid = 0;
+    std::shared_ptr<const Launch> launch; // until the process has ended for good
     dp::Spawned sp;
-    bool exited = false;
-    int exit_code = -1; // 128+N for signal N
+    bool exited = false; // for good: no restart follows
+    int exit_code = -1;  // 128+N for signal N; the last incarnation's while restarting
+    uint32_t restarts = 0;
+    uint32_t quick_failures = 0; // in a row, each within 1 s of its start
+    int64_t started_ns = 0;
+    int64_t restart_at = -1; // a restart is due then
+    bool final = false;      // stopped on purpose: never restart
     std::unique_ptr<rt::LineRelay> out, err;
-    std::vector<Join> joins;
 };
+
+struct Join { // waits until every puid has ended for good
+    int client;
+    uint64_t id;
+    int64_t deadline; // -1: none
+    std::vector<uint64_t> puids;
+};
+
+struct Lookup { // waits until the name is registered
+    int client;
+    uint64_t id;
+    int64_t deadline;
+    std::string name;
+};
+
+struct Entry {
+    int kind;
+    std::string value;
+};
+
+constexpr size_t kMaxEntries = 65536;
+constexpr int64_t kSecond = 1000000000LL;
 
 class Daemon {
   public:
@@ -112,13 +170,30 @@ class Daemon {
 
     void accept_client();
     void client_message(int fd);
-    void reply(int fd, uint64_t id, dragon_status_t st, json extra = json::object());
-    void on_spawn(int fd, const rt::Message &m);
+    void client_gone(int fd);
+    void reply(int fd, uint64_t id, dragon_status_t st, json extra = json::object(),
+               const std::vector<int> &fds = {});
+    void dispatch(int fd, const rt::Message &m, ReceivedFds &fds);
+    void on_spawn(int fd, const rt::Message &m, ReceivedFds &fds);
     void on_join(int fd, const rt::Message &m);
     void on_signal(int fd, const rt::Message &m);
+    void on_status(int fd, const rt::Message &m);
+    void on_register(int fd, const rt::Message &m);
+    void on_lookup(int fd, const rt::Message &m);
+    void on_unregister(int fd, const rt::Message &m);
+    void on_node(int fd, const rt::Message &m);
+    bool find_all(int fd, const rt::Message &m, std::vector<uint64_t> *puids);
+    dragon_status_t load_machine();
+    dragon_status_t check_placement(const rt::SpawnSpec &spec);
+    dragon_status_t bind_policy(rt::SpawnSpec *spec);
+    dragon_status_t start_proc(Proc &p);
     void pump(Proc &p, int fd, bool is_err);
     void reap(Proc &p);
-    void finish_joins(Proc &p, bool timeout_only);
+    void end_for_good(Proc &p, int code);
+    void restart_due(Proc &p);
+    void finish_joins(bool expired_only);
+    void finish_lookups(const std::string *registered);
+    int64_t next_deadline() const;
     void teardown();
     void kill_remaining_children();
 
@@ -130,6 +205,9 @@ class Daemon {
     std::string socket_path_;
     uint64_t next_puid_ = 1;
     std::map<uint64_t, Proc> procs_;
+    std::vector<Join> joins_;
+    std::map<std::string, Entry> registry_;
+    std::vector<Lookup> lookups_;
     bool stopping_ = false;
     dragon_machine_t *machine_ = nullptr;
 };
@@ -147,7 +225,7 @@ bool Daemon::start(int ready_fd) {
     mode_t old = umask(0077);
     int rc = bind(listen_fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr);
     umask(old);
-    if (rc != 0 || listen(listen_fd_, 64) != 0) {
+    if (rc != 0 || listen(listen_fd_, 128) != 0) {
         log_line("dragon-node: cannot listen on %s: %s", socket_path_.c_str(), strerror(errno));
         return false;
     }
@@ -179,159 +257,464 @@ void Daemon::accept_client() {
     add(fd, kClient, static_cast<uint64_t>(fd));
 }
 
-void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra) {
+void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra,
+                   const std::vector<int> &fds) {
     extra["id"] = id;
     extra["status"] = static_cast<int>(st);
     if (st != DRAGON_SUCCESS && !extra.contains("error")) {
         extra["error"] = dragon_last_error();
     }
     std::string s = rt::encode(extra);
-    send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    struct iovec iov = {s.data(), s.size()};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)] = {};
+    if (!fds.empty() && fds.size() <= 3) {
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+void Daemon::client_gone(int fd) {
+    drop(fd);
+    close(fd);
+    std::erase_if(joins_, [fd](const Join &j) { return j.client == fd; });
+    std::erase_if(lookups_, [fd](const Lookup &l) { return l.client == fd; });
 }
 
 void Daemon::client_message(int fd) {
     std::string buf(rt::kMaxMessage, '\0');
-    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    struct iovec iov = {buf.data(), buf.size()};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     if (n <= 0) {
-        drop(fd);
-        close(fd);
-        for (auto &[puid, p] : procs_) {
-            std::erase_if(p.joins, [fd](const Join &j) { return j.client == fd; });
-        }
+        client_gone(fd);
         return;
+    }
+    ReceivedFds fds;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; ++i) {
+                int f = -1;
+                std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+                fds.fds.push_back(f);
+            }
+        }
     }
     buf.resize(static_cast<size_t>(n));
     rt::Message m;
+    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+        log_line("dragon-node: truncated control message (too long, or too many descriptors)");
+        reply(fd, 0, DRAGON_BAD_DESCRIPTOR, {{"error", "message or descriptors truncated"}});
+        return;
+    }
     if (rt::decode(buf, &m) != DRAGON_SUCCESS) {
         log_line("dragon-node: bad control message: %s", dragon_last_error());
         reply(fd, 0, DRAGON_BAD_DESCRIPTOR);
         return;
     }
+    dispatch(fd, m, fds);
+}
+
+void Daemon::dispatch(int fd, const rt::Message &m, ReceivedFds &fds) {
+    if (m.op == "spawn") {
+        on_spawn(fd, m, fds);
+        return;
+    }
+    if (fds.left() != 0) {
+        reply(fd, m.id, DRAGON_BAD_DESCRIPTOR, {{"error", "'" + m.op + "' takes no descriptors"}});
+        return;
+    }
     if (m.op == "hello") {
         reply(fd, m.id, DRAGON_SUCCESS,
               {{"protocol", rt::kProtocolVersion}, {"node_id", node_id_}});
-    } else if (m.op == "spawn") {
-        on_spawn(fd, m);
     } else if (m.op == "join") {
         on_join(fd, m);
     } else if (m.op == "signal") {
         on_signal(fd, m);
+    } else if (m.op == "status") {
+        on_status(fd, m);
+    } else if (m.op == "register") {
+        on_register(fd, m);
+    } else if (m.op == "lookup") {
+        on_lookup(fd, m);
+    } else if (m.op == "unregister") {
+        on_unregister(fd, m);
+    } else if (m.op == "node") {
+        on_node(fd, m);
     } else if (m.op == "shutdown") {
         reply(fd, m.id, DRAGON_SUCCESS);
         stopping_ = true;
     } else {
-        dragon_status_t st = DRAGON_NOT_SUPPORTED;
-        reply(fd, m.id, st, {{"error", "unknown op '" + m.op + "'"}});
+        reply(fd, m.id, DRAGON_NOT_SUPPORTED, {{"error", "unknown op '" + m.op + "'"}});
     }
 }
 
-void Daemon::on_spawn(int fd, const rt::Message &m) {
-    dp::SpawnRequest req;
-    std::vector<uint32_t> gpus;
-    if (dragon_status_t st = rt::parse_spawn(m.body, &req, &gpus); st != DRAGON_SUCCESS) {
-        reply(fd, m.id, st);
-        return;
+dragon_status_t Daemon::load_machine() {
+    // This node, loaded on first use (DRAGON_TOPOLOGY_XML can stand in for it).
+    if (machine_ == nullptr) {
+        return dragon_machine_load(nullptr, &machine_);
     }
-    if (!req.cpus.empty() || !gpus.empty()) {
-        // The policy's affinity, checked against this node (loaded on first use:
-        // DRAGON_TOPOLOGY_XML can stand in for it) and turned into a binding.
-        if (machine_ == nullptr && dragon_machine_load(nullptr, &machine_) != DRAGON_SUCCESS) {
-            reply(fd, m.id, DRAGON_INTERNAL);
-            return;
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t Daemon::check_placement(const rt::SpawnSpec &spec) {
+    if (spec.host_id >= 0 && spec.host_id != node_id_) {
+        return dragon::detail::fail(DRAGON_NOT_FOUND,
+                                    "placement: no node with host id %lld in this runtime "
+                                    "(it has node %ld)",
+                                    static_cast<long long>(spec.host_id), node_id_);
+    }
+    if (!spec.host_name.empty()) {
+        if (dragon_status_t st = load_machine(); st != DRAGON_SUCCESS) {
+            return st;
         }
-        auto policy = std::make_unique<dragon_policy_t>();
-        dragon_policy_init(policy.get());
-        policy->cpu_count =
-            static_cast<uint32_t>(std::min<size_t>(req.cpus.size(), DRAGON_POLICY_MAX_CPUS));
-        std::copy_n(req.cpus.begin(), policy->cpu_count, policy->cpus);
-        policy->gpu_count =
-            static_cast<uint32_t>(std::min<size_t>(gpus.size(), DRAGON_POLICY_MAX_GPUS));
-        std::copy_n(gpus.begin(), policy->gpu_count, policy->gpus);
-        auto binding = std::make_unique<dragon_policy_binding_t>();
-        binding->struct_size = sizeof *binding;
-        if (dragon_status_t st = dragon_policy_bind(policy.get(), machine_, binding.get());
-            st != DRAGON_SUCCESS) {
-            reply(fd, m.id, st);
-            return;
-        }
-        req.cpus.assign(binding->cpus, binding->cpus + binding->cpu_count);
-        if (binding->gpu_variable[0] != '\0') {
-            req.set_env.emplace_back(binding->gpu_variable, binding->gpu_value);
-            if (binding->gpu_vendor == DRAGON_GPU_VENDOR_NVIDIA) {
-                req.set_env.emplace_back("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
-            }
+        dragon_node_info_t info{};
+        info.struct_size = sizeof info;
+        dragon_machine_info(machine_, &info);
+        if (spec.host_name != info.host_name) {
+            return dragon::detail::fail(DRAGON_NOT_FOUND,
+                                        "placement: no node named '%s' in this runtime (it has "
+                                        "'%s')",
+                                        spec.host_name.c_str(), info.host_name);
         }
     }
-    uint64_t puid = (static_cast<uint64_t>(node_id_) << 32) | next_puid_++;
-    req.set_env.emplace_back("DRAGON_RUNTIME_ID", runtime_id_);
-    req.set_env.emplace_back("DRAGON_NODE_ID", std::to_string(node_id_));
-    req.set_env.emplace_back("DRAGON_NODE_SOCKET", socket_path_);
-    req.set_env.emplace_back("DRAGON_PUID", std::to_string(puid));
-    req.new_process_group = true;
-    Proc p;
-    p.puid = puid;
+    return DRAGON_SUCCESS;
+}
+
+// The policy's affinity, checked against this node and turned into a binding.
+dragon_status_t Daemon::bind_policy(rt::SpawnSpec *spec) {
+    dp::SpawnRequest &req = spec->req;
+    if (req.cpus.empty() && spec->gpus.empty()) {
+        return DRAGON_SUCCESS;
+    }
+    if (dragon_status_t st = load_machine(); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    auto policy = std::make_unique<dragon_policy_t>();
+    dragon_policy_init(policy.get());
+    policy->cpu_count =
+        static_cast<uint32_t>(std::min<size_t>(req.cpus.size(), DRAGON_POLICY_MAX_CPUS));
+    std::copy_n(req.cpus.begin(), policy->cpu_count, policy->cpus);
+    policy->gpu_count =
+        static_cast<uint32_t>(std::min<size_t>(spec->gpus.size(), DRAGON_POLICY_MAX_GPUS));
+    std::copy_n(spec->gpus.begin(), policy->gpu_count, policy->gpus);
+    auto binding = std::make_unique<dragon_policy_binding_t>();
+    binding->struct_size = sizeof *binding;
+    if (dragon_status_t st = dragon_policy_bind(policy.get(), machine_, binding.get());
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
+    req.cpus.assign(binding->cpus, binding->cpus + binding->cpu_count);
+    if (binding->gpu_variable[0] != '\0') {
+        req.set_env.emplace_back(binding->gpu_variable, binding->gpu_value);
+        if (binding->gpu_vendor == DRAGON_GPU_VENDOR_NVIDIA) {
+            req.set_env.emplace_back("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+        }
+    }
+    return DRAGON_SUCCESS;
+}
+
+// Start (or restart) p from its launch; relay its relayed streams.
+dragon_status_t Daemon::start_proc(Proc &p) {
+    dp::SpawnRequest req = p.launch->spec.req;
+    req.set_env.emplace_back("DRAGON_PUID", std::to_string(p.puid));
     if (dragon_status_t st = dp::spawn(req, &p.sp); st != DRAGON_SUCCESS) {
-        reply(fd, m.id, st);
-        return;
+        return st;
     }
+    p.started_ns = now_ns();
     auto relay_to = [](int out_fd) {
         return std::make_unique<rt::LineRelay>(
             [out_fd](std::string_view line) { write_all(out_fd, line); });
     };
     p.out = relay_to(STDOUT_FILENO);
     p.err = relay_to(STDERR_FILENO);
-    auto [it, inserted] = procs_.emplace(puid, std::move(p));
-    Proc &q = it->second;
-    add(q.sp.pidfd, kPidfd, puid);
-    for (int f : {q.sp.out_fd, q.sp.err_fd}) {
-        if (f >= 0) {
-            fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK);
-            add(f, f == q.sp.out_fd ? kOut : kErr, puid);
+    add(p.sp.pidfd, kPidfd, p.puid);
+    const auto &streams = p.launch->spec.streams;
+    if (streams[1] == rt::Stream::kRelay) {
+        fcntl(p.sp.out_fd, F_SETFL, fcntl(p.sp.out_fd, F_GETFL) | O_NONBLOCK);
+        add(p.sp.out_fd, kOut, p.puid);
+    }
+    if (streams[2] == rt::Stream::kRelay) {
+        fcntl(p.sp.err_fd, F_SETFL, fcntl(p.sp.err_fd, F_GETFL) | O_NONBLOCK);
+        add(p.sp.err_fd, kErr, p.puid);
+    }
+    return DRAGON_SUCCESS;
+}
+
+void Daemon::on_spawn(int fd, const rt::Message &m, ReceivedFds &fds) {
+    auto launch = std::make_shared<Launch>();
+    rt::SpawnSpec &spec = launch->spec;
+    if (dragon_status_t st = rt::parse_spawn(m.body, &spec); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    if (fds.left() != static_cast<size_t>(spec.fds_expected())) {
+        reply(fd, m.id, DRAGON_BAD_DESCRIPTOR,
+              {{"error", "spawn: " + std::to_string(spec.fds_expected()) +
+                             " descriptor(s) expected, " + std::to_string(fds.left()) + " sent"}});
+        return;
+    }
+    for (int i = 0; i < 3; ++i) {
+        if (spec.streams[static_cast<size_t>(i)] == rt::Stream::kFd) {
+            launch->fds[static_cast<size_t>(i)] = fds.take();
+            spec.req.fds[i] = launch->fds[static_cast<size_t>(i)];
         }
     }
-    reply(fd, m.id, DRAGON_SUCCESS, {{"puid", puid}, {"pid", q.sp.pid}});
+    if (dragon_status_t st = check_placement(spec); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    if (dragon_status_t st = bind_policy(&spec); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    if (!spec.wait_mode.empty()) {
+        spec.req.set_env.emplace_back("DRAGON_WAIT_MODE", spec.wait_mode);
+    }
+    spec.req.set_env.emplace_back("DRAGON_RUNTIME_ID", runtime_id_);
+    spec.req.set_env.emplace_back("DRAGON_NODE_ID", std::to_string(node_id_));
+    spec.req.set_env.emplace_back("DRAGON_NODE_SOCKET", socket_path_);
+    spec.req.new_process_group = true;
+    json puids = json::array();
+    json pids = json::array();
+    std::vector<int> give; // the requester's ends of "pipe" streams
+    for (uint32_t i = 0; i < spec.count; ++i) {
+        uint64_t puid = (static_cast<uint64_t>(node_id_) << 32) | next_puid_++;
+        Proc p;
+        p.puid = puid;
+        p.launch = launch;
+        if (dragon_status_t st = start_proc(p); st != DRAGON_SUCCESS) {
+            // All or none: what this request started is killed (and reaped as usual).
+            std::string why = dragon_last_error();
+            for (const auto &v : puids) {
+                Proc &q = procs_.at(v.get<uint64_t>());
+                q.final = true;
+                kill(-q.sp.pid, SIGKILL);
+            }
+            reply(fd, m.id, st,
+                  {{"error", spec.count > 1 ? "process " + std::to_string(i) + " of " +
+                                                  std::to_string(spec.count) + ": " + why
+                                            : why}});
+            return;
+        }
+        if (spec.streams[0] == rt::Stream::kPipe) {
+            give.push_back(std::exchange(p.sp.in_fd, -1));
+        }
+        if (spec.streams[1] == rt::Stream::kPipe) {
+            give.push_back(std::exchange(p.sp.out_fd, -1));
+        }
+        if (spec.streams[2] == rt::Stream::kPipe) {
+            give.push_back(std::exchange(p.sp.err_fd, -1));
+        }
+        puids.push_back(puid);
+        pids.push_back(p.sp.pid);
+        procs_.emplace(puid, std::move(p));
+    }
+    reply(fd, m.id, DRAGON_SUCCESS,
+          {{"puid", puids[0]}, {"pid", pids[0]}, {"puids", puids}, {"pids", pids}}, give);
+    for (int f : give) {
+        close(f);
+    }
+}
+
+// Every puid of the request, known here; else replies NOT_FOUND and returns false.
+bool Daemon::find_all(int fd, const rt::Message &m, std::vector<uint64_t> *puids) {
+    if (dragon_status_t st = rt::parse_puids(m.body, puids); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return false;
+    }
+    for (uint64_t puid : *puids) {
+        if (procs_.find(puid) == procs_.end()) {
+            reply(fd, m.id, DRAGON_NOT_FOUND,
+                  {{"error", "no such process: " + std::to_string(puid)}});
+            return false;
+        }
+    }
+    return true;
 }
 
 void Daemon::on_join(int fd, const rt::Message &m) {
-    auto puid = m.body.find("puid");
-    auto it = puid != m.body.end() && puid->is_number_unsigned()
-                  ? procs_.find(puid->get<uint64_t>())
-                  : procs_.end();
-    if (it == procs_.end()) {
-        reply(fd, m.id, DRAGON_NOT_FOUND, {{"error", "no such process"}});
+    std::vector<uint64_t> puids;
+    if (!find_all(fd, m, &puids)) {
         return;
     }
     int64_t timeout = -1;
     if (auto t = m.body.find("timeout_ns"); t != m.body.end() && t->is_number_integer()) {
         timeout = t->get<int64_t>();
     }
-    Proc &p = it->second;
-    if (p.exited) {
-        reply(fd, m.id, DRAGON_SUCCESS, {{"exit_code", p.exit_code}});
-        return;
-    }
+    joins_.push_back(Join{fd, m.id, timeout < 0 ? -1 : now_ns() + timeout, std::move(puids)});
     if (timeout == 0) {
-        reply(fd, m.id, DRAGON_TIMEOUT, {{"error", "still running"}});
-        return;
+        joins_.back().deadline = 0; // answered now, whichever way
     }
-    p.joins.push_back(Join{fd, m.id, timeout < 0 ? -1 : now_ns() + timeout});
+    finish_joins(false);
 }
 
 void Daemon::on_signal(int fd, const rt::Message &m) {
-    auto puid = m.body.find("puid");
-    auto sig = m.body.find("signal");
-    auto it = puid != m.body.end() && puid->is_number_unsigned()
-                  ? procs_.find(puid->get<uint64_t>())
-                  : procs_.end();
-    if (it == procs_.end() || sig == m.body.end() || !sig->is_number_integer() ||
-        sig->get<int>() < 0 || sig->get<int>() >= NSIG) {
-        reply(fd, m.id, DRAGON_INVALID_ARGUMENT, {{"error", "no such process or signal"}});
+    std::vector<uint64_t> puids;
+    if (!find_all(fd, m, &puids)) {
         return;
     }
-    if (!it->second.exited) {
-        kill(-it->second.sp.pid, sig->get<int>()); // its whole process group
+    auto sig = m.body.find("signal");
+    if (sig == m.body.end() || !sig->is_number_integer() || sig->get<int64_t>() < 0 ||
+        sig->get<int64_t>() >= NSIG) {
+        reply(fd, m.id, DRAGON_INVALID_ARGUMENT, {{"error", "no such signal"}});
+        return;
+    }
+    auto fin = m.body.find("final");
+    bool final = fin != m.body.end() && fin->is_boolean() && fin->get<bool>();
+    for (uint64_t puid : puids) {
+        Proc &p = procs_.at(puid);
+        if (final) {
+            p.final = true;
+            if (p.restart_at >= 0) { // between two lives: it ends here
+                end_for_good(p, p.exit_code);
+            }
+        }
+        if (!p.exited && p.restart_at < 0) {
+            kill(-p.sp.pid, sig->get<int>()); // its whole process group
+        }
     }
     reply(fd, m.id, DRAGON_SUCCESS);
+    finish_joins(false);
+}
+
+void Daemon::on_status(int fd, const rt::Message &m) {
+    std::vector<uint64_t> puids;
+    if (!find_all(fd, m, &puids)) {
+        return;
+    }
+    json out = json::array();
+    for (uint64_t puid : puids) {
+        const Proc &p = procs_.at(puid);
+        out.push_back({{"puid", puid},
+                       {"state", p.exited ? "exited" : "running"},
+                       {"pid", p.sp.pid},
+                       {"exit_code", p.exited ? p.exit_code : -1},
+                       {"restarts", p.restarts}});
+    }
+    reply(fd, m.id, DRAGON_SUCCESS, {{"processes", out}});
+}
+
+void Daemon::on_register(int fd, const rt::Message &m) {
+    std::string name;
+    if (dragon_status_t st = rt::parse_name(m.body, &name); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    auto kind = m.body.find("kind");
+    auto value = m.body.find("value");
+    if (kind == m.body.end() || !kind->is_number_integer() || kind->get<int64_t>() < 0 ||
+        kind->get<int64_t>() > 255 || value == m.body.end() || !value->is_string() ||
+        value->get_ref<const std::string &>().size() > 2 * rt::kMaxValueLength) {
+        reply(fd, m.id, DRAGON_BAD_DESCRIPTOR,
+              {{"error", "register: needs a \"kind\" (0..255) and a hex \"value\" of at most " +
+                             std::to_string(rt::kMaxValueLength) + " bytes"}});
+        return;
+    }
+    Entry e{kind->get<int>(), {}};
+    if (dragon_status_t st = rt::hex_decode(value->get_ref<const std::string &>(), &e.value);
+        st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    auto rep = m.body.find("replace");
+    bool replace = rep != m.body.end() && rep->is_boolean() && rep->get<bool>();
+    auto it = registry_.find(name);
+    if (it != registry_.end() && !replace) {
+        reply(fd, m.id, DRAGON_ALREADY_EXISTS,
+              {{"error", "registry: '" + name + "' is registered already"}});
+        return;
+    }
+    if (it == registry_.end() && registry_.size() >= kMaxEntries) {
+        reply(fd, m.id, DRAGON_NO_SPACE,
+              {{"error", "registry: full (" + std::to_string(kMaxEntries) + " names)"}});
+        return;
+    }
+    registry_[name] = std::move(e);
+    reply(fd, m.id, DRAGON_SUCCESS);
+    finish_lookups(&name);
+}
+
+void Daemon::on_lookup(int fd, const rt::Message &m) {
+    std::string name;
+    if (dragon_status_t st = rt::parse_name(m.body, &name); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    int64_t timeout = 0;
+    if (auto t = m.body.find("timeout_ns"); t != m.body.end() && t->is_number_integer()) {
+        timeout = t->get<int64_t>();
+    }
+    lookups_.push_back(Lookup{fd, m.id, timeout < 0 ? -1 : now_ns() + timeout, name});
+    if (timeout == 0) {
+        lookups_.back().deadline = 0;
+    }
+    finish_lookups(&name);
+}
+
+void Daemon::on_unregister(int fd, const rt::Message &m) {
+    std::string name;
+    if (dragon_status_t st = rt::parse_name(m.body, &name); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    if (registry_.erase(name) == 0) {
+        reply(fd, m.id, DRAGON_NOT_FOUND, {{"error", "registry: no name '" + name + "'"}});
+        return;
+    }
+    reply(fd, m.id, DRAGON_SUCCESS);
+}
+
+// This node as the runtime sees it: id, host name, CPUs, NUMA domains, GPUs, and one policy
+// per GPU (docs/runtime.md, "System").
+void Daemon::on_node(int fd, const rt::Message &m) {
+    if (dragon_status_t st = load_machine(); st != DRAGON_SUCCESS) {
+        reply(fd, m.id, st);
+        return;
+    }
+    dragon_node_info_t info{};
+    info.struct_size = sizeof info;
+    dragon_machine_info(machine_, &info);
+    json gpus = json::array();
+    for (uint32_t i = 0; i < info.gpu_count; ++i) {
+        dragon_gpu_info_t g{};
+        g.struct_size = sizeof g;
+        dragon_machine_gpu(machine_, i, &g);
+        gpus.push_back({{"vendor", static_cast<int>(g.vendor)},
+                        {"vendor_index", g.vendor_index},
+                        {"numa", g.numa_node},
+                        {"pci_bus_id", g.pci_bus_id}});
+    }
+    std::vector<dragon_policy_t> per_gpu(info.gpu_count);
+    size_t count = 0;
+    dragon_policy_per_gpu(machine_, per_gpu.data(), per_gpu.size(), &count);
+    json policies = json::array();
+    for (size_t i = 0; i < std::min(count, per_gpu.size()); ++i) {
+        const dragon_policy_t &pol = per_gpu[i];
+        policies.push_back({{"cpus", std::vector<uint32_t>(pol.cpus, pol.cpus + pol.cpu_count)},
+                            {"gpus", std::vector<uint32_t>(pol.gpus, pol.gpus + pol.gpu_count)}});
+    }
+    reply(fd, m.id, DRAGON_SUCCESS,
+          {{"node_id", node_id_},
+           {"host_name", info.host_name},
+           {"cpu_count", info.cpu_count},
+           {"numa_count", info.numa_count},
+           {"gpus", gpus},
+           {"gpu_policies", policies}});
 }
 
 void Daemon::pump(Proc &p, int fd, bool is_err) {
@@ -356,43 +739,124 @@ void Daemon::pump(Proc &p, int fd, bool is_err) {
 
 void Daemon::reap(Proc &p) {
     int status = 0;
-    if (waitpid(p.sp.pid, &status, WNOHANG) != p.sp.pid) {
+    if (p.sp.pidfd < 0 || waitpid(p.sp.pid, &status, WNOHANG) != p.sp.pid) {
         return;
     }
     // Relay what the pipes still hold (output written just before the exit), then close.
     for (bool is_err : {false, true}) {
         int fd = is_err ? p.sp.err_fd : p.sp.out_fd;
-        if (fd >= 0) {
+        bool relayed = p.launch->spec.streams[is_err ? 2 : 1] == rt::Stream::kRelay;
+        if (fd >= 0 && relayed) {
             pump(p, fd, is_err);
             if ((is_err ? p.sp.err_fd : p.sp.out_fd) >= 0) {
                 (is_err ? p.err : p.out)->finish();
                 drop(fd);
-                close(fd);
-                (is_err ? p.sp.err_fd : p.sp.out_fd) = -1;
             }
         }
     }
     drop(p.sp.pidfd);
-    close(p.sp.pidfd);
-    p.sp.pidfd = -1;
-    p.exited = true;
-    p.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    finish_joins(p, false);
+    pid_t pid = p.sp.pid;
+    dp::close_fds(&p.sp);
+    p.sp.pid = pid; // its process group may outlive it (teardown kills stragglers)
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    uint32_t max = p.launch->spec.max_restarts;
+    if (code != 0 && !p.final && !stopping_ && p.restarts < max) {
+        // Restart on failure: at once after a long life, else backing off (10 ms doubling,
+        // at most 1 s) so that a program that cannot start does not spin.
+        bool quick = now_ns() - p.started_ns < kSecond;
+        p.quick_failures = quick ? p.quick_failures + 1 : 0;
+        int64_t delay =
+            quick ? std::min<int64_t>(kSecond,
+                                      10000000LL << std::min<uint32_t>(p.quick_failures - 1, 7))
+                  : 0;
+        p.exit_code = code;
+        p.restart_at = now_ns() + delay;
+        log_line("dragon-node: process %llu (%s) failed with exit status %d; restart %u of %u",
+                 static_cast<unsigned long long>(p.puid), p.launch->spec.req.program.c_str(), code,
+                 p.restarts + 1, max);
+        return;
+    }
+    end_for_good(p, code);
 }
 
-void Daemon::finish_joins(Proc &p, bool timeout_only) {
+void Daemon::end_for_good(Proc &p, int code) {
+    p.exited = true;
+    p.exit_code = code;
+    p.restart_at = -1;
+    p.launch.reset();
+    finish_joins(false);
+}
+
+void Daemon::restart_due(Proc &p) {
+    p.restart_at = -1;
+    ++p.restarts;
+    if (start_proc(p) != DRAGON_SUCCESS) {
+        log_line("dragon-node: process %llu could not restart: %s",
+                 static_cast<unsigned long long>(p.puid), dragon_last_error());
+        end_for_good(p, p.exit_code);
+    }
+}
+
+void Daemon::finish_joins(bool expired_only) {
     int64_t now = now_ns();
     std::vector<Join> keep;
-    for (const Join &j : p.joins) {
-        if (p.exited && !timeout_only) {
-            reply(j.client, j.id, DRAGON_SUCCESS, {{"exit_code", p.exit_code}});
+    for (Join &j : joins_) {
+        bool all = true;
+        json codes = json::array();
+        for (uint64_t puid : j.puids) {
+            const Proc &p = procs_.at(puid);
+            all = all && p.exited;
+            codes.push_back(p.exited ? p.exit_code : -1);
+        }
+        if (all && !expired_only) {
+            reply(j.client, j.id, DRAGON_SUCCESS, {{"exit_code", codes[0]}, {"exit_codes", codes}});
         } else if (j.deadline >= 0 && now >= j.deadline) {
-            reply(j.client, j.id, DRAGON_TIMEOUT, {{"error", "still running"}});
+            reply(j.client, j.id, DRAGON_TIMEOUT,
+                  {{"error", "still running"}, {"exit_codes", codes}});
         } else {
-            keep.push_back(j);
+            keep.push_back(std::move(j));
         }
     }
-    p.joins = std::move(keep);
+    joins_ = std::move(keep);
+}
+
+// Answer the lookups of `registered` (just registered), and those whose time is up.
+void Daemon::finish_lookups(const std::string *registered) {
+    int64_t now = now_ns();
+    std::vector<Lookup> keep;
+    for (Lookup &l : lookups_) {
+        auto it = registry_.find(l.name);
+        if (registered != nullptr && l.name == *registered && it != registry_.end()) {
+            reply(l.client, l.id, DRAGON_SUCCESS,
+                  {{"kind", it->second.kind},
+                   {"value", rt::hex_encode(it->second.value.data(), it->second.value.size())}});
+        } else if (l.deadline >= 0 && now >= l.deadline) {
+            reply(l.client, l.id, l.deadline == 0 ? DRAGON_NOT_FOUND : DRAGON_TIMEOUT,
+                  {{"error", "registry: no name '" + l.name + "'"}});
+        } else {
+            keep.push_back(std::move(l));
+        }
+    }
+    lookups_ = std::move(keep);
+}
+
+int64_t Daemon::next_deadline() const {
+    int64_t next = -1;
+    auto consider = [&next](int64_t t) {
+        if (t >= 0 && (next < 0 || t < next)) {
+            next = t;
+        }
+    };
+    for (const Join &j : joins_) {
+        consider(j.deadline);
+    }
+    for (const Lookup &l : lookups_) {
+        consider(l.deadline);
+    }
+    for (const auto &[puid, p] : procs_) {
+        consider(p.restart_at);
+    }
+    return next;
 }
 
 void Daemon::teardown() {
@@ -400,13 +864,13 @@ void Daemon::teardown() {
     // subreaper, so what those processes started and left behind is its child too and is
     // waited for here: nothing of the runtime outlives the daemon.
     for (auto &[puid, p] : procs_) {
-        if (!p.exited) {
+        if (!p.exited && p.restart_at < 0) {
             kill(-p.sp.pid, SIGTERM);
         }
     }
-    int64_t give_up = now_ns() + 1000000000LL;
+    int64_t give_up = now_ns() + kSecond;
     for (auto &[puid, p] : procs_) {
-        while (!p.exited && now_ns() < give_up) {
+        while (!p.exited && p.restart_at < 0 && now_ns() < give_up) {
             struct pollfd pf = {p.sp.pidfd, POLLIN, 0};
             poll(&pf, 1, 20);
             reap(p);
@@ -414,15 +878,15 @@ void Daemon::teardown() {
     }
     for (auto &[puid, p] : procs_) {
         kill(-p.sp.pid, SIGKILL); // the group: stragglers of an exited leader too
-        if (!p.exited) {
+        if (!p.exited && p.restart_at < 0) {
             waitpid(p.sp.pid, nullptr, 0);
-            p.exited = true;
         }
+        p.exited = true;
         dp::close_fds(&p.sp);
     }
     // Orphans adopted by this subreaper (they may have left the group): wait for them,
     // SIGKILLing what is still there after 1 s.
-    int64_t orphans_deadline = now_ns() + 1000000000LL;
+    int64_t orphans_deadline = now_ns() + kSecond;
     for (;;) {
         pid_t got = waitpid(-1, nullptr, WNOHANG);
         if (got < 0 && errno == ECHILD) {
@@ -433,7 +897,7 @@ void Daemon::teardown() {
         }
         if (now_ns() >= orphans_deadline) {
             kill_remaining_children();
-            orphans_deadline = now_ns() + 1000000000LL;
+            orphans_deadline = now_ns() + kSecond;
         }
         struct timespec ms5 = {0, 5000000};
         nanosleep(&ms5, nullptr);
@@ -480,18 +944,11 @@ void Daemon::kill_remaining_children() {
 
 int Daemon::run() {
     while (!stopping_) {
-        int64_t next_deadline = -1;
-        for (auto &[puid, p] : procs_) {
-            for (const Join &j : p.joins) {
-                if (j.deadline >= 0 && (next_deadline < 0 || j.deadline < next_deadline)) {
-                    next_deadline = j.deadline;
-                }
-            }
-        }
-        int wait_ms =
-            next_deadline < 0
-                ? -1
-                : static_cast<int>(std::max<int64_t>(0, next_deadline - now_ns()) / 1000000 + 1);
+        int64_t next = next_deadline();
+        int wait_ms = next < 0
+                          ? -1
+                          : static_cast<int>(std::min<int64_t>(
+                                INT32_MAX, std::max<int64_t>(0, next - now_ns()) / 1000000 + 1));
         struct epoll_event evs[32];
         int n = epoll_wait(ep_, evs, 32, wait_ms);
         for (int i = 0; i < n; ++i) {
@@ -515,9 +972,14 @@ int Daemon::run() {
                 }
             }
         }
+        int64_t now = now_ns();
         for (auto &[puid, p] : procs_) {
-            finish_joins(p, true);
+            if (p.restart_at >= 0 && now >= p.restart_at && !stopping_) {
+                restart_due(p);
+            }
         }
+        finish_joins(true);
+        finish_lookups(nullptr);
     }
     teardown();
     return 0;

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,10 +93,25 @@ class Client {
                connect(fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) == 0;
     }
     int fd() const { return fd_; }
-    uint64_t send_op(json m) {
+    // Send a request, with a descriptor (SCM_RIGHTS) when pass_fd >= 0.
+    uint64_t send_op(json m, int pass_fd = -1) {
         m["id"] = ++id_;
         std::string s = rt::encode(m);
-        send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
+        struct iovec iov = {s.data(), s.size()};
+        struct msghdr msg {};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        if (pass_fd >= 0) {
+            msg.msg_control = control;
+            msg.msg_controllen = sizeof control;
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            std::memcpy(CMSG_DATA(c), &pass_fd, sizeof pass_fd);
+        }
+        sendmsg(fd_, &msg, MSG_NOSIGNAL);
         return id_;
     }
     // Receive one reply (blocking); false when the daemon is gone.
@@ -109,8 +125,8 @@ class Client {
         *out = json::parse(buf, nullptr, false);
         return out->is_object();
     }
-    json call(json m) {
-        uint64_t id = send_op(std::move(m));
+    json call(json m, int pass_fd = -1) {
+        uint64_t id = send_op(std::move(m), pass_fd);
         json r;
         while (receive(&r)) {
             if (r.value("id", uint64_t{0}) == id) {
@@ -128,6 +144,88 @@ class Client {
   private:
     int fd_ = -1;
     uint64_t id_ = 0;
+};
+
+// PROGRAM's stdin. A file or a pipe is passed on as it is (the daemon gets the descriptor).
+// A terminal is not: PROGRAM runs in a process group of its own and would be stopped by
+// SIGTTIN on reading it, so the launcher, while it is the terminal's foreground job, reads
+// the terminal and feeds a pipe; a background launcher gives PROGRAM /dev/null, as does a
+// closed stdin.
+class StdinFeed {
+  public:
+    // The descriptor to send for PROGRAM's stdin, or -1 for /dev/null.
+    int open() {
+        if (fcntl(STDIN_FILENO, F_GETFD) < 0) {
+            return -1;
+        }
+        if (!isatty(STDIN_FILENO)) {
+            return STDIN_FILENO;
+        }
+        if (tcgetpgrp(STDIN_FILENO) != getpgrp()) {
+            return -1;
+        }
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0) {
+            return -1;
+        }
+        read_end_ = p[0];
+        write_end_ = p[1];
+        fcntl(write_end_, F_SETFL, fcntl(write_end_, F_GETFL) | O_NONBLOCK);
+        return read_end_;
+    }
+    // The daemon holds its copy now.
+    void sent() {
+        if (read_end_ >= 0) {
+            close(read_end_);
+            read_end_ = -1;
+        }
+    }
+    // What to wait for: terminal input while nothing is pending, else room in the pipe.
+    struct pollfd poll_entry() const {
+        if (write_end_ < 0) {
+            return {-1, 0, 0};
+        }
+        return pending_.empty() ? pollfd{STDIN_FILENO, POLLIN, 0} : pollfd{write_end_, POLLOUT, 0};
+    }
+    void ready(short revents) {
+        if (write_end_ < 0 || revents == 0) {
+            return;
+        }
+        if (pending_.empty()) {
+            char buf[4096];
+            ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+            if (n <= 0) { // end of input (^D) or a terminal gone: PROGRAM sees EOF
+                stop();
+                return;
+            }
+            pending_.assign(buf, static_cast<size_t>(n));
+        }
+        ssize_t w = write(write_end_, pending_.data(), pending_.size());
+        if (w > 0) {
+            pending_.erase(0, static_cast<size_t>(w));
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            stop(); // PROGRAM closed its stdin
+        }
+    }
+    ~StdinFeed() {
+        sent();
+        stop();
+    }
+    StdinFeed() = default;
+    StdinFeed(const StdinFeed &) = delete;
+    StdinFeed &operator=(const StdinFeed &) = delete;
+
+  private:
+    void stop() {
+        if (write_end_ >= 0) {
+            close(write_end_);
+            write_end_ = -1;
+        }
+        pending_.clear();
+    }
+    int read_end_ = -1;
+    int write_end_ = -1;
+    std::string pending_;
 };
 
 struct Runtime {
@@ -271,11 +369,16 @@ static int run(int argc, char **argv) {
     }
     json hello = client.call({{"op", "hello"}, {"protocol", rt::kProtocolVersion}});
     std::vector<std::string> args(argv + optind + 1, argv + argc);
+    StdinFeed feed;
+    int stdin_fd = feed.open();
     json spawned = client.call({{"op", "spawn"},
                                 {"program", argv[optind]},
                                 {"args", args},
-                                {"stdout", "pipe"},
-                                {"stderr", "pipe"}});
+                                {"stdin", stdin_fd >= 0 ? "fd" : "devnull"},
+                                {"stdout", "relay"},
+                                {"stderr", "relay"}},
+                               stdin_fd);
+    feed.sent();
     int st = spawned.value("status", static_cast<int>(DRAGON_INTERNAL));
     if (st != DRAGON_SUCCESS) {
         std::fprintf(stderr, "dragon: %s\n", spawned.value("error", std::string("?")).c_str());
@@ -290,10 +393,11 @@ static int run(int argc, char **argv) {
     int exit_code = kRuntimeError;
     int signals_seen = 0;
     for (;;) {
-        struct pollfd fds[2] = {{client.fd(), POLLIN, 0}, {sfd, POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+        struct pollfd fds[3] = {{client.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, feed.poll_entry()};
+        if (poll(fds, 3, -1) < 0 && errno != EINTR) {
             break;
         }
+        feed.ready(fds[2].revents);
         if ((fds[1].revents & POLLIN) != 0) {
             struct signalfd_siginfo si {};
             if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {

@@ -27,12 +27,16 @@ extern "C" {
 
 typedef struct dragon_channel dragon_channel_t;
 
-/* How a blocked call waits. ADAPTIVE (the default) spins for about 20 us, then sleeps on a
- * futex; SPIN never sleeps (lowest latency, burns a CPU); IDLE sleeps at once. */
+/* How a blocked call waits. ADAPTIVE spins for about 20 us, then sleeps on a futex; SPIN
+ * never sleeps (lowest latency, burns a CPU); IDLE sleeps at once. DEFAULT (what
+ * dragon_channel_attr_init sets) is the process's default: the wait mode of the policy it
+ * was started with (the runtime passes it in $DRAGON_WAIT_MODE: adaptive, spin or idle),
+ * else ADAPTIVE. */
 typedef enum dragon_wait_mode {
     DRAGON_WAIT_ADAPTIVE = 0,
     DRAGON_WAIT_SPIN = 1,
-    DRAGON_WAIT_IDLE = 2
+    DRAGON_WAIT_IDLE = 2,
+    DRAGON_WAIT_DEFAULT = 3
 } dragon_wait_mode_t;
 
 /* Enough bytes for any serialized channel or sync-object descriptor of this ABI. */

@@ -22,6 +22,7 @@ enum class WaitMode {
     adaptive = DRAGON_WAIT_ADAPTIVE,
     spin = DRAGON_WAIT_SPIN,
     idle = DRAGON_WAIT_IDLE,
+    process_default = DRAGON_WAIT_DEFAULT, // the process's policy's, else adaptive
 };
 
 namespace detail {
@@ -61,14 +62,14 @@ class Channel {
     // A channel of `capacity` messages with `slot_size`-byte slots in `pool` (which must stay
     // attached while this handle lives).
     static Channel create(Pool &pool, std::size_t capacity, std::size_t slot_size,
-                          WaitMode mode = WaitMode::adaptive) {
+                          WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_channel_t *ch = nullptr;
         detail::check(dragon_channel_create(pool.handle(), capacity, slot_size, &attr, &ch));
         return Channel(ch);
     }
     static Channel attach(const std::vector<std::uint8_t> &descriptor,
-                          WaitMode mode = WaitMode::adaptive) {
+                          WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_channel_t *ch = nullptr;
         detail::check(dragon_channel_attach(descriptor.data(), descriptor.size(), &attr, &ch));

@@ -7,8 +7,10 @@
 #include <dragon/policy.h>
 #include <dragon/pool.h>
 #include <dragon/process.h>
+#include <dragon/registry.h>
 #include <dragon/status.h>
 #include <dragon/sync.h>
+#include <dragon/system.h>
 #include <dragon/version.h>
 
 #endif /* DRAGON_DRAGON_H */

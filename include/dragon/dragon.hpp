@@ -8,6 +8,8 @@
 #include <dragon/machine.hpp>
 #include <dragon/pool.hpp>
 #include <dragon/process.hpp>
+#include <dragon/registry.hpp>
 #include <dragon/sync.hpp>
+#include <dragon/system.hpp>
 
 #endif // DRAGON_DRAGON_HPP

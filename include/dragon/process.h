@@ -17,18 +17,24 @@ extern "C" {
 #endif
 
 typedef enum dragon_stdio {
-    DRAGON_STDIO_RELAY = 0,   /* relayed line by line to the launcher's stdout/stderr */
-    DRAGON_STDIO_INHERIT = 1, /* the daemon's own (the launcher's terminal) */
-    DRAGON_STDIO_DEVNULL = 2
+    DRAGON_STDIO_RELAY = 0,   /* stdout/stderr: relayed line by line to the launcher's */
+    DRAGON_STDIO_INHERIT = 1, /* the creating process's own stdin/stdout/stderr */
+    DRAGON_STDIO_DEVNULL = 2,
+    DRAGON_STDIO_PIPE = 3 /* a pipe whose other end the creator gets: create_with_pipes */
 } dragon_stdio_t;
 
 typedef struct dragon_process_attr {
     size_t struct_size;            /* set by dragon_process_attr_init */
     const char *const *env;        /* NULL-terminated "NAME=value" list; NULL: the caller's */
     const char *cwd;               /* NULL: the daemon's */
-    dragon_stdio_t out_mode;       /* stdout; stdin is /dev/null */
-    dragon_stdio_t err_mode;       /* stderr */
-    const dragon_policy_t *policy; /* NULL: none (CPU and GPU affinity are applied) */
+    dragon_stdio_t out_mode;       /* stdout (default RELAY) */
+    dragon_stdio_t err_mode;       /* stderr (default RELAY) */
+    const dragon_policy_t *policy; /* NULL: none. Placement, CPU and GPU affinity apply */
+    dragon_stdio_t in_mode;        /* stdin: INHERIT, DEVNULL (default) or PIPE */
+    /* Restart on failure: when the process ends with a non-zero status (or by a signal that
+     * was not a stop request), the node daemon starts it again under the same runtime id, at
+     * most max_restarts times (0: never). Quick failures back off from 10 ms to 1 s. */
+    uint32_t max_restarts;
 } dragon_process_attr_t;
 
 DRAGON_API dragon_status_t dragon_process_attr_init(dragon_process_attr_t *attr);
@@ -40,13 +46,48 @@ DRAGON_API dragon_status_t dragon_process_attr_init(dragon_process_attr_t *attr)
 DRAGON_API dragon_status_t dragon_process_create(const char *const *argv,
                                                  const dragon_process_attr_t *attr, uint64_t *puid);
 
+/* The creator's ends of PIPE streams (-1 for the others): write to in_fd, read from out_fd
+ * and err_fd; close them when done. Close-on-exec. */
+typedef struct dragon_process_pipes {
+    int in_fd;
+    int out_fd;
+    int err_fd;
+} dragon_process_pipes_t;
+
+/* dragon_process_create, with PIPE streams allowed: *pipes receives their ends. */
+DRAGON_API dragon_status_t dragon_process_create_with_pipes(const char *const *argv,
+                                                            const dragon_process_attr_t *attr,
+                                                            uint64_t *puid,
+                                                            dragon_process_pipes_t *pipes);
+
 /* Wait for the process to end: *exit_code receives its exit status, or 128+N when signal N
  * killed it. DRAGON_TIMEOUT if it is still running after `timeout`. */
 DRAGON_API dragon_status_t dragon_process_join(uint64_t puid, dragon_timeout_t timeout,
                                                int *exit_code);
 
-/* Send a signal to the process (and the process group it leads). */
+/* Send a signal to the process (and the process group it leads). A process with restarts
+ * that a signal kills is restarted; dragon_process_stop is the way to end it for good. */
 DRAGON_API dragon_status_t dragon_process_signal(uint64_t puid, int signal);
+
+/* End the process for good: no more restarts, then the signal (SIGTERM usually). */
+DRAGON_API dragon_status_t dragon_process_stop(uint64_t puid, int signal);
+
+typedef enum dragon_process_state {
+    DRAGON_PROCESS_RUNNING = 1, /* running, or between a failure and its restart */
+    DRAGON_PROCESS_EXITED = 2   /* ended for good */
+} dragon_process_state_t;
+
+typedef struct dragon_process_status {
+    size_t struct_size; /* set by the caller to sizeof(dragon_process_status_t) */
+    dragon_process_state_t state;
+    int32_t pid;       /* on its node; the latest incarnation's */
+    int32_t exit_code; /* EXITED: exit status, 128+N for signal N; RUNNING: -1 */
+    uint32_t restarts; /* times it was restarted after a failure */
+    uint32_t node_id;  /* the node it runs on */
+} dragon_process_status_t;
+
+/* The process's state now, without waiting. DRAGON_NOT_FOUND: no such process. */
+DRAGON_API dragon_status_t dragon_process_query(uint64_t puid, dragon_process_status_t *status);
 
 /* ---- Process groups ----
  * A group holds members added from templates (argv + attributes, the attributes' policy
@@ -58,23 +99,31 @@ typedef struct dragon_process_group dragon_process_group_t;
 /* policy: the group policy (may be NULL). */
 DRAGON_API dragon_status_t dragon_process_group_create(const dragon_policy_t *policy,
                                                        dragon_process_group_t **group);
-/* Add n members started from the template argv/attr (copied). Before start only. */
+/* Add n members started from the template argv/attr (copied). Before start only. Members'
+ * stdio may be RELAY, INHERIT or DEVNULL (not PIPE). */
 DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *group, uint32_t n,
                                                     const char *const *argv,
                                                     const dragon_process_attr_t *attr);
+/* Restart on failure for every member (overrides the templates' max_restarts): a member
+ * that fails is restarted at most max_restarts times; join waits for the members' final
+ * ends; stop ends them for good. Before start only. */
+DRAGON_API dragon_status_t dragon_process_group_set_restart(dragon_process_group_t *group,
+                                                            uint32_t max_restarts);
 /* Start every member. If one cannot start, those started are killed and the status tells
  * why (the message names the member). */
 DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *group);
-/* Wait for every member to end; DRAGON_TIMEOUT if some still run after `timeout`. */
+/* Wait for every member to end (for good, when restarting); DRAGON_TIMEOUT if some still
+ * run after `timeout`. */
 DRAGON_API dragon_status_t dragon_process_group_join(dragon_process_group_t *group,
                                                      dragon_timeout_t timeout);
-/* SIGTERM every running member, then SIGKILL those still running after `grace`, and wait. */
+/* End every member for good: SIGTERM, then SIGKILL to those still running after `grace`;
+ * returns when all have ended. */
 DRAGON_API dragon_status_t dragon_process_group_stop(dragon_process_group_t *group,
                                                      dragon_timeout_t grace);
 DRAGON_API dragon_status_t dragon_process_group_size(const dragon_process_group_t *group,
                                                      uint32_t *size);
-/* Member i: its runtime id (0 before start), whether it has ended, and its exit status
- * (128+N for signal N; -1 while running). */
+/* Member i: its runtime id (0 before start), whether it has ended for good, and its exit
+ * status (128+N for signal N; -1 while running). */
 DRAGON_API dragon_status_t dragon_process_group_member(dragon_process_group_t *group,
                                                        uint32_t index, uint64_t *puid, int *ended,
                                                        int *exit_code);

@@ -10,26 +10,72 @@
 #include <dragon/process.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 namespace dragon {
 
 enum class Stdio {
-    relay = DRAGON_STDIO_RELAY,
-    inherit = DRAGON_STDIO_INHERIT,
+    relay = DRAGON_STDIO_RELAY,     // stdout/stderr: relayed line by line by the runtime
+    inherit = DRAGON_STDIO_INHERIT, // the creating process's own
     devnull = DRAGON_STDIO_DEVNULL,
+    pipe = DRAGON_STDIO_PIPE, // the creator gets the other end (Process::start_piped)
 };
 
 struct ProcessOptions {
     std::vector<std::string> env; // "NAME=value"; empty: the caller's environment
     std::string cwd;              // empty: the daemon's
+    Stdio in = Stdio::devnull;
     Stdio out = Stdio::relay;
     Stdio err = Stdio::relay;
-    const Policy *policy = nullptr; // CPU and GPU affinity applied on the node
+    const Policy *policy = nullptr; // placement, CPU and GPU affinity, wait mode
+    std::uint32_t max_restarts = 0; // restarts after a failure (non-zero exit)
+};
+
+// A file descriptor, closed on destruction. Move-only.
+class FileDescriptor {
+  public:
+    FileDescriptor() noexcept = default;
+    explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+    ~FileDescriptor() { reset(); }
+    FileDescriptor(FileDescriptor &&o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    FileDescriptor &operator=(FileDescriptor &&o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    FileDescriptor(const FileDescriptor &) = delete;
+    FileDescriptor &operator=(const FileDescriptor &) = delete;
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    int release() noexcept { return std::exchange(fd_, -1); }
+    void reset() noexcept {
+        if (fd_ >= 0) {
+            ::close(fd_);
+            fd_ = -1;
+        }
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+enum class ProcessState { running = DRAGON_PROCESS_RUNNING, exited = DRAGON_PROCESS_EXITED };
+
+struct ProcessStatus {
+    ProcessState state;
+    int pid;                // on its node, the latest incarnation's
+    int exit_code;          // -1 while running
+    std::uint32_t restarts; // times restarted after a failure
+    std::uint32_t node_id;
 };
 
 namespace detail {
@@ -55,9 +101,11 @@ struct ProcessArgs {
         dragon_process_attr_init(&attr);
         attr.env = o.env.empty() ? nullptr : env.data();
         attr.cwd = o.cwd.empty() ? nullptr : o.cwd.c_str();
+        attr.in_mode = static_cast<dragon_stdio_t>(o.in);
         attr.out_mode = static_cast<dragon_stdio_t>(o.out);
         attr.err_mode = static_cast<dragon_stdio_t>(o.err);
         attr.policy = o.policy != nullptr ? &o.policy->raw() : nullptr;
+        attr.max_restarts = o.max_restarts;
     }
     ProcessArgs(const ProcessArgs &) = delete; // attr points into the vectors
     ProcessArgs &operator=(const ProcessArgs &) = delete;
@@ -74,6 +122,11 @@ class Process {
         detail::check(dragon_process_create(a.argv.data(), &a.attr, &puid));
         return Process(puid);
     }
+
+    struct Piped; // a Process with the creator's ends of its Stdio::pipe streams
+
+    // Start with Stdio::pipe streams allowed.
+    static Piped start_piped(const std::vector<std::string> &argv, const ProcessOptions &o);
 
     explicit Process(std::uint64_t puid) noexcept : puid_(puid) {}
     std::uint64_t puid() const noexcept { return puid_; }
@@ -92,10 +145,35 @@ class Process {
     }
 
     void signal(int sig) const { detail::check(dragon_process_signal(puid_, sig)); }
+    // End it for good (no restart), with `sig`.
+    void stop(int sig = SIGTERM) const { detail::check(dragon_process_stop(puid_, sig)); }
+
+    ProcessStatus status() const {
+        dragon_process_status_t s{};
+        s.struct_size = sizeof s;
+        detail::check(dragon_process_query(puid_, &s));
+        return ProcessStatus{static_cast<ProcessState>(s.state), s.pid, s.exit_code, s.restarts,
+                             s.node_id};
+    }
 
   private:
     std::uint64_t puid_;
 };
+
+struct Process::Piped {
+    Process process;
+    FileDescriptor in, out, err; // write to `in`, read `out` and `err`
+};
+
+inline Process::Piped Process::start_piped(const std::vector<std::string> &argv,
+                                           const ProcessOptions &o) {
+    detail::ProcessArgs a(argv, o);
+    std::uint64_t puid = 0;
+    dragon_process_pipes_t p{-1, -1, -1};
+    detail::check(dragon_process_create_with_pipes(a.argv.data(), &a.attr, &puid, &p));
+    return Piped{Process(puid), FileDescriptor(p.in_fd), FileDescriptor(p.out_fd),
+                 FileDescriptor(p.err_fd)};
+}
 
 // A group of runtime processes: members added from templates, started, joined and stopped
 // together; the group policy is merged over each template's. Move-only; destroying the
@@ -131,6 +209,10 @@ class ProcessGroup {
         detail::ProcessArgs a(argv, o);
         detail::check(dragon_process_group_add(g_, n, a.argv.data(), &a.attr));
     }
+    // Restart members that fail, at most max_restarts times each (before start).
+    void restart_on_failure(std::uint32_t max_restarts) {
+        detail::check(dragon_process_group_set_restart(g_, max_restarts));
+    }
     void start() { detail::check(dragon_process_group_start(g_)); }
     // false if members still run after `timeout`.
     template <typename Timeout = Forever>
@@ -142,7 +224,7 @@ class ProcessGroup {
         detail::check(st);
         return true;
     }
-    // SIGTERM, then SIGKILL after `grace`.
+    // End every member for good: SIGTERM, then SIGKILL after `grace`.
     template <typename Rep, typename Period>
     void stop(std::chrono::duration<Rep, Period> grace) {
         detail::check(dragon_process_group_stop(g_, detail::to_timeout(grace)));

@@ -100,7 +100,7 @@ class Queue : public detail::SyncHandle<dragon_queue_t, dragon_queue_detach, dra
     // maxsize 0: DRAGON_QUEUE_DEFAULT_MAXSIZE. item_size: bytes an item may have and still
     // travel in a slot (0: sizeof(T) for values, 256 for byte buffers).
     static Queue create(Pool &pool, std::size_t maxsize = 0, std::size_t item_size = 0,
-                        WaitMode mode = WaitMode::adaptive) {
+                        WaitMode mode = WaitMode::process_default) {
         if (item_size == 0 && !detail::is_byte_buffer<T>::value) {
             item_size = sizeof(T);
         }
@@ -109,7 +109,8 @@ class Queue : public detail::SyncHandle<dragon_queue_t, dragon_queue_detach, dra
         detail::check(dragon_queue_create(pool.handle(), maxsize, item_size, &attr, &q));
         return Queue(q);
     }
-    static Queue attach(const std::vector<std::uint8_t> &d, WaitMode mode = WaitMode::adaptive) {
+    static Queue attach(const std::vector<std::uint8_t> &d,
+                        WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_queue_t *q = nullptr;
         detail::check(dragon_queue_attach(d.data(), d.size(), &attr, &q));
@@ -198,13 +199,15 @@ class Lock : public detail::SyncHandle<dragon_lock_t, dragon_lock_detach, dragon
   public:
     using SyncHandle::SyncHandle;
 
-    static Lock create(Pool &pool, bool recursive = false, WaitMode mode = WaitMode::adaptive) {
+    static Lock create(Pool &pool, bool recursive = false,
+                       WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_lock_t *l = nullptr;
         detail::check(dragon_lock_create(pool.handle(), recursive ? 1 : 0, &attr, &l));
         return Lock(l);
     }
-    static Lock attach(const std::vector<std::uint8_t> &d, WaitMode mode = WaitMode::adaptive) {
+    static Lock attach(const std::vector<std::uint8_t> &d,
+                       WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_lock_t *l = nullptr;
         detail::check(dragon_lock_attach(d.data(), d.size(), &attr, &l));
@@ -245,14 +248,14 @@ class Semaphore : public detail::SyncHandle<dragon_semaphore_t, dragon_semaphore
     using SyncHandle::SyncHandle;
 
     static Semaphore create(Pool &pool, std::uint32_t value = 1, bool bounded = false,
-                            WaitMode mode = WaitMode::adaptive) {
+                            WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_semaphore_t *s = nullptr;
         detail::check(dragon_semaphore_create(pool.handle(), value, bounded ? 1 : 0, &attr, &s));
         return Semaphore(s);
     }
     static Semaphore attach(const std::vector<std::uint8_t> &d,
-                            WaitMode mode = WaitMode::adaptive) {
+                            WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_semaphore_t *s = nullptr;
         detail::check(dragon_semaphore_attach(d.data(), d.size(), &attr, &s));
@@ -276,13 +279,14 @@ class Event : public detail::SyncHandle<dragon_event_t, dragon_event_detach, dra
   public:
     using SyncHandle::SyncHandle;
 
-    static Event create(Pool &pool, WaitMode mode = WaitMode::adaptive) {
+    static Event create(Pool &pool, WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_event_t *e = nullptr;
         detail::check(dragon_event_create(pool.handle(), &attr, &e));
         return Event(e);
     }
-    static Event attach(const std::vector<std::uint8_t> &d, WaitMode mode = WaitMode::adaptive) {
+    static Event attach(const std::vector<std::uint8_t> &d,
+                        WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_event_t *e = nullptr;
         detail::check(dragon_event_attach(d.data(), d.size(), &attr, &e));
@@ -307,13 +311,15 @@ class Barrier : public detail::SyncHandle<dragon_barrier_t, dragon_barrier_detac
   public:
     using SyncHandle::SyncHandle;
 
-    static Barrier create(Pool &pool, std::uint32_t parties, WaitMode mode = WaitMode::adaptive) {
+    static Barrier create(Pool &pool, std::uint32_t parties,
+                          WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_barrier_t *b = nullptr;
         detail::check(dragon_barrier_create(pool.handle(), parties, &attr, &b));
         return Barrier(b);
     }
-    static Barrier attach(const std::vector<std::uint8_t> &d, WaitMode mode = WaitMode::adaptive) {
+    static Barrier attach(const std::vector<std::uint8_t> &d,
+                          WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_barrier_t *b = nullptr;
         detail::check(dragon_barrier_attach(d.data(), d.size(), &attr, &b));

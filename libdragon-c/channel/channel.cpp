@@ -22,6 +22,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <linux/futex.h>
@@ -118,7 +119,8 @@ dragon_status_t closed(const dragon_channel_t *ch) {
 }
 
 bool valid_mode(dragon_wait_mode_t m) {
-    return m == DRAGON_WAIT_ADAPTIVE || m == DRAGON_WAIT_SPIN || m == DRAGON_WAIT_IDLE;
+    return m == DRAGON_WAIT_ADAPTIVE || m == DRAGON_WAIT_SPIN || m == DRAGON_WAIT_IDLE ||
+           m == DRAGON_WAIT_DEFAULT;
 }
 
 void bind(dragon_channel_t *ch) {
@@ -420,8 +422,23 @@ bool waitv(WaitvEntry *w, size_t n, const struct timespec *rel) {
 
 namespace dragon::chan {
 
+dragon_wait_mode_t process_wait_mode() {
+    // Read once: the environment of a process does not change its policy.
+    static const dragon_wait_mode_t mode = [] {
+        const char *env = std::getenv("DRAGON_WAIT_MODE");
+        if (env == nullptr) {
+            return DRAGON_WAIT_ADAPTIVE;
+        }
+        std::string_view v(env);
+        return v == "spin"   ? DRAGON_WAIT_SPIN
+               : v == "idle" ? DRAGON_WAIT_IDLE
+                             : DRAGON_WAIT_ADAPTIVE;
+    }();
+    return mode;
+}
+
 dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wait_mode_t *mode) {
-    *mode = DRAGON_WAIT_ADAPTIVE;
+    *mode = process_wait_mode();
     if (given == nullptr) {
         return DRAGON_SUCCESS;
     }
@@ -438,10 +455,11 @@ dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wai
     std::memcpy(&raw,
                 reinterpret_cast<const char *>(given) + offsetof(dragon_channel_attr_t, wait_mode),
                 sizeof raw);
-    if (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN && raw != DRAGON_WAIT_IDLE) {
+    if (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN && raw != DRAGON_WAIT_IDLE &&
+        raw != DRAGON_WAIT_DEFAULT) {
         return fail(DRAGON_INVALID_ARGUMENT, "unknown wait mode %d", raw);
     }
-    *mode = static_cast<dragon_wait_mode_t>(raw);
+    *mode = raw == DRAGON_WAIT_DEFAULT ? process_wait_mode() : static_cast<dragon_wait_mode_t>(raw);
     return DRAGON_SUCCESS;
 }
 
@@ -635,7 +653,7 @@ DRAGON_API dragon_status_t dragon_channel_attr_init(dragon_channel_attr_t *attr)
     }
     std::memset(attr, 0, sizeof *attr);
     attr->struct_size = sizeof *attr;
-    attr->wait_mode = DRAGON_WAIT_ADAPTIVE;
+    attr->wait_mode = DRAGON_WAIT_DEFAULT;
     return DRAGON_SUCCESS;
 }
 
@@ -694,8 +712,8 @@ DRAGON_API dragon_status_t dragon_channel_set_wait_mode(dragon_channel_t *channe
     int raw = 0;
     static_assert(sizeof raw == sizeof mode);
     std::memcpy(&raw, &mode, sizeof raw);
-    if (channel == nullptr ||
-        (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN && raw != DRAGON_WAIT_IDLE)) {
+    if (channel == nullptr || (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN &&
+                               raw != DRAGON_WAIT_IDLE && raw != DRAGON_WAIT_DEFAULT)) {
         return fail(DRAGON_INVALID_ARGUMENT, "dragon_channel_set_wait_mode: bad argument");
     }
     channel->mode = dc::to_wait_mode(mode);

@@ -195,13 +195,18 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
             int fd = -1;
             if (modes[i] == Stdio::kPipe) {
                 fd = i == 0 ? pipes[i][0] : pipes[i][1];
+            } else if (modes[i] == Stdio::kFd) {
+                fd = req.fds[i];
+                if (fd == i && fcntl(fd, F_SETFD, 0) != 0) { // dup2 would keep close-on-exec
+                    die(1);
+                }
             } else if (modes[i] == Stdio::kDevNull) {
                 fd = open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
                 if (fd < 0) {
                     die(1);
                 }
             }
-            if (fd >= 0 && dup2(fd, i) < 0) {
+            if (fd >= 0 && fd != i && dup2(fd, i) < 0) {
                 die(1);
             }
         }

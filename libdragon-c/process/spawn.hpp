@@ -13,7 +13,7 @@
 
 namespace dragon::proc {
 
-enum class Stdio { kInherit, kPipe, kDevNull };
+enum class Stdio { kInherit, kPipe, kDevNull, kFd };
 
 struct SpawnRequest {
     std::string program;           // a path, or a name looked up in PATH
@@ -25,6 +25,7 @@ struct SpawnRequest {
     Stdio in = Stdio::kInherit;
     Stdio out = Stdio::kInherit;
     Stdio err = Stdio::kInherit;
+    int fds[3] = {-1, -1, -1};      // for kFd: the descriptor to give the child (not closed)
     bool new_process_group = false; // the child leads a process group of its own
 };
 

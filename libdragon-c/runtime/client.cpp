@@ -1,22 +1,18 @@
 // The runtime client: the process ABI over the node daemon's control socket
-// (DRAGON_NODE_SOCKET). One connection per call: calls are rare next to their cost, and a
-// connection of its own makes every call thread-safe and fork-safe.
+// (docs/runtime.md, "Control protocol").
+#include "client.hpp"
+
 #include "attr.hpp"
+#include "connection.hpp"
 #include "protocol.hpp"
 
-#include "../common/clock.hpp"
 #include "../common/error.hpp"
 
-#include <dragon/process.h>
-
 #include <cerrno>
-#include <cinttypes>
-#include <cstdlib>
 #include <cstring>
+#include <string>
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 using dragon::detail::fail;
@@ -24,96 +20,235 @@ using dragon::detail::guarded;
 namespace rt = dragon::runtime;
 using json = nlohmann::json;
 
+namespace dragon::runtime {
 namespace {
 
-class Connection {
-  public:
-    ~Connection() {
-        if (fd_ >= 0) {
-            close(fd_);
-        }
-    }
-    dragon_status_t open() {
-        const char *path = std::getenv("DRAGON_NODE_SOCKET");
-        if (path == nullptr || *path == '\0') {
-            return fail(DRAGON_CLOSED,
-                        "not inside a dragon runtime: DRAGON_NODE_SOCKET is not set (start the "
-                        "program with `dragon`)");
-        }
-        struct sockaddr_un addr {};
-        if (std::strlen(path) >= sizeof addr.sun_path) {
-            return fail(DRAGON_INVALID_ARGUMENT, "DRAGON_NODE_SOCKET is too long");
-        }
-        addr.sun_family = AF_UNIX;
-        std::memcpy(addr.sun_path, path, std::strlen(path) + 1); // length checked above
-        fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd_ < 0 || connect(fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) != 0) {
-            return dragon::detail::fail_errno(DRAGON_CLOSED, errno,
-                                              "cannot reach the node daemon at %s", path);
-        }
-        return DRAGON_SUCCESS;
-    }
-
-    // Send a request and wait (at most wait_ms, -1: no limit) for its reply.
-    dragon_status_t call(json request, int wait_ms, json *reply) {
-        request["id"] = 1;
-        std::string bytes = rt::encode(request);
-        if (send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) < 0) {
-            return dragon::detail::fail_errno(DRAGON_CLOSED, errno, "node daemon: send");
-        }
-        struct pollfd p = {fd_, POLLIN, 0};
-        int rc;
-        do {
-            rc = poll(&p, 1, wait_ms);
-        } while (rc < 0 && errno == EINTR);
-        if (rc == 0) {
-            return fail(DRAGON_TIMEOUT, "node daemon: no reply within %d ms", wait_ms);
-        }
-        std::string buf(rt::kMaxMessage, '\0');
-        ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-        if (n <= 0) {
-            return fail(DRAGON_CLOSED, "node daemon: connection closed");
-        }
-        buf.resize(static_cast<size_t>(n));
-        *reply = json::parse(buf, nullptr, false);
-        if (!reply->is_object() || !reply->contains("status") ||
-            !(*reply)["status"].is_number_integer()) {
-            return fail(DRAGON_CORRUPTED, "node daemon: malformed reply");
-        }
-        int st = (*reply)["status"].get<int>();
-        if (st < 0 || st >= DRAGON_STATUS_COUNT_) {
-            return fail(DRAGON_CORRUPTED, "node daemon: reply with status %d", st);
-        }
-        if (st != DRAGON_SUCCESS) {
-            std::string err = reply->value(
-                "error", std::string(dragon_strerror(static_cast<dragon_status_t>(st))));
-            return fail(static_cast<dragon_status_t>(st), "%s", err.c_str());
-        }
-        return DRAGON_SUCCESS;
-    }
-
-  private:
-    int fd_ = -1;
-};
-
-constexpr int kCallMs = 30000; // a daemon that does not answer a quick request in 30 s is gone
-
-const char *stdio_name(dragon_stdio_t m) {
+// The protocol's stream for an ABI mode; INHERIT passes the caller's own descriptor.
+dragon_status_t stream_of(dragon_stdio_t m, int stream, const char **name,
+                          std::vector<int> *send_fds) {
     int raw = 0;
     std::memcpy(&raw, &m, sizeof raw);
     switch (raw) {
     case DRAGON_STDIO_INHERIT:
-        return "inherit";
+        if (fcntl(stream, F_GETFD) < 0) { // closed here: nothing to inherit
+            *name = "devnull";
+        } else {
+            *name = "fd";
+            send_fds->push_back(stream);
+        }
+        return DRAGON_SUCCESS;
     case DRAGON_STDIO_DEVNULL:
-        return "devnull";
+        *name = "devnull";
+        return DRAGON_SUCCESS;
+    case DRAGON_STDIO_PIPE:
+        *name = "pipe";
+        return DRAGON_SUCCESS;
     case DRAGON_STDIO_RELAY:
-        return "pipe";
+        if (stream != STDIN_FILENO) {
+            *name = "relay";
+            return DRAGON_SUCCESS;
+        }
+        return fail(DRAGON_INVALID_ARGUMENT, "process attributes: stdin cannot be RELAY");
     default:
-        return nullptr;
+        return fail(DRAGON_INVALID_ARGUMENT, "process attributes: unknown stdio mode %d", raw);
     }
 }
 
+// A policy's placement and affinity as spawn fields.
+dragon_status_t add_policy(const dragon_policy_t *policy, json *req) {
+    dragon_policy_t merged;
+    const dragon_policy_t *levels[] = {policy};
+    merged.struct_size = sizeof merged;
+    if (dragon_status_t st = dragon_policy_merge(levels, 1, &merged); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    if (merged.cpu_count != 0) {
+        (*req)["cpus"] = std::vector<uint32_t>(merged.cpus, merged.cpus + merged.cpu_count);
+    }
+    if (merged.gpu_count != 0) {
+        (*req)["gpus"] = std::vector<uint32_t>(merged.gpus, merged.gpus + merged.gpu_count);
+    }
+    // A host name or id names the node, whether or not the placement says so; a placement
+    // of HOST_NAME / HOST_ID without one is an error.
+    bool by_name = merged.placement == DRAGON_PLACEMENT_HOST_NAME ||
+                   (merged.placement == DRAGON_PLACEMENT_UNSET && merged.host_name[0] != '\0');
+    bool by_id = merged.placement == DRAGON_PLACEMENT_HOST_ID ||
+                 (merged.placement == DRAGON_PLACEMENT_UNSET && merged.host_id >= 0);
+    if (by_name) {
+        if (merged.host_name[0] == '\0') {
+            return fail(DRAGON_INVALID_ARGUMENT, "policy: placement HOST_NAME without a host name");
+        }
+        (*req)["host_name"] = std::string(merged.host_name);
+    }
+    if (by_id) {
+        if (merged.host_id < 0) {
+            return fail(DRAGON_INVALID_ARGUMENT, "policy: placement HOST_ID without a host id");
+        }
+        (*req)["host_id"] = merged.host_id;
+    }
+    if (merged.wait_mode != DRAGON_WAIT_MODE_UNSET) {
+        static const char *const names[] = {"adaptive", "spin", "idle"};
+        if (merged.wait_mode < 0 || merged.wait_mode > 2) {
+            return fail(DRAGON_INVALID_ARGUMENT, "policy: unknown wait mode %d",
+                        static_cast<int>(merged.wait_mode));
+        }
+        (*req)["wait_mode"] = names[merged.wait_mode];
+    }
+    return DRAGON_SUCCESS;
+}
+
 } // namespace
+
+dragon_status_t spawn_processes(const char *const *argv, const dragon_process_attr_t &a,
+                                uint32_t count, std::vector<uint64_t> *puids,
+                                dragon_process_pipes_t *pipes) {
+    json req = {{"op", "spawn"}, {"program", argv[0]}, {"count", count}};
+    std::vector<int> send_fds;
+    static const char *const keys[3] = {"stdin", "stdout", "stderr"};
+    const dragon_stdio_t modes[3] = {a.in_mode, a.out_mode, a.err_mode};
+    bool piped = false;
+    for (int i = 0; i < 3; ++i) {
+        const char *name = nullptr;
+        if (dragon_status_t st = stream_of(modes[i], i, &name, &send_fds); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        req[keys[i]] = name;
+        piped = piped || std::strcmp(name, "pipe") == 0;
+    }
+    if (piped && pipes == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "process attributes: PIPE streams need dragon_process_create_with_pipes");
+    }
+    if (a.max_restarts > INT32_MAX) {
+        return fail(DRAGON_INVALID_ARGUMENT, "process attributes: max_restarts too large");
+    }
+    if (a.max_restarts > 0) {
+        req["restart"] = a.max_restarts;
+    }
+    json args = json::array();
+    for (const char *const *p = argv + 1; *p != nullptr; ++p) {
+        args.push_back(*p);
+    }
+    req["args"] = std::move(args);
+    json env = json::array();
+    for (const char *const *e = a.env != nullptr ? a.env : environ; *e != nullptr; ++e) {
+        env.push_back(*e);
+    }
+    req["env"] = std::move(env);
+    if (a.cwd != nullptr) {
+        req["cwd"] = a.cwd;
+    }
+    if (a.policy != nullptr) {
+        if (dragon_status_t st = add_policy(a.policy, &req); st != DRAGON_SUCCESS) {
+            return st;
+        }
+    }
+    Connection c;
+    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    json reply;
+    std::vector<int> got;
+    if (dragon_status_t st = c.call(req, kCallMs, &reply, send_fds, &got); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    auto ids = reply.find("puids");
+    if (ids == reply.end() || !ids->is_array() || ids->size() != count) {
+        for (int f : got) {
+            close(f);
+        }
+        return fail(DRAGON_CORRUPTED, "node daemon: spawn reply without its process ids");
+    }
+    puids->clear();
+    for (const auto &v : *ids) {
+        puids->push_back(v.is_number_unsigned() ? v.get<uint64_t>() : 0);
+    }
+    if (pipes != nullptr) {
+        *pipes = dragon_process_pipes_t{-1, -1, -1};
+        int *slots[3] = {&pipes->in_fd, &pipes->out_fd, &pipes->err_fd};
+        size_t k = 0;
+        for (int i = 0; i < 3; ++i) {
+            if (req[keys[i]] == "pipe" && k < got.size()) {
+                *slots[i] = got[k++];
+            }
+        }
+        for (; k < got.size(); ++k) {
+            close(got[k]);
+        }
+    } else {
+        for (int f : got) {
+            close(f);
+        }
+    }
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeout_t timeout,
+                               std::vector<int> *codes) {
+    Connection c;
+    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    json req = {{"op", "join"}, {"puids", puids}};
+    if (timeout >= 0) {
+        req["timeout_ns"] = timeout;
+    }
+    json reply;
+    dragon_status_t st = c.call(req, reply_wait_ms(timeout), &reply);
+    if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
+        return st;
+    }
+    codes->assign(puids.size(), -1);
+    if (auto it = reply.find("exit_codes"); it != reply.end() && it->is_array()) {
+        for (size_t i = 0; i < std::min(codes->size(), it->size()); ++i) {
+            (*codes)[i] = (*it)[i].is_number_integer() ? (*it)[i].get<int>() : -1;
+        }
+    }
+    return st;
+}
+
+dragon_status_t signal_processes(const std::vector<uint64_t> &puids, int signal, bool final) {
+    Connection c;
+    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    json reply;
+    return c.call({{"op", "signal"}, {"puids", puids}, {"signal", signal}, {"final", final}},
+                  kCallMs, &reply);
+}
+
+dragon_status_t query_processes(const std::vector<uint64_t> &puids,
+                                std::vector<dragon_process_status_t> *out) {
+    Connection c;
+    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    json reply;
+    if (dragon_status_t st = c.call({{"op", "status"}, {"puids", puids}}, kCallMs, &reply);
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
+    auto procs = reply.find("processes");
+    if (procs == reply.end() || !procs->is_array() || procs->size() != puids.size()) {
+        return fail(DRAGON_CORRUPTED, "node daemon: malformed status reply");
+    }
+    out->clear();
+    for (size_t i = 0; i < puids.size(); ++i) {
+        const json &p = (*procs)[i];
+        dragon_process_status_t s{};
+        s.struct_size = sizeof s;
+        s.state = p.value("state", std::string()) == "exited" ? DRAGON_PROCESS_EXITED
+                                                              : DRAGON_PROCESS_RUNNING;
+        s.pid = p.value("pid", -1);
+        s.exit_code = p.value("exit_code", -1);
+        s.restarts = p.value("restarts", 0U);
+        s.node_id = static_cast<uint32_t>(puids[i] >> 32);
+        out->push_back(s);
+    }
+    return DRAGON_SUCCESS;
+}
+
+} // namespace dragon::runtime
 
 extern "C" {
 
@@ -125,69 +260,36 @@ DRAGON_API dragon_status_t dragon_process_attr_init(dragon_process_attr_t *attr)
     attr->struct_size = sizeof *attr;
     attr->out_mode = DRAGON_STDIO_RELAY;
     attr->err_mode = DRAGON_STDIO_RELAY;
+    attr->in_mode = DRAGON_STDIO_DEVNULL;
     return DRAGON_SUCCESS;
 }
 
-DRAGON_API dragon_status_t dragon_process_create(const char *const *argv,
-                                                 const dragon_process_attr_t *attr,
-                                                 uint64_t *puid) {
+DRAGON_API dragon_status_t dragon_process_create_with_pipes(const char *const *argv,
+                                                            const dragon_process_attr_t *attr,
+                                                            uint64_t *puid,
+                                                            dragon_process_pipes_t *pipes) {
     return guarded("dragon_process_create", [&]() -> dragon_status_t {
         if (argv == nullptr || argv[0] == nullptr || argv[0][0] == '\0' || puid == nullptr) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_create: no program");
         }
         dragon_process_attr_t a;
-        if (dragon_status_t st = dragon::runtime::widen_attr(attr, &a); st != DRAGON_SUCCESS) {
+        if (dragon_status_t st = rt::widen_attr(attr, &a); st != DRAGON_SUCCESS) {
             return st;
         }
-        const char *out = stdio_name(a.out_mode);
-        const char *err = stdio_name(a.err_mode);
-        if (out == nullptr || err == nullptr) {
-            return fail(DRAGON_INVALID_ARGUMENT, "process attributes: unknown stdio mode");
-        }
-        json req = {{"op", "spawn"},
-                    {"program", argv[0]},
-                    {"stdin", "devnull"},
-                    {"stdout", out},
-                    {"stderr", err}};
-        json args = json::array();
-        for (const char *const *p = argv + 1; *p != nullptr; ++p) {
-            args.push_back(*p);
-        }
-        req["args"] = args;
-        json env = json::array();
-        for (const char *const *e = a.env != nullptr ? a.env : environ; *e != nullptr; ++e) {
-            env.push_back(*e);
-        }
-        req["env"] = env;
-        if (a.cwd != nullptr) {
-            req["cwd"] = a.cwd;
-        }
-        if (a.policy != nullptr) {
-            dragon_policy_t merged;
-            const dragon_policy_t *levels[] = {a.policy};
-            merged.struct_size = sizeof merged;
-            if (dragon_status_t st = dragon_policy_merge(levels, 1, &merged);
-                st != DRAGON_SUCCESS) {
-                return st;
-            }
-            if (merged.cpu_count != 0) {
-                req["cpus"] = std::vector<uint32_t>(merged.cpus, merged.cpus + merged.cpu_count);
-            }
-            if (merged.gpu_count != 0) {
-                req["gpus"] = std::vector<uint32_t>(merged.gpus, merged.gpus + merged.gpu_count);
-            }
-        }
-        Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+        std::vector<uint64_t> puids;
+        if (dragon_status_t st = rt::spawn_processes(argv, a, 1, &puids, pipes);
+            st != DRAGON_SUCCESS) {
             return st;
         }
-        json reply;
-        if (dragon_status_t st = c.call(req, kCallMs, &reply); st != DRAGON_SUCCESS) {
-            return st;
-        }
-        *puid = reply.value("puid", uint64_t{0});
+        *puid = puids[0];
         return DRAGON_SUCCESS;
     });
+}
+
+DRAGON_API dragon_status_t dragon_process_create(const char *const *argv,
+                                                 const dragon_process_attr_t *attr,
+                                                 uint64_t *puid) {
+    return dragon_process_create_with_pipes(argv, attr, puid, nullptr);
 }
 
 DRAGON_API dragon_status_t dragon_process_join(uint64_t puid, dragon_timeout_t timeout,
@@ -196,36 +298,39 @@ DRAGON_API dragon_status_t dragon_process_join(uint64_t puid, dragon_timeout_t t
         if (exit_code == nullptr) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_join: exit_code is NULL");
         }
-        Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-            return st;
+        std::vector<int> codes;
+        dragon_status_t st = rt::join_processes({puid}, timeout, &codes);
+        if (st == DRAGON_SUCCESS) {
+            *exit_code = codes[0];
         }
-        json req = {{"op", "join"}, {"puid", puid}};
-        if (timeout >= 0) {
-            req["timeout_ns"] = timeout;
-        }
-        // The daemon answers at the timeout; allow it some slack before giving up on it.
-        int wait_ms =
-            timeout < 0
-                ? -1
-                : static_cast<int>(std::min<int64_t>(timeout / 1000000 + kCallMs, INT32_MAX));
-        json reply;
-        if (dragon_status_t st = c.call(req, wait_ms, &reply); st != DRAGON_SUCCESS) {
-            return st;
-        }
-        *exit_code = reply.value("exit_code", -1);
-        return DRAGON_SUCCESS;
+        return st;
     });
 }
 
 DRAGON_API dragon_status_t dragon_process_signal(uint64_t puid, int signal) {
-    return guarded("dragon_process_signal", [&]() -> dragon_status_t {
-        Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+    return guarded("dragon_process_signal",
+                   [&]() { return rt::signal_processes({puid}, signal, false); });
+}
+
+DRAGON_API dragon_status_t dragon_process_stop(uint64_t puid, int signal) {
+    return guarded("dragon_process_stop",
+                   [&]() { return rt::signal_processes({puid}, signal, true); });
+}
+
+DRAGON_API dragon_status_t dragon_process_query(uint64_t puid, dragon_process_status_t *status) {
+    return guarded("dragon_process_query", [&]() -> dragon_status_t {
+        if (status == nullptr || status->struct_size < sizeof(size_t)) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "dragon_process_query: set status->struct_size first");
+        }
+        std::vector<dragon_process_status_t> out;
+        if (dragon_status_t st = rt::query_processes({puid}, &out); st != DRAGON_SUCCESS) {
             return st;
         }
-        json reply;
-        return c.call({{"op", "signal"}, {"puid", puid}, {"signal", signal}}, kCallMs, &reply);
+        size_t n = std::min(status->struct_size, sizeof out[0]);
+        std::memcpy(status, &out[0], n);
+        status->struct_size = n;
+        return DRAGON_SUCCESS;
     });
 }
 

@@ -1,8 +1,9 @@
 // Process groups (docs/runtime.md): kept in the process that made the group; members are
-// started and joined through the node daemon like any process.
+// runtime processes. Each template's members start with one request to the node daemon,
+// and join, stop and member queries are one request for the whole group.
 #include "attr.hpp"
+#include "client.hpp"
 
-#include "../common/clock.hpp"
 #include "../common/error.hpp"
 
 #include <dragon/process.h>
@@ -15,55 +16,106 @@
 
 using dragon::detail::fail;
 using dragon::detail::guarded;
+namespace rt = dragon::runtime;
 
 namespace {
 
-struct Member {
+// argv and attributes of a template, copied.
+struct Template {
+    uint32_t count = 0;
     std::vector<std::string> argv;
     std::vector<std::string> env;
     bool has_env = false;
     std::string cwd;
     bool has_cwd = false;
+    dragon_stdio_t in_mode = DRAGON_STDIO_DEVNULL;
     dragon_stdio_t out_mode = DRAGON_STDIO_RELAY;
     dragon_stdio_t err_mode = DRAGON_STDIO_RELAY;
-    // The merged policy (group over template), shared by the members of one template.
-    std::shared_ptr<const dragon_policy_t> policy;
+    uint32_t max_restarts = 0;
+    std::unique_ptr<dragon_policy_t> policy; // the group's merged over the template's
+};
+
+struct Member {
     uint64_t puid = 0;
     bool ended = false;
     int exit_code = -1;
 };
 
+bool pipe_mode(dragon_stdio_t m) {
+    int raw = 0;
+    std::memcpy(&raw, &m, sizeof raw);
+    return raw == DRAGON_STDIO_PIPE;
+}
+
 } // namespace
 
 struct dragon_process_group {
     std::unique_ptr<dragon_policy_t> policy;
+    std::vector<Template> templates;
     std::vector<Member> members;
+    uint32_t max_restarts = 0;
+    bool restart_set = false;
     bool started = false;
 };
 
 namespace {
 
-// Poll a member (timeout 0) or wait for it; updates ended/exit_code.
-dragon_status_t wait_member(Member &m, dragon_timeout_t timeout) {
-    if (m.ended || m.puid == 0) {
+// Members started and not known to have ended.
+std::vector<size_t> open_members(const dragon_process_group &g) {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < g.members.size(); ++i) {
+        if (g.members[i].puid != 0 && !g.members[i].ended) {
+            out.push_back(i);
+        }
+    }
+    return out;
+}
+
+// Wait (timeout 0: poll) for the open members; record those that ended.
+dragon_status_t wait_members(dragon_process_group &g, dragon_timeout_t timeout) {
+    std::vector<size_t> open = open_members(g);
+    if (open.empty()) {
         return DRAGON_SUCCESS;
     }
-    int code = -1;
-    dragon_status_t st = dragon_process_join(m.puid, timeout, &code);
-    if (st == DRAGON_SUCCESS) {
-        m.ended = true;
-        m.exit_code = code;
+    std::vector<uint64_t> puids;
+    puids.reserve(open.size());
+    for (size_t i : open) {
+        puids.push_back(g.members[i].puid);
+    }
+    std::vector<int> codes;
+    dragon_status_t st = rt::join_processes(puids, timeout, &codes);
+    if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
+        return st;
+    }
+    for (size_t k = 0; k < open.size(); ++k) {
+        if (codes[k] >= 0) {
+            g.members[open[k]].ended = true;
+            g.members[open[k]].exit_code = codes[k];
+        }
     }
     return st;
 }
 
-dragon_timeout_t left(const dragon::detail::Deadline &d) {
-    if (d.forever()) {
-        return DRAGON_TIMEOUT_FOREVER;
+dragon_status_t signal_open(dragon_process_group &g, int sig) {
+    std::vector<uint64_t> puids;
+    for (size_t i : open_members(g)) {
+        puids.push_back(g.members[i].puid);
     }
-    struct timespec ts {};
-    d.remaining(&ts);
-    return static_cast<dragon_timeout_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+    return puids.empty() ? DRAGON_SUCCESS : rt::signal_processes(puids, sig, true);
+}
+
+dragon_status_t stop_group(dragon_process_group &g, dragon_timeout_t grace) {
+    if (dragon_status_t st = signal_open(g, SIGTERM); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    dragon_status_t st = wait_members(g, grace < 0 ? 0 : grace);
+    if (st == DRAGON_TIMEOUT) {
+        if (st = signal_open(g, SIGKILL); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        st = wait_members(g, DRAGON_TIMEOUT_FOREVER);
+    }
+    return st;
 }
 
 } // namespace
@@ -94,7 +146,8 @@ DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *grou
                                                     const char *const *argv,
                                                     const dragon_process_attr_t *attr) {
     return guarded("dragon_process_group_add", [&]() -> dragon_status_t {
-        if (group == nullptr || argv == nullptr || argv[0] == nullptr || n == 0) {
+        if (group == nullptr || argv == nullptr || argv[0] == nullptr || argv[0][0] == '\0' ||
+            n == 0) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_group_add: bad argument");
         }
         if (group->started) {
@@ -102,37 +155,55 @@ DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *grou
                         "dragon_process_group_add: the group has started already");
         }
         dragon_process_attr_t a;
-        if (dragon_status_t st = dragon::runtime::widen_attr(attr, &a); st != DRAGON_SUCCESS) {
+        if (dragon_status_t st = rt::widen_attr(attr, &a); st != DRAGON_SUCCESS) {
             return st;
         }
-        Member tmpl;
+        if (pipe_mode(a.in_mode) || pipe_mode(a.out_mode) || pipe_mode(a.err_mode)) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "dragon_process_group_add: members cannot have PIPE streams");
+        }
+        Template t;
+        t.count = n;
         for (const char *const *p = argv; *p != nullptr; ++p) {
-            tmpl.argv.emplace_back(*p);
+            t.argv.emplace_back(*p);
         }
         if (a.env != nullptr) {
-            tmpl.has_env = true;
+            t.has_env = true;
             for (const char *const *e = a.env; *e != nullptr; ++e) {
-                tmpl.env.emplace_back(*e);
+                t.env.emplace_back(*e);
             }
         }
         if (a.cwd != nullptr) {
-            tmpl.has_cwd = true;
-            tmpl.cwd = a.cwd;
+            t.has_cwd = true;
+            t.cwd = a.cwd;
         }
-        tmpl.out_mode = a.out_mode;
-        tmpl.err_mode = a.err_mode;
+        t.in_mode = a.in_mode;
+        t.out_mode = a.out_mode;
+        t.err_mode = a.err_mode;
+        t.max_restarts = a.max_restarts;
         // Group policy over the template's, field by field.
         const dragon_policy_t *levels[] = {a.policy, group->policy.get()};
-        auto merged = std::make_shared<dragon_policy_t>();
-        merged->struct_size = sizeof(dragon_policy_t);
-        if (dragon_status_t st = dragon_policy_merge(levels, 2, merged.get());
+        t.policy = std::make_unique<dragon_policy_t>();
+        t.policy->struct_size = sizeof(dragon_policy_t);
+        if (dragon_status_t st = dragon_policy_merge(levels, 2, t.policy.get());
             st != DRAGON_SUCCESS) {
             return st;
         }
-        tmpl.policy = std::move(merged);
-        group->members.insert(group->members.end(), n, tmpl);
+        group->templates.push_back(std::move(t));
+        group->members.resize(group->members.size() + n);
         return DRAGON_SUCCESS;
     });
+}
+
+DRAGON_API dragon_status_t dragon_process_group_set_restart(dragon_process_group_t *group,
+                                                            uint32_t max_restarts) {
+    if (group == nullptr || group->started) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "dragon_process_group_set_restart: no group, or started already");
+    }
+    group->max_restarts = max_restarts;
+    group->restart_set = true;
+    return DRAGON_SUCCESS;
 }
 
 DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *group) {
@@ -144,34 +215,44 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_group_start: started already");
         }
         group->started = true;
-        for (size_t i = 0; i < group->members.size(); ++i) {
-            Member &m = group->members[i];
+        size_t first = 0;
+        for (const Template &t : group->templates) {
             std::vector<const char *> argv;
-            argv.reserve(m.argv.size() + 1);
-            for (const auto &s : m.argv) {
+            argv.reserve(t.argv.size() + 1);
+            for (const auto &s : t.argv) {
                 argv.push_back(s.c_str());
             }
             argv.push_back(nullptr);
             std::vector<const char *> env;
-            env.reserve(m.env.size() + 1);
-            for (const auto &s : m.env) {
+            env.reserve(t.env.size() + 1);
+            for (const auto &s : t.env) {
                 env.push_back(s.c_str());
             }
             env.push_back(nullptr);
             dragon_process_attr_t a;
             dragon_process_attr_init(&a);
-            a.env = m.has_env ? env.data() : nullptr;
-            a.cwd = m.has_cwd ? m.cwd.c_str() : nullptr;
-            a.out_mode = m.out_mode;
-            a.err_mode = m.err_mode;
-            a.policy = m.policy.get();
-            dragon_status_t st = dragon_process_create(argv.data(), &a, &m.puid);
+            a.env = t.has_env ? env.data() : nullptr;
+            a.cwd = t.has_cwd ? t.cwd.c_str() : nullptr;
+            a.in_mode = t.in_mode;
+            a.out_mode = t.out_mode;
+            a.err_mode = t.err_mode;
+            a.max_restarts = group->restart_set ? group->max_restarts : t.max_restarts;
+            a.policy = t.policy.get();
+            std::vector<uint64_t> puids;
+            dragon_status_t st = rt::spawn_processes(argv.data(), a, t.count, &puids, nullptr);
             if (st != DRAGON_SUCCESS) {
                 std::string why = dragon_last_error();
-                dragon_process_group_stop(group, 0);
-                return fail(st, "process group: member %zu (%s) did not start: %s", i,
-                            m.argv[0].c_str(), why.c_str());
+                stop_group(*group, 0);
+                std::string which = t.count == 1 ? "member " + std::to_string(first)
+                                                 : "members " + std::to_string(first) + " to " +
+                                                       std::to_string(first + t.count - 1);
+                return fail(st, "process group: %s (%s) did not start: %s", which.c_str(),
+                            t.argv[0].c_str(), why.c_str());
             }
+            for (uint32_t k = 0; k < t.count; ++k) {
+                group->members[first + k].puid = puids[k];
+            }
+            first += t.count;
         }
         return DRAGON_SUCCESS;
     });
@@ -183,18 +264,12 @@ DRAGON_API dragon_status_t dragon_process_group_join(dragon_process_group_t *gro
         if (group == nullptr) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_group_join: group is NULL");
         }
-        dragon::detail::Deadline deadline(timeout);
-        for (Member &m : group->members) {
-            dragon_timeout_t t = timeout == 0 ? 0 : left(deadline);
-            dragon_status_t st = wait_member(m, t);
-            if (st == DRAGON_TIMEOUT) {
-                return fail(DRAGON_TIMEOUT, "process group: members still running");
-            }
-            if (st != DRAGON_SUCCESS) {
-                return st;
-            }
+        dragon_status_t st = wait_members(*group, timeout);
+        if (st == DRAGON_TIMEOUT) {
+            return fail(DRAGON_TIMEOUT, "process group: %zu member(s) still running",
+                        open_members(*group).size());
         }
-        return DRAGON_SUCCESS;
+        return st;
     });
 }
 
@@ -204,23 +279,7 @@ DRAGON_API dragon_status_t dragon_process_group_stop(dragon_process_group_t *gro
         if (group == nullptr) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_group_stop: group is NULL");
         }
-        for (Member &m : group->members) {
-            if (m.puid != 0 && wait_member(m, 0) == DRAGON_TIMEOUT) {
-                dragon_process_signal(m.puid, SIGTERM);
-            }
-        }
-        dragon::detail::Deadline deadline(grace < 0 ? 0 : grace);
-        for (Member &m : group->members) {
-            if (wait_member(m, left(deadline)) == DRAGON_TIMEOUT) {
-                dragon_process_signal(m.puid, SIGKILL);
-            }
-        }
-        for (Member &m : group->members) {
-            if (dragon_status_t st = wait_member(m, DRAGON_TIMEOUT_FOREVER); st != DRAGON_SUCCESS) {
-                return st;
-            }
-        }
-        return DRAGON_SUCCESS;
+        return stop_group(*group, grace);
     });
 }
 
@@ -241,9 +300,15 @@ DRAGON_API dragon_status_t dragon_process_group_member(dragon_process_group_t *g
             return fail(DRAGON_NOT_FOUND, "process group: no member %u", index);
         }
         Member &m = group->members[index];
-        dragon_status_t st = wait_member(m, 0);
-        if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
-            return st;
+        if (m.puid != 0 && !m.ended) {
+            std::vector<int> codes;
+            dragon_status_t st = rt::join_processes({m.puid}, 0, &codes);
+            if (st == DRAGON_SUCCESS) {
+                m.ended = true;
+                m.exit_code = codes[0];
+            } else if (st != DRAGON_TIMEOUT) {
+                return st;
+            }
         }
         if (puid != nullptr) {
             *puid = m.puid;

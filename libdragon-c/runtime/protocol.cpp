@@ -2,6 +2,10 @@
 
 #include "../common/error.hpp"
 
+#include <climits>
+#include <cstdint>
+#include <utility>
+
 namespace dragon::runtime {
 namespace {
 
@@ -73,28 +77,43 @@ dragon_status_t string_array(const nlohmann::json &body, const char *key,
     return DRAGON_SUCCESS;
 }
 
-dragon_status_t stdio_mode(const nlohmann::json &body, const char *key, proc::Stdio *out) {
+dragon_status_t stream_mode(const nlohmann::json &body, const char *key, Stream *out) {
     auto it = body.find(key);
     if (it == body.end()) {
         return DRAGON_SUCCESS;
     }
+    static const std::pair<const char *, Stream> names[] = {{"inherit", Stream::kInherit},
+                                                            {"relay", Stream::kRelay},
+                                                            {"pipe", Stream::kPipe},
+                                                            {"devnull", Stream::kDevNull},
+                                                            {"fd", Stream::kFd}};
     if (it->is_string()) {
         const auto &s = it->get_ref<const std::string &>();
-        if (s == "inherit") {
-            *out = proc::Stdio::kInherit;
-            return DRAGON_SUCCESS;
-        }
-        if (s == "pipe") {
-            *out = proc::Stdio::kPipe;
-            return DRAGON_SUCCESS;
-        }
-        if (s == "devnull") {
-            *out = proc::Stdio::kDevNull;
-            return DRAGON_SUCCESS;
+        for (const auto &[name, mode] : names) {
+            if (s == name) {
+                *out = mode;
+                return DRAGON_SUCCESS;
+            }
         }
     }
-    return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"%s\" must be \"inherit\", \"pipe\" or \"devnull\"",
+    return fail(DRAGON_BAD_DESCRIPTOR,
+                "spawn: \"%s\" must be \"inherit\", \"relay\", \"pipe\", \"devnull\" or \"fd\"",
                 key);
+}
+
+// An unsigned integer field at most `max`; absent leaves *out alone.
+dragon_status_t bounded_uint(const nlohmann::json &body, const char *key, uint64_t max,
+                             uint64_t *out) {
+    auto it = body.find(key);
+    if (it == body.end()) {
+        return DRAGON_SUCCESS;
+    }
+    if (!non_negative_int(*it) || it->get<uint64_t>() > max) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "\"%s\" must be an integer from 0 to %llu", key,
+                    static_cast<unsigned long long>(max));
+    }
+    *out = it->get<uint64_t>();
+    return DRAGON_SUCCESS;
 }
 
 } // namespace
@@ -135,9 +154,17 @@ std::string encode(const nlohmann::json &message) {
     return message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out,
-                            std::vector<uint32_t> *gpus) {
-    proc::SpawnRequest r;
+int SpawnSpec::fds_expected() const {
+    int n = 0;
+    for (Stream s : streams) {
+        n += s == Stream::kFd ? 1 : 0;
+    }
+    return n;
+}
+
+dragon_status_t parse_spawn(const nlohmann::json &body, SpawnSpec *out) {
+    SpawnSpec spec;
+    proc::SpawnRequest &r = spec.req;
     auto program = body.find("program");
     if (program == body.end() || !program->is_string() ||
         program->get_ref<const std::string &>().empty()) {
@@ -158,7 +185,8 @@ dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out,
         }
     }
     if (auto cwd = body.find("cwd"); cwd != body.end()) {
-        if (!cwd->is_string()) {
+        if (!cwd->is_string() ||
+            cwd->get_ref<const std::string &>().find('\0') != std::string::npos) {
             return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"cwd\" must be a string");
         }
         r.cwd = cwd->get<std::string>();
@@ -174,7 +202,6 @@ dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out,
             r.cpus.push_back(c.get<uint32_t>());
         }
     }
-    std::vector<uint32_t> gpu_list;
     if (auto g = body.find("gpus"); g != body.end()) {
         if (!g->is_array() || g->size() > 64) {
             return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"gpus\" must be an array of GPU indices");
@@ -184,19 +211,147 @@ dragon_status_t parse_spawn(const nlohmann::json &body, proc::SpawnRequest *out,
                 return fail(DRAGON_BAD_DESCRIPTOR,
                             "spawn: \"gpus\" must be an array of GPU indices");
             }
-            gpu_list.push_back(v.get<uint32_t>());
+            spec.gpus.push_back(v.get<uint32_t>());
         }
     }
-    for (auto [key, mode] :
-         {std::pair{"stdin", &r.in}, std::pair{"stdout", &r.out}, std::pair{"stderr", &r.err}}) {
-        if (dragon_status_t st = stdio_mode(body, key, mode); st != DRAGON_SUCCESS) {
+    static const char *const keys[3] = {"stdin", "stdout", "stderr"};
+    for (int i = 0; i < 3; ++i) {
+        if (dragon_status_t st = stream_mode(body, keys[i], &spec.streams[i]);
+            st != DRAGON_SUCCESS) {
             return st;
         }
     }
-    *out = std::move(r);
-    if (gpus != nullptr) {
-        *gpus = std::move(gpu_list);
+    if (spec.streams[0] == Stream::kRelay) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"stdin\" cannot be \"relay\"");
     }
+    uint64_t count = 1;
+    uint64_t restarts = 0;
+    if (dragon_status_t st = bounded_uint(body, "count", kMaxSpawnCount, &count);
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
+    if (count == 0) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"count\" must be at least 1");
+    }
+    if (dragon_status_t st = bounded_uint(body, "restart", INT32_MAX, &restarts);
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
+    spec.count = static_cast<uint32_t>(count);
+    spec.max_restarts = static_cast<uint32_t>(restarts);
+    bool piped = false;
+    for (Stream s : spec.streams) {
+        piped = piped || s == Stream::kPipe;
+    }
+    if (piped && (spec.count > 1 || spec.max_restarts > 0)) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"pipe\" streams need count 1 and no restart");
+    }
+    if (auto h = body.find("host_name"); h != body.end()) {
+        if (!h->is_string() || h->get_ref<const std::string &>().size() > 255) {
+            return fail(DRAGON_BAD_DESCRIPTOR, "spawn: \"host_name\" must be a host name");
+        }
+        spec.host_name = h->get<std::string>();
+    }
+    uint64_t host_id = UINT64_MAX;
+    if (dragon_status_t st = bounded_uint(body, "host_id", INT32_MAX, &host_id);
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
+    spec.host_id = host_id == UINT64_MAX ? -1 : static_cast<int64_t>(host_id);
+    if (auto w = body.find("wait_mode"); w != body.end()) {
+        if (!w->is_string() || (*w != "adaptive" && *w != "spin" && *w != "idle")) {
+            return fail(DRAGON_BAD_DESCRIPTOR,
+                        "spawn: \"wait_mode\" must be \"adaptive\", \"spin\" or \"idle\"");
+        }
+        spec.wait_mode = w->get<std::string>();
+    }
+    static const proc::Stdio to_proc[] = {proc::Stdio::kInherit, proc::Stdio::kPipe,
+                                          proc::Stdio::kPipe, proc::Stdio::kDevNull,
+                                          proc::Stdio::kFd};
+    r.in = to_proc[static_cast<int>(spec.streams[0])];
+    r.out = to_proc[static_cast<int>(spec.streams[1])];
+    r.err = to_proc[static_cast<int>(spec.streams[2])];
+    *out = std::move(spec);
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t parse_puids(const nlohmann::json &body, std::vector<uint64_t> *out) {
+    out->clear();
+    if (auto one = body.find("puid"); one != body.end()) {
+        if (!one->is_number_unsigned() && !non_negative_int(*one)) {
+            return fail(DRAGON_BAD_DESCRIPTOR, "\"puid\" must be a process id");
+        }
+        out->push_back(one->get<uint64_t>());
+        return DRAGON_SUCCESS;
+    }
+    auto many = body.find("puids");
+    if (many == body.end() || !many->is_array() || many->empty() || many->size() > kMaxPuids) {
+        return fail(DRAGON_BAD_DESCRIPTOR,
+                    "a \"puid\" or a \"puids\" array of 1 to %zu process ids is needed", kMaxPuids);
+    }
+    out->reserve(many->size());
+    for (const auto &v : *many) {
+        if (!non_negative_int(v)) {
+            return fail(DRAGON_BAD_DESCRIPTOR, "\"puids\" must hold process ids");
+        }
+        out->push_back(v.get<uint64_t>());
+    }
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t parse_name(const nlohmann::json &body, std::string *out) {
+    auto it = body.find("name");
+    if (it == body.end() || !it->is_string()) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "a \"name\" string is needed");
+    }
+    const auto &s = it->get_ref<const std::string &>();
+    if (s.empty() || s.size() > kMaxNameLength) {
+        return fail(DRAGON_INVALID_ARGUMENT, "registry names have 1 to %zu bytes", kMaxNameLength);
+    }
+    for (char c : s) {
+        if (c <= ' ' || c > '~') {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "registry names are printable ASCII without spaces");
+        }
+    }
+    *out = s;
+    return DRAGON_SUCCESS;
+}
+
+std::string hex_encode(const void *data, std::size_t len) {
+    static const char digits[] = "0123456789abcdef";
+    const auto *p = static_cast<const unsigned char *>(data);
+    std::string s(2 * len, '0');
+    for (std::size_t i = 0; i < len; ++i) {
+        s[2 * i] = digits[p[i] >> 4];
+        s[2 * i + 1] = digits[p[i] & 15];
+    }
+    return s;
+}
+
+dragon_status_t hex_decode(std::string_view hex, std::string *out) {
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') {
+            return c - '0';
+        }
+        if (c >= 'a' && c <= 'f') {
+            return c - 'a' + 10;
+        }
+        return -1;
+    };
+    if (hex.size() % 2 != 0) {
+        return fail(DRAGON_BAD_DESCRIPTOR, "hex value of odd length");
+    }
+    std::string s(hex.size() / 2, '\0');
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        int hi = nibble(hex[2 * i]);
+        int lo = nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return fail(DRAGON_BAD_DESCRIPTOR, "hex value holds a non-hex character");
+        }
+        s[i] = static_cast<char>(hi << 4 | lo);
+    }
+    *out = std::move(s);
     return DRAGON_SUCCESS;
 }
 

@@ -80,6 +80,21 @@ check "relay: 8000 lines" [ "$(wc -l < "$work/lines")" -eq 8000 ]
 check "relay: no line mixed" [ "$(grep -cvE '^w[1-4]-line-[0-9]+-abcdefghijklmnopqrstuvwxyz$' "$work/lines")" -eq 0 ]
 check "relay: stderr relayed" sh -c "timeout 30 '$dragon' sh -c 'echo oops >&2' 2>&1 >/dev/null | grep -qx oops"
 
+# PROGRAM's stdin: a pipe or a file is passed on; a closed stdin reads as end of input; a
+# terminal (a pty from `script`) is fed through the launcher.
+out=$(echo piped-input | timeout 30 "$dragon" sh -c 'read x; echo "got $x"')
+check "stdin: a pipe reaches PROGRAM" [ "$out" = "got piped-input" ]
+printf 'line-a\nline-b\n' > "$work/in.txt"
+out=$(timeout 30 "$dragon" cat < "$work/in.txt")
+check "stdin: a file reaches PROGRAM" [ "$out" = "line-a
+line-b" ]
+out=$(timeout 30 "$dragon" sh -c 'read x || echo eof' <&-)
+check "stdin: closed reads as EOF" [ "$out" = "eof" ]
+if command -v script >/dev/null; then
+  out=$(printf 'typed-line\n' | timeout 30 script -qfec "$dragon sh -c 'read x; echo got-\$x'" /dev/null | tr -d '\r')
+  check "stdin: a terminal is fed to PROGRAM" grep -qx "got-typed-line" <<<"$out"
+fi
+
 # Processes created from inside the runtime (dragon_process_*), with a policy's CPU and GPU
 # affinity on a fake 4-GPU NVIDIA node.
 if [ -n "$topologies" ]; then
@@ -111,6 +126,54 @@ if [ -n "$topologies" ]; then
   check "C++ Process: missing program throws NOT_FOUND" has "cpp-missing 5"
   out=$(env -u DRAGON_NODE_SOCKET timeout 30 "$build/tests/integration/process-client" 2>/dev/null | head -1)
   check "process: outside a runtime, DRAGON_CLOSED" [ "$out" = "create 14" ]
+fi
+
+# Process state, pipes and inherited stdio, restart on failure, the registry, the system's
+# nodes and GPU policies, placement by host, wait mode: tests/integration/runtime_client.c.
+if [ -n "$topologies" ]; then
+  out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-4gpu.xml" timeout 120 "$dragon" --runtime-id tl8$$ "$build/tests/integration/runtime-client" 2>"$work/rc.err")
+  has() { grep -qx "$1" <<<"$out"; }
+  check "query: a running process" has "query-running 0 1 1 -1"
+  check "query: an ended one (137, no restart, node 0)" has "query-exited 0 1 137 0 0"
+  check "query: unknown puid" has "query-unknown 5"
+  check "query: struct_size not set" has "query-bad-size 1"
+  check "pipes: stdin and stdout piped to the creator" has "pipe-create 0 1 1 -1"
+  check "pipes: round trip through cat" has "pipe-roundtrip 1 1 exit 0"
+  check "pipes: refused without create_with_pipes" has "pipe-without-ends 1"
+  check "inherit: the creator's stdout" has "inherit-stdout 0 1"
+  check "stdin RELAY refused" has "stdin-relay 1"
+  check "restart: until success (2 restarts, exit 0)" has "restart-until-success 0 exit 0 restarts 2"
+  check "restart: gives up after max (exit 3)" has "restart-gives-up 0 exit 3 restarts 2"
+  check "restart: after a SIGKILL" has "restart-after-kill 1 1"
+  check "restart: stop ends it for good" has "stop-ends-for-good 0 0 exit 143 restarts 1"
+  check "restart: logged" grep -q "failed with exit status 3; restart 2 of 2" "$work/rc.err"
+  check "group restart: each member restarted twice" has "group-restart 0 1"
+  check "group restart: stop ends every member" has "group-restart-stop 0 1"
+  check "registry: register" has "reg-register 0"
+  check "registry: a taken name" has "reg-taken 6"
+  check "registry: replace" has "reg-replace 0"
+  check "registry: lookup" has "reg-lookup 0 kind 2 same 1"
+  check "registry: small buffer gives the length" has "reg-small-buffer 12 len 6"
+  check "registry: unregister" has "reg-unregister 0"
+  check "registry: unregister twice" has "reg-unregister-again 5"
+  check "registry: missing name" has "reg-missing 5"
+  check "registry: waiting lookup times out" has "reg-wait-timeout 4"
+  check "registry: bad names" has "reg-bad-name 1 1 1"
+  check "registry: value too long" has "reg-too-long 1"
+  check "registry: largest value" has "reg-largest 0"
+  check "registry: another process waits for a name" has "child-lookup 0 kind 3 value registered-late"
+  check "registry: cross-process lookup exits 0" has "reg-cross-process 0 exit 0"
+  check "system: one node, 4 GPUs" has "system-nodes 0 1 0 id 0 gpus 4 host-set 1"
+  check "system: no node 1" has "system-no-node-1 5"
+  check "system: one policy per GPU" has "system-gpu-policies 0 4 1"
+  check "system: a GPU policy places and binds" has "placed-by-gpu-policy 0 exit 0"
+  check "system: ... on GPU 3" has "placed-gpu=3"
+  check "placement: HOST_NAME without a name" has "placement-name-missing 1"
+  check "placement: unknown host, named" has "placement-unknown-host 5 1"
+  check "placement: unknown host id" has "placement-unknown-id 5"
+  check "placement: host id 0" has "placement-id-0 0 exit 0"
+  check "policy wait mode reaches the process" has "wait-mode=spin"
+  check "runtime client: nothing left" nothing_left tl8$$
 fi
 
 # The process-group example (the seed's 1_dragon_process_group.py): one process per GPU of

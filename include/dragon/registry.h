@@ -1,0 +1,48 @@
+/* libdragon — the runtime's registry: a name for a pool, channel or dictionary descriptor,
+ * set by one process of the runtime and looked up by any other (docs/registry.md). Names
+ * live until they are unregistered or the runtime ends.
+ */
+#ifndef DRAGON_REGISTRY_H
+#define DRAGON_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dragon/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dragon_registry_kind {
+    DRAGON_REGISTRY_BYTES = 0,   /* anything */
+    DRAGON_REGISTRY_POOL = 1,    /* a serialized pool descriptor (dragon_pool_serialize) */
+    DRAGON_REGISTRY_CHANNEL = 2, /* a serialized channel (dragon_channel_serialize) */
+    DRAGON_REGISTRY_DICT = 3     /* a distributed dictionary's descriptor */
+} dragon_registry_kind_t;
+
+#define DRAGON_REGISTRY_NAME_MAX 255    /* bytes of printable ASCII, no spaces */
+#define DRAGON_REGISTRY_VALUE_MAX 65536 /* bytes */
+
+/* Register `name` -> (kind, value). DRAGON_ALREADY_EXISTS if the name is taken, unless
+ * replace is non-zero; DRAGON_INVALID_ARGUMENT for a bad name or a value too long;
+ * DRAGON_CLOSED outside a runtime. */
+DRAGON_API dragon_status_t dragon_registry_register(const char *name, dragon_registry_kind_t kind,
+                                                    const void *value, size_t len, int replace);
+
+/* Look `name` up, waiting up to `timeout` for it to be registered (0: do not wait).
+ * *kind (may be NULL) and the value (into buf, cap bytes; *len receives its length) come
+ * back. DRAGON_NOT_FOUND (timeout 0) or DRAGON_TIMEOUT if the name is not there;
+ * DRAGON_BUFFER_TOO_SMALL with *len set if cap is too small. */
+DRAGON_API dragon_status_t dragon_registry_lookup(const char *name, dragon_timeout_t timeout,
+                                                  dragon_registry_kind_t *kind, void *buf,
+                                                  size_t cap, size_t *len);
+
+/* Remove `name`. DRAGON_NOT_FOUND if it is not registered. */
+DRAGON_API dragon_status_t dragon_registry_unregister(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DRAGON_REGISTRY_H */
