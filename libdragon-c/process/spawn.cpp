@@ -7,7 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <csignal>
+
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -70,6 +73,70 @@ const char *step_name(int step) {
     }
 }
 
+// Everything the child needs, prepared before vfork.
+struct ChildPlan {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd; // null: stay
+    const cpu_set_t *cpuset;
+    size_t cpuset_size;
+    int fds[3]; // what becomes stdin/stdout/stderr (-1: inherit, unless kDevNull)
+    Stdio modes[3];
+    bool new_process_group;
+    int errpipe;
+    sigset_t old_mask;
+};
+
+// The child side of vfork: system calls only, on the plan; never returns.
+[[noreturn]] void child_exec(const ChildPlan *plan) {
+    auto die = [plan](int step) {
+        ChildError ce{step, errno};
+        ssize_t ignored = write(plan->errpipe, &ce, sizeof ce);
+        (void)ignored;
+        _exit(127);
+    };
+    // Handlers of the parent must not run here: caught signals go back to their default
+    // (exec would do that anyway) before the mask is restored.
+    for (int sig = 1; sig < NSIG; ++sig) {
+        struct sigaction sa {};
+        if (sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_IGN &&
+            sa.sa_handler != SIG_DFL) {
+            sa.sa_handler = SIG_DFL;
+            sa.sa_flags = 0;
+            sigaction(sig, &sa, nullptr);
+        }
+    }
+    sigprocmask(SIG_SETMASK, &plan->old_mask, nullptr);
+    for (int i = 0; i < 3; ++i) {
+        int fd = plan->fds[i];
+        if (plan->modes[i] == Stdio::kDevNull) {
+            fd = open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+            if (fd < 0) {
+                die(1);
+            }
+        }
+        if (fd == i && fcntl(fd, F_SETFD, 0) != 0) { // dup2 would keep close-on-exec
+            die(1);
+        }
+        if (fd >= 0 && fd != i && dup2(fd, i) < 0) {
+            die(1);
+        }
+    }
+    if (plan->new_process_group && setpgid(0, 0) != 0) {
+        die(1);
+    }
+    if (plan->cwd != nullptr && chdir(plan->cwd) != 0) {
+        die(2);
+    }
+    if (plan->cpuset != nullptr && sched_setaffinity(0, plan->cpuset_size, plan->cpuset) != 0) {
+        die(3);
+    }
+    execve(plan->path, plan->argv, plan->envp);
+    die(4);
+    _exit(127); // not reached: die does not return
+}
+
 } // namespace
 
 void close_fds(Spawned *s) {
@@ -125,28 +192,19 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
         argv.push_back(a.data());
     }
     argv.push_back(nullptr);
-    cpu_set_t *cpuset = nullptr;
-    size_t cpuset_size = 0;
     uint32_t max_cpu = 0;
     for (uint32_t c : req.cpus) {
         max_cpu = c > max_cpu ? c : max_cpu;
     }
-    if (!req.cpus.empty()) {
-        cpuset = CPU_ALLOC(max_cpu + 1);
-        cpuset_size = CPU_ALLOC_SIZE(max_cpu + 1);
-        CPU_ZERO_S(cpuset_size, cpuset);
-        for (uint32_t c : req.cpus) {
-            CPU_SET_S(c, cpuset_size, cpuset);
-        }
+    // The CPU set, in memory of its own (a glibc cpu_set_t of max_cpu + 1 bits).
+    size_t cpuset_size = req.cpus.empty() ? 0 : CPU_ALLOC_SIZE(max_cpu + 1);
+    std::vector<unsigned long> cpuset_words((cpuset_size + sizeof(unsigned long) - 1) /
+                                            sizeof(unsigned long));
+    auto *cpuset =
+        cpuset_words.empty() ? nullptr : reinterpret_cast<cpu_set_t *>(cpuset_words.data());
+    for (uint32_t c : req.cpus) {
+        CPU_SET_S(c, cpuset_size, cpuset);
     }
-    struct CpuFree {
-        cpu_set_t *s;
-        ~CpuFree() {
-            if (s != nullptr) {
-                CPU_FREE(s);
-            }
-        }
-    } cpu_free{cpuset};
 
     int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     Stdio modes[3] = {req.in, req.out, req.err};
@@ -175,52 +233,42 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
         return fail_errno(DRAGON_SYSTEM_ERROR, e, "cannot start '%s': pipe", req.program.c_str());
     }
 
-    pid_t pid = fork();
+    ChildPlan plan{path.c_str(),
+                   argv.data(),
+                   envp.data(),
+                   req.cwd.empty() ? nullptr : req.cwd.c_str(),
+                   cpuset,
+                   cpuset_size,
+                   {-1, -1, -1},
+                   {modes[0], modes[1], modes[2]},
+                   req.new_process_group,
+                   errpipe[1],
+                   {}};
+    for (int i = 0; i < 3; ++i) {
+        plan.fds[i] = modes[i] == Stdio::kPipe ? (i == 0 ? pipes[i][0] : pipes[i][1])
+                      : modes[i] == Stdio::kFd ? req.fds[i]
+                                               : -1;
+    }
+    // vfork: the child borrows this process's memory until it execs, which makes starting a
+    // process several times cheaper than fork (docs/benchmarks.md, runtime.spawn64). The
+    // child only makes system calls on data prepared here (child_exec). Signals stay
+    // blocked across the borrow so that no handler of ours runs in the child.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &plan.old_mask);
+    pid_t pid = vfork(); // NOLINT(clang-analyzer-security.insecureAPI.vfork)
+    if (pid == 0) {
+        child_exec(&plan);
+    }
+    int vfork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &plan.old_mask, nullptr);
     if (pid < 0) {
-        int e = errno;
+        int e = vfork_errno;
         close_pipes();
         close(errpipe[0]);
         close(errpipe[1]);
         return fail_errno(detail::status_from_errno(e), e, "cannot start '%s': fork",
                           req.program.c_str());
-    }
-    if (pid == 0) {
-        auto die = [&](int step) {
-            ChildError ce{step, errno};
-            ssize_t ignored = write(errpipe[1], &ce, sizeof ce);
-            (void)ignored;
-            _exit(127);
-        };
-        for (int i = 0; i < 3; ++i) {
-            int fd = -1;
-            if (modes[i] == Stdio::kPipe) {
-                fd = i == 0 ? pipes[i][0] : pipes[i][1];
-            } else if (modes[i] == Stdio::kFd) {
-                fd = req.fds[i];
-                if (fd == i && fcntl(fd, F_SETFD, 0) != 0) { // dup2 would keep close-on-exec
-                    die(1);
-                }
-            } else if (modes[i] == Stdio::kDevNull) {
-                fd = open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
-                if (fd < 0) {
-                    die(1);
-                }
-            }
-            if (fd >= 0 && fd != i && dup2(fd, i) < 0) {
-                die(1);
-            }
-        }
-        if (req.new_process_group && setpgid(0, 0) != 0) {
-            die(1);
-        }
-        if (!req.cwd.empty() && chdir(req.cwd.c_str()) != 0) {
-            die(2);
-        }
-        if (cpuset != nullptr && sched_setaffinity(0, cpuset_size, cpuset) != 0) {
-            die(3);
-        }
-        execve(path.c_str(), argv.data(), envp.data());
-        die(4);
     }
 
     close(errpipe[1]);

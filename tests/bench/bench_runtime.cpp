@@ -1,7 +1,11 @@
-// bench-runtime: what booting the runtime costs. Wall time of `dragon /bin/true` next to
-// `mpirun -np 1 /bin/true` and a bare posix_spawn of /bin/true (../shared/BENCHMARKS.md).
-// The ProcessGroup-of-64 comparison arrives with process groups (issue 4, still open).
+// bench-runtime: what booting the runtime costs, and how fast it starts processes
+// (../shared/BENCHMARKS.md). Wall time of `dragon /bin/true` next to `mpirun -np 1
+// /bin/true` and a bare posix_spawn of /bin/true; and a ProcessGroup of 64 /bin/true, from
+// start to join, next to a plain posix_spawn loop of 64 (spawn all, then wait for all).
+// The group part runs inside a runtime: the bench starts `dragon bench-runtime --group`.
 #include "bench_common.hpp"
+
+#include <dragon/dragon.hpp>
 
 #include <chrono>
 #include <climits>
@@ -58,9 +62,80 @@ double run_ms(const std::vector<std::string> &args, int reps) {
     return bench::median(times);
 }
 
+constexpr int kGroup = 64;
+
+// Median ms of posix_spawn-ing 64 /bin/true, then waiting for all.
+double spawn_loop_ms(int reps) {
+    std::vector<double> times;
+    char arg0[] = "/bin/true";
+    char *argv[] = {arg0, nullptr};
+    for (int r = 0; r < reps + 1; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        std::vector<pid_t> pids;
+        for (int i = 0; i < kGroup; ++i) {
+            pid_t pid = -1;
+            if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv, environ) != 0) {
+                return NAN;
+            }
+            pids.push_back(pid);
+        }
+        for (pid_t pid : pids) {
+            waitpid(pid, nullptr, 0);
+        }
+        std::chrono::duration<double, std::milli> dt = std::chrono::steady_clock::now() - t0;
+        if (r > 0) {
+            times.push_back(dt.count());
+        }
+    }
+    return bench::median(times);
+}
+
+// Inside the runtime: median ms of a ProcessGroup of 64 /bin/true from start to join, and
+// of the spawn loop measured from here too; prints "group <ms> loop <ms>".
+int group_inner(int reps) {
+    std::vector<double> times;
+    for (int r = 0; r < reps + 1; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        dragon::ProcessGroup g;
+        g.add(kGroup, {"/bin/true"});
+        g.start();
+        g.join();
+        std::chrono::duration<double, std::milli> dt = std::chrono::steady_clock::now() - t0;
+        for (std::uint32_t i = 0; i < g.size(); ++i) {
+            if (g.member(i).exit_code != 0) {
+                return 1;
+            }
+        }
+        if (r > 0) {
+            times.push_back(dt.count());
+        }
+    }
+    std::printf("group %.3f loop %.3f\n", bench::median(times), spawn_loop_ms(reps));
+    return 0;
+}
+
+// Run `dragon self --group reps` and read its figures.
+bool group_figures(const std::string &dragon, int reps, double *group, double *loop) {
+    std::string cmd = dragon + " " + self_dir() + "/bench-runtime --group " + std::to_string(reps);
+    FILE *f = popen(cmd.c_str(), "r");
+    if (f == nullptr) {
+        return false;
+    }
+    int n = std::fscanf(f, "group %lf loop %lf", group, loop);
+    return pclose(f) == 0 && n == 2;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
+    if (argc == 3 && std::string(argv[1]) == "--group") {
+        try {
+            return group_inner(std::atoi(argv[2]));
+        } catch (const dragon::Error &e) {
+            std::fprintf(stderr, "bench-runtime: %s\n", e.what());
+            return 1;
+        }
+    }
     bool quick = bench::has_flag(argc, argv, "--quick");
     int reps = quick ? 5 : 21;
     std::string dragon = self_dir() + "/../../tools/dragon";
@@ -78,5 +153,17 @@ int main(int argc, char **argv) {
                std::isnan(mpi) ? "mpirun missing or failed" : nullptr);
     bench::row("runtime.boot.overhead", "dragon-minus-bare", 0, "wall_ms", dr - bare);
     bench::row("runtime.boot.ratio", "mpirun/dragon", 0, "ratio_x", mpi / dr);
+
+    double group = NAN;
+    double loop_inside = NAN;
+    bool ok = group_figures(dragon, quick ? 5 : 21, &group, &loop_inside);
+    double loop = spawn_loop_ms(quick ? 5 : 21);
+    const char *why = ok ? nullptr : "the group run failed";
+    bench::row("runtime.spawn64", "posix_spawn-loop", kGroup, "wall_ms", loop);
+    bench::row("runtime.spawn64", "posix_spawn-loop-in-runtime", kGroup, "wall_ms", loop_inside,
+               why);
+    bench::row("runtime.spawn64", "dragon-process-group", kGroup, "wall_ms", group, why);
+    bench::row("runtime.spawn64.ratio", "group-rate/raw-rate", kGroup, "ratio_x", loop / group,
+               why);
     return 0;
 }

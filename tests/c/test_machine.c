@@ -260,7 +260,7 @@ static void test_policy_bind(void **state) {
         assert_int_equal(per[k].cpu_count, 4);
         assert_int_equal(per[k].cpus[0], k < 2 ? 0 : 4);
         OK(dragon_policy_bind(&per[k], m, &b));
-        char want[8];
+        char want[24];
         snprintf(want, sizeof want, "%zu", k);
         assert_string_equal(b.gpu_value, want);
     }
