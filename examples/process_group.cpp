@@ -1,5 +1,6 @@
-// The seed's 1_dragon_process_group.py in C++: one process per GPU of the node, each pinned
-// to the CPUs of its GPU's NUMA domain and given that GPU, printing where it runs.
+// The seed's 1_dragon_process_group.py in C++: one process per GPU of every node of the
+// runtime (dragon::System::gpu_policies()), each placed on its GPU's node, pinned to the CPUs
+// of the GPU's NUMA domain and given that GPU, printing where it runs.
 // Run it with the launcher:   dragon build/examples/process-group
 // On a machine without GPUs, one process per NUMA domain runs instead; a synthetic GPU node
 // can stand in:   DRAGON_TOPOLOGY_XML=tests/data/topology/nvidia-4gpu.xml dragon ...
@@ -50,9 +51,10 @@ int main(int argc, char **argv) {
         return hello_gpu_affinity();
     }
     try {
-        auto node = dragon::Node::discover();
-        std::vector<dragon::Policy> policies = node.gpu_policies();
+        std::vector<dragon::Policy> policies = dragon::System::gpu_policies();
         if (policies.empty()) {
+            // No GPUs anywhere: one process per NUMA domain of this node instead.
+            auto node = dragon::Node::discover();
             std::printf("No GPUs on %s: one process per NUMA domain instead.\n",
                         node.host_name().c_str());
             for (std::uint32_t d = 0; d < node.numa_count(); ++d) {

@@ -118,12 +118,22 @@ if [ -n "$topologies" ]; then
   check "group: stop terminates every member (143)" has "sleepers-terminated 1"
   check "group: a member that cannot start is named" has "group-bad-start 5 1"
   check "group: the others are stopped then" has "group-bad-start-stopped 1"
-  out=$(timeout 60 "$dragon" "$build/tests/integration/process-client-cpp")
+  out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-4gpu.xml" timeout 60 "$dragon" "$build/tests/integration/process-client-cpp" 2>/dev/null)
   check "C++ Process: exit code" has "cpp-join 4"
   check "C++ Process: bound to CPU 0" has "cpp-child 0"
   check "C++ Process: join timeout" has "cpp-timeout 1"
   check "C++ Process: killed, 137" has "cpp-killed 137"
   check "C++ Process: missing program throws NOT_FOUND" has "cpp-missing 5"
+  check "C++ Process: status running" has "cpp-status-running 1"
+  check "C++ Process: status exited, 137" has "cpp-status-exited 1 137"
+  check "C++ Process: piped stdin and stdout" has "cpp-piped 1 SHOUT"
+  check "C++ Process: piped process exits 0" has "cpp-piped-exit 0"
+  check "C++ ProcessGroup: restart on failure, then the last status" has "cpp-group-restart 1 9 1"
+  check "C++ Registry: a channel found by name in another process" has "cpp-consumer got hello-through-the-registry"
+  check "C++ Registry: the consumer exits 0" has "cpp-consumer-exit 0"
+  check "C++ Registry: wrong kind refused" has "cpp-registry-kind 1"
+  check "C++ Registry: lookup timeout" has "cpp-registry-timeout 4"
+  check "C++ System: one node, 4 GPUs, 4 policies on it" has "cpp-system 1 4 4 same-host"
   out=$(env -u DRAGON_NODE_SOCKET timeout 30 "$build/tests/integration/process-client" 2>/dev/null | head -1)
   check "process: outside a runtime, DRAGON_CLOSED" [ "$out" = "create 14" ]
 fi
