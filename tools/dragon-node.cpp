@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -210,6 +211,19 @@ class Daemon {
     std::vector<Lookup> lookups_;
     bool stopping_ = false;
     dragon_machine_t *machine_ = nullptr;
+    long nofile_soft_ = -1; // the soft descriptor limit the daemon was started with
+
+  public:
+    // A node daemon holds three descriptors per running process (relays, pidfd): raise the
+    // soft limit to the hard one, and give managed processes the limit we were given.
+    void raise_nofile() {
+        struct rlimit rl {};
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            nofile_soft_ = static_cast<long>(rl.rlim_cur);
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
 };
 
 bool Daemon::start(int ready_fd) {
@@ -489,6 +503,7 @@ void Daemon::on_spawn(int fd, const rt::Message &m, ReceivedFds &fds) {
     spec.req.set_env.emplace_back("DRAGON_NODE_ID", std::to_string(node_id_));
     spec.req.set_env.emplace_back("DRAGON_NODE_SOCKET", socket_path_);
     spec.req.new_process_group = true;
+    spec.req.nofile_soft = nofile_soft_;
     json puids = json::array();
     json pids = json::array();
     std::vector<int> give; // the requester's ends of "pipe" streams
@@ -1036,6 +1051,7 @@ static int run(int argc, char **argv) {
     // wait for every one of them.
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     Daemon d(runtime_id, node_id, life_fd);
+    d.raise_nofile();
     if (!d.start(ready_fd)) {
         return 1;
     }

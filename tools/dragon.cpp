@@ -44,20 +44,53 @@ void usage(FILE *to) {
         to, "Usage: dragon [OPTIONS] PROGRAM [ARGS...]\n"
             "\n"
             "Boot the libdragon runtime on this machine, run PROGRAM in it as a managed process,\n"
-            "and exit with PROGRAM's exit status. PROGRAM finds the runtime through the DRAGON_*\n"
-            "environment variables it is given (DRAGON_RUNTIME_ID, DRAGON_NODE_ID,\n"
-            "DRAGON_NODE_SOCKET, DRAGON_PUID). Its standard output and error are relayed line by\n"
-            "line. When PROGRAM ends, or dragon gets SIGINT or SIGTERM (passed on to PROGRAM),\n"
-            "every process and shared-memory segment of the runtime is removed.\n"
+            "and exit with PROGRAM's exit status. Everything the runtime started is gone when\n"
+            "dragon exits: processes, shared-memory segments, sockets.\n"
             "\n"
             "Options:\n"
-            "  --runtime-id ID   name the runtime (default: r + 12 random hex digits)\n"
-            "  -h, --help        this text\n"
+            "  --runtime-id ID   name the runtime (letters, digits, '-', '_'; default: r and 12\n"
+            "                    random hex digits); dragon-cleanup takes the same name\n"
+            "  -V, --version     print the version of dragon, and exit\n"
+            "  -h, --help        print this text, and exit\n"
             "\n"
-            "Exit status: PROGRAM's; 128+N if it was killed by signal N; 127 if PROGRAM was not\n"
-            "found, 126 if it could not be executed, 125 if the runtime failed to start.\n"
-            "After a `kill -9` of dragon itself, `dragon-cleanup --runtime-id ID` removes what is\n"
-            "left.\n");
+            "PROGRAM:\n"
+            "  A path, or a name looked up in PATH. It runs in a process group of its own, with\n"
+            "  the environment of dragon plus DRAGON_RUNTIME_ID, DRAGON_NODE_ID,\n"
+            "  DRAGON_NODE_SOCKET and DRAGON_PUID, through which libdragon (processes, groups,\n"
+            "  the registry, pools, channels) finds the runtime. It may start more processes of\n"
+            "  the runtime, on this node and with CPU and GPU placement, through that API.\n"
+            "\n"
+            "Input and output:\n"
+            "  PROGRAM's standard output and error, and those of the processes it starts, are\n"
+            "  relayed line by line: two processes' output is never mixed inside a line. Its\n"
+            "  standard input is dragon's when that is a file or a pipe; a terminal is read by\n"
+            "  dragon and fed to PROGRAM while dragon is in the foreground, and a background\n"
+            "  dragon gives PROGRAM /dev/null.\n"
+            "\n"
+            "Signals:\n"
+            "  SIGINT, SIGTERM and SIGHUP are passed on to PROGRAM's process group; a second one\n"
+            "  kills it (SIGKILL). When PROGRAM has ended, every process of the runtime gets\n"
+            "  SIGTERM, then SIGKILL after 1 s, and the runtime is removed.\n"
+            "\n"
+            "Exit status:\n"
+            "  PROGRAM's exit status, or 128+N when a signal N killed it;\n"
+            "  127  PROGRAM was not found;  126  PROGRAM could not be executed;\n"
+            "  125  the runtime failed (the daemon did not start, or went away);\n"
+            "    2  a usage error.\n"
+            "\n"
+            "Environment:\n"
+            "  XDG_RUNTIME_DIR      the runtime's directory is $XDG_RUNTIME_DIR/dragon/ID (else\n"
+            "                       /tmp/dragon-UID/ID), mode 0700: only its owner can reach it\n"
+            "  DRAGON_TOPOLOGY_XML  an hwloc XML topology that stands in for this node (testing\n"
+            "                       GPU placement on a machine without GPUs)\n"
+            "  DRAGON_NODE_EXE      the dragon-node daemon to run (default: next to dragon)\n"
+            "\n"
+            "Examples:\n"
+            "  dragon ./my_program --steps 100\n"
+            "  dragon python3 workflow.py < inputs.txt > results.txt\n"
+            "\n"
+            "After a `kill -9` of dragon and its daemon, `dragon-cleanup --runtime-id ID` removes\n"
+            "what the runtime left. Design: docs/runtime.md.\n");
 }
 
 std::string self_dir() {
@@ -271,14 +304,28 @@ struct Runtime {
 static int run(int argc, char **argv) {
     std::string runtime_id;
     static const option opts[] = {{"runtime-id", required_argument, nullptr, 'r'},
+                                  {"version", no_argument, nullptr, 'V'},
                                   {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "+h", opts, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "+hV", opts, nullptr)) != -1) {
         switch (c) {
         case 'r':
             runtime_id = optarg;
+            if (runtime_id.empty() || runtime_id.size() > 64 ||
+                runtime_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "0123456789-_") != std::string::npos) {
+                std::fprintf(stderr,
+                             "dragon: --runtime-id '%s': use 1 to 64 letters, digits, '-' or "
+                             "'_'\n",
+                             optarg);
+                return 2;
+            }
             break;
+        case 'V':
+            std::printf("dragon %s (control protocol %d)\n", DRAGON_VERSION_STRING,
+                        rt::kProtocolVersion);
+            return 0;
         case 'h':
             usage(stdout);
             return 0;

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -84,6 +85,7 @@ struct ChildPlan {
     int fds[3]; // what becomes stdin/stdout/stderr (-1: inherit, unless kDevNull)
     Stdio modes[3];
     bool new_process_group;
+    long nofile_soft;
     int errpipe;
     sigset_t old_mask;
 };
@@ -125,6 +127,12 @@ struct ChildPlan {
     }
     if (plan->new_process_group && setpgid(0, 0) != 0) {
         die(1);
+    }
+    if (plan->nofile_soft >= 0) {
+        struct rlimit rl {};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = static_cast<rlim_t>(plan->nofile_soft);
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (plan->cwd != nullptr && chdir(plan->cwd) != 0) {
         die(2);
@@ -242,6 +250,7 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
                    {-1, -1, -1},
                    {modes[0], modes[1], modes[2]},
                    req.new_process_group,
+                   req.nofile_soft,
                    errpipe[1],
                    {}};
     for (int i = 0; i < 3; ++i) {

@@ -6,8 +6,10 @@
 #include "connection.hpp"
 #include "protocol.hpp"
 
+#include "../common/clock.hpp"
 #include "../common/error.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -183,13 +185,15 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
     return DRAGON_SUCCESS;
 }
 
-dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeout_t timeout,
-                               std::vector<int> *codes) {
+namespace {
+
+// One join request for at most kMaxPuids processes.
+dragon_status_t join_some(const uint64_t *puids, size_t n, dragon_timeout_t timeout, int *codes) {
     Connection c;
     if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
         return st;
     }
-    json req = {{"op", "join"}, {"puids", puids}};
+    json req = {{"op", "join"}, {"puids", std::vector<uint64_t>(puids, puids + n)}};
     if (timeout >= 0) {
         req["timeout_ns"] = timeout;
     }
@@ -198,52 +202,100 @@ dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeou
     if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
         return st;
     }
-    codes->assign(puids.size(), -1);
     if (auto it = reply.find("exit_codes"); it != reply.end() && it->is_array()) {
-        for (size_t i = 0; i < std::min(codes->size(), it->size()); ++i) {
-            (*codes)[i] = (*it)[i].is_number_integer() ? (*it)[i].get<int>() : -1;
+        for (size_t i = 0; i < std::min(n, it->size()); ++i) {
+            codes[i] = (*it)[i].is_number_integer() ? (*it)[i].get<int>() : -1;
         }
     }
     return st;
 }
 
-dragon_status_t signal_processes(const std::vector<uint64_t> &puids, int signal, bool final) {
-    Connection c;
-    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-        return st;
+dragon_timeout_t remaining(const detail::Deadline &d) {
+    if (d.forever()) {
+        return DRAGON_TIMEOUT_FOREVER;
     }
-    json reply;
-    return c.call({{"op", "signal"}, {"puids", puids}, {"signal", signal}, {"final", final}},
-                  kCallMs, &reply);
+    struct timespec ts {};
+    d.remaining(&ts);
+    return static_cast<dragon_timeout_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+} // namespace
+
+// Requests carry at most kMaxPuids ids (a control message must fit a socket buffer): larger
+// sets go in chunks, a join's under one deadline.
+dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeout_t timeout,
+                               std::vector<int> *codes) {
+    codes->assign(puids.size(), -1);
+    detail::Deadline deadline(timeout);
+    dragon_status_t result = DRAGON_SUCCESS;
+    for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
+        size_t n = std::min(kMaxPuids, puids.size() - at);
+        // Once a chunk has timed out, the others are only polled (for their exit codes).
+        dragon_timeout_t t = result == DRAGON_TIMEOUT || timeout == 0 ? 0 : remaining(deadline);
+        dragon_status_t st = join_some(puids.data() + at, n, t, codes->data() + at);
+        if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
+            return st;
+        }
+        if (st == DRAGON_TIMEOUT) {
+            result = DRAGON_TIMEOUT;
+        }
+    }
+    return result == DRAGON_TIMEOUT ? detail::fail(DRAGON_TIMEOUT, "processes still running")
+                                    : DRAGON_SUCCESS;
+}
+
+dragon_status_t signal_processes(const std::vector<uint64_t> &puids, int signal, bool final) {
+    for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
+        size_t n = std::min(kMaxPuids, puids.size() - at);
+        Connection c;
+        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        json reply;
+        std::vector<uint64_t> some(puids.begin() + static_cast<long>(at),
+                                   puids.begin() + static_cast<long>(at + n));
+        if (dragon_status_t st =
+                c.call({{"op", "signal"}, {"puids", some}, {"signal", signal}, {"final", final}},
+                       kCallMs, &reply);
+            st != DRAGON_SUCCESS) {
+            return st;
+        }
+    }
+    return DRAGON_SUCCESS;
 }
 
 dragon_status_t query_processes(const std::vector<uint64_t> &puids,
                                 std::vector<dragon_process_status_t> *out) {
-    Connection c;
-    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-        return st;
-    }
-    json reply;
-    if (dragon_status_t st = c.call({{"op", "status"}, {"puids", puids}}, kCallMs, &reply);
-        st != DRAGON_SUCCESS) {
-        return st;
-    }
-    auto procs = reply.find("processes");
-    if (procs == reply.end() || !procs->is_array() || procs->size() != puids.size()) {
-        return fail(DRAGON_CORRUPTED, "node daemon: malformed status reply");
-    }
     out->clear();
-    for (size_t i = 0; i < puids.size(); ++i) {
-        const json &p = (*procs)[i];
-        dragon_process_status_t s{};
-        s.struct_size = sizeof s;
-        s.state = p.value("state", std::string()) == "exited" ? DRAGON_PROCESS_EXITED
-                                                              : DRAGON_PROCESS_RUNNING;
-        s.pid = p.value("pid", -1);
-        s.exit_code = p.value("exit_code", -1);
-        s.restarts = p.value("restarts", 0U);
-        s.node_id = static_cast<uint32_t>(puids[i] >> 32);
-        out->push_back(s);
+    for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
+        size_t n = std::min(kMaxPuids, puids.size() - at);
+        std::vector<uint64_t> some(puids.begin() + static_cast<long>(at),
+                                   puids.begin() + static_cast<long>(at + n));
+        Connection c;
+        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+            return st;
+        }
+        json reply;
+        if (dragon_status_t st = c.call({{"op", "status"}, {"puids", some}}, kCallMs, &reply);
+            st != DRAGON_SUCCESS) {
+            return st;
+        }
+        auto procs = reply.find("processes");
+        if (procs == reply.end() || !procs->is_array() || procs->size() != n) {
+            return fail(DRAGON_CORRUPTED, "node daemon: malformed status reply");
+        }
+        for (size_t i = 0; i < n; ++i) {
+            const json &p = (*procs)[i];
+            dragon_process_status_t s{};
+            s.struct_size = sizeof s;
+            s.state = p.value("state", std::string()) == "exited" ? DRAGON_PROCESS_EXITED
+                                                                  : DRAGON_PROCESS_RUNNING;
+            s.pid = p.value("pid", -1);
+            s.exit_code = p.value("exit_code", -1);
+            s.restarts = p.value("restarts", 0U);
+            s.node_id = static_cast<uint32_t>(some[i] >> 32);
+            out->push_back(s);
+        }
     }
     return DRAGON_SUCCESS;
 }

@@ -68,6 +68,12 @@ dragon_status_t Connection::call(json request, int wait_ms, json *reply,
         std::memcpy(CMSG_DATA(c), send_fds.data(), sizeof(int) * send_fds.size());
     }
     if (sendmsg(fd_, &msg, MSG_NOSIGNAL) < 0) {
+        if (errno == EMSGSIZE) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "node daemon: a request of %zu bytes is too large for its socket "
+                        "(a huge environment or argument list?)",
+                        bytes.size());
+        }
         return detail::fail_errno(DRAGON_CLOSED, errno, "node daemon: send");
     }
     struct pollfd p = {fd_, POLLIN, 0};

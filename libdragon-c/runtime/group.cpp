@@ -3,11 +3,13 @@
 // and join, stop and member queries are one request for the whole group.
 #include "attr.hpp"
 #include "client.hpp"
+#include "protocol.hpp"
 
 #include "../common/error.hpp"
 
 #include <dragon/process.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <memory>
@@ -238,8 +240,17 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
             a.err_mode = t.err_mode;
             a.max_restarts = group->restart_set ? group->max_restarts : t.max_restarts;
             a.policy = t.policy.get();
-            std::vector<uint64_t> puids;
-            dragon_status_t st = rt::spawn_processes(argv.data(), a, t.count, &puids, nullptr);
+            // One request per template (at most kMaxSpawnCount members each).
+            dragon_status_t st = DRAGON_SUCCESS;
+            for (uint32_t done = 0; done < t.count && st == DRAGON_SUCCESS;) {
+                uint32_t n = std::min(t.count - done, rt::kMaxSpawnCount);
+                std::vector<uint64_t> some;
+                st = rt::spawn_processes(argv.data(), a, n, &some, nullptr);
+                for (uint32_t k = 0; k < some.size() && st == DRAGON_SUCCESS; ++k) {
+                    group->members[first + done + k].puid = some[k];
+                }
+                done += n;
+            }
             if (st != DRAGON_SUCCESS) {
                 std::string why = dragon_last_error();
                 stop_group(*group, 0);
@@ -248,9 +259,6 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
                                                        std::to_string(first + t.count - 1);
                 return fail(st, "process group: %s (%s) did not start: %s", which.c_str(),
                             t.argv[0].c_str(), why.c_str());
-            }
-            for (uint32_t k = 0; k < t.count; ++k) {
-                group->members[first + k].puid = puids[k];
             }
             first += t.count;
         }

@@ -42,7 +42,7 @@ std::string encode(const nlohmann::json &message);
 enum class Stream { kInherit, kRelay, kPipe, kDevNull, kFd };
 
 constexpr uint32_t kMaxSpawnCount = 4096;      // processes per spawn request
-constexpr std::size_t kMaxPuids = 65536;       // puids per join / signal / status request
+constexpr std::size_t kMaxPuids = 4096;        // puids per join / signal / status request
 constexpr std::size_t kMaxNameLength = 255;    // registry names
 constexpr std::size_t kMaxValueLength = 65536; // registry values, bytes
 

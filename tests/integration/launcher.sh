@@ -68,6 +68,46 @@ check "missing program: named in the error" grep -q "no-such-program-xyz" <<<"$e
 timeout 30 "$dragon" --no-such-option true 2>/dev/null; rc=$?
 check "bad option: 2" [ $rc -eq 2 ]
 check "--help prints usage" sh -c "'$dragon' --help | grep -q 'Usage: dragon'"
+check "--help documents exit statuses and stdin" sh -c "'$dragon' --help | grep -q 'Exit status:' && '$dragon' --help | grep -q 'standard input'"
+check "--version" sh -c "'$dragon' --version | grep -q '^dragon [0-9]'"
+err=$(timeout 30 "$dragon" --runtime-id 'bad/id' true 2>&1); rc=$?
+check "bad runtime id: 2, explained" [ $rc -eq 2 ] && grep -q "runtime-id" <<<"$err"
+err=$(timeout 30 "$dragon" 2>&1); rc=$?
+check "no PROGRAM: 2, explained" [ $rc -eq 2 ] && grep -q "no PROGRAM" <<<"$err"
+
+# Bad requests to the daemon get an error reply and change nothing: garbage, descriptors
+# sent with an op that takes none, a spawn whose "fd" streams have no descriptor, an
+# unknown op, a huge puid list; the daemon still answers afterwards.
+if [ -x /usr/bin/python3 ]; then
+  out=$(timeout 60 "$dragon" /usr/bin/python3 -c '
+import json, os, socket
+def ask(payload, fds=()):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(10)
+    s.connect(os.environ["DRAGON_NODE_SOCKET"])
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    socket.send_fds(s, [data], list(fds)) if fds else s.send(data)
+    r = json.loads(s.recv(1 << 20))
+    s.close()
+    return r["status"]
+print("garbage", ask(b"\xff\x00not json"))
+print("fds-with-hello", ask({"op": "hello", "id": 1}, [0]))
+print("fd-missing", ask({"op": "spawn", "id": 2, "program": "true", "stdin": "fd"}))
+print("fd-extra", ask({"op": "spawn", "id": 3, "program": "true"}, [0, 1]))
+print("unknown-op", ask({"op": "frobnicate", "id": 4}))
+print("puids-too-many", ask({"op": "status", "id": 5, "puids": list(range(5000))}))
+print("signal-bad", ask({"op": "signal", "id": 6, "puid": int(os.environ["DRAGON_PUID"]), "signal": 999}))
+print("still-alive", ask({"op": "hello", "id": 7}))
+' 2>/dev/null)
+  check "daemon: garbage refused" grep -qx "garbage 8" <<<"$out"
+  check "daemon: descriptors with hello refused" grep -qx "fds-with-hello 8" <<<"$out"
+  check "daemon: spawn missing its descriptor refused" grep -qx "fd-missing 8" <<<"$out"
+  check "daemon: spawn with extra descriptors refused" grep -qx "fd-extra 8" <<<"$out"
+  check "daemon: unknown op" grep -qx "unknown-op 16" <<<"$out"
+  check "daemon: too many puids refused" grep -qx "puids-too-many 8" <<<"$out"
+  check "daemon: bad signal refused" grep -qx "signal-bad 1" <<<"$out"
+  check "daemon: still answers" grep -qx "still-alive 0" <<<"$out"
+fi
 
 # The environment a managed process gets.
 out=$(timeout 30 "$dragon" --runtime-id tl2$$ sh -c 'echo "$DRAGON_RUNTIME_ID $DRAGON_NODE_ID"; test -S "$DRAGON_NODE_SOCKET" && echo socket')
@@ -184,6 +224,12 @@ if [ -n "$topologies" ]; then
   check "placement: host id 0" has "placement-id-0 0 exit 0"
   check "policy wait mode reaches the process" has "wait-mode=spin"
   check "runtime client: nothing left" nothing_left tl8$$
+  # A group of 4100 members (two spawn and two join requests) under a soft limit of 256
+  # descriptors: the daemon raises its own, and members get the 256 back.
+  out=$(ulimit -Sn 256; timeout 300 "$dragon" --runtime-id tl9$$ "$build/tests/integration/runtime-client" --group 4100 2>&1)
+  check "big group: all 4100 members ran and exited 0" grep -qx "big-group 0 4100 of 4100" <<<"$out"
+  check "big group: members keep the caller's descriptor limit" grep -qx "member-nofile 256" <<<"$out"
+  check "big group: nothing left" nothing_left tl9$$
 fi
 
 # The process-group example (the seed's 1_dragon_process_group.py): one process per GPU of

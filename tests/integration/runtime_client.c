@@ -294,9 +294,39 @@ static void system_and_placement(void) {
     printf("placement-local %d exit %d\n", (int)st, code);
 }
 
+/* A group larger than one request carries (4096 members), with relayed output: every member
+ * runs and exits 0, and the members get the descriptor limit the runtime was started with. */
+static int big_group(uint32_t n) {
+    const char *show[] = {"sh", "-c", "ulimit -Sn > /dev/null; exit 0", NULL};
+    const char *limit[] = {"sh", "-c", "echo member-nofile $(ulimit -Sn)", NULL};
+    dragon_process_group_t *g = NULL;
+    dragon_process_group_create(NULL, &g);
+    dragon_process_group_add(g, n - 1, show, NULL);
+    dragon_process_group_add(g, 1, limit, NULL);
+    dragon_status_t st = dragon_process_group_start(g);
+    if (st != DRAGON_SUCCESS) {
+        printf("big-group-start %d %s\n", (int)st, dragon_last_error());
+        return 1;
+    }
+    st = dragon_process_group_join(g, 300 * SECOND);
+    uint32_t ok = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        int ended = 0;
+        int code = -1;
+        dragon_process_group_member(g, i, NULL, &ended, &code);
+        ok += ended && code == 0;
+    }
+    printf("big-group %d %u of %u\n", (int)st, ok, n);
+    dragon_process_group_destroy(g);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--lookup") == 0) {
         return lookup_child(argv[2]);
+    }
+    if (argc == 3 && strcmp(argv[1], "--group") == 0) {
+        return big_group((uint32_t)atoi(argv[2]));
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     queries();
