@@ -210,8 +210,10 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
                                             sizeof(unsigned long));
     auto *cpuset =
         cpuset_words.empty() ? nullptr : reinterpret_cast<cpu_set_t *>(cpuset_words.data());
-    for (uint32_t c : req.cpus) {
-        CPU_SET_S(c, cpuset_size, cpuset);
+    if (cpuset != nullptr) {
+        for (uint32_t c : req.cpus) {
+            CPU_SET_S(c, cpuset_size, cpuset);
+        }
     }
 
     int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
@@ -267,7 +269,7 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
     pthread_sigmask(SIG_SETMASK, &all, &plan.old_mask);
     pid_t pid = vfork(); // NOLINT(clang-analyzer-security.insecureAPI.vfork)
     if (pid == 0) {
-        child_exec(&plan);
+        child_exec(&plan); // NOLINT(clang-analyzer-unix.Vfork): system calls only, then exec
     }
     int vfork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &plan.old_mask, nullptr);

@@ -94,7 +94,7 @@ DRAGON_API dragon_status_t dragon_registry_lookup(const char *name, dragon_timeo
             return fail(DRAGON_BUFFER_TOO_SMALL, "registry: '%s' has %zu bytes, the buffer %zu",
                         name, bytes.size(), cap);
         }
-        if (!bytes.empty()) {
+        if (!bytes.empty() && buf != nullptr) {
             std::memcpy(buf, bytes.data(), bytes.size());
         }
         return DRAGON_SUCCESS;

@@ -31,7 +31,8 @@ dragon_status_t nodes(std::vector<json> *out) {
         !reply.contains("gpu_policies") || !reply["gpu_policies"].is_array()) {
         return fail(DRAGON_CORRUPTED, "node daemon: malformed node reply");
     }
-    out->assign(1, std::move(reply));
+    out->clear();
+    out->push_back(std::move(reply));
     return DRAGON_SUCCESS;
 }
 
