@@ -2,6 +2,7 @@
 // node's global services. One thread, one epoll loop: the control socket, its clients, each
 // managed process's pidfd and output pipes, and the launcher's life pipe.
 #include "process/spawn.hpp"
+#include "runtime/fdpass.hpp"
 #include "runtime/line_relay.hpp"
 #include "runtime/paths.hpp"
 #include "runtime/protocol.hpp"
@@ -278,22 +279,7 @@ void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra,
     if (st != DRAGON_SUCCESS && !extra.contains("error")) {
         extra["error"] = dragon_last_error();
     }
-    std::string s = rt::encode(extra);
-    struct iovec iov = {s.data(), s.size()};
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)] = {};
-    if (!fds.empty() && fds.size() <= 3) {
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    sendmsg(fd, &msg, MSG_NOSIGNAL);
+    rt::send_with_fds(fd, rt::encode(extra), fds);
 }
 
 void Daemon::client_gone(int fd) {
@@ -305,32 +291,16 @@ void Daemon::client_gone(int fd) {
 
 void Daemon::client_message(int fd) {
     std::string buf(rt::kMaxMessage, '\0');
-    struct iovec iov = {buf.data(), buf.size()};
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    ReceivedFds fds;
+    bool truncated = false;
+    ssize_t n = rt::recv_with_fds(fd, buf.data(), buf.size(), &fds.fds, &truncated);
     if (n <= 0) {
         client_gone(fd);
         return;
     }
-    ReceivedFds fds;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < k; ++i) {
-                int f = -1;
-                std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-                fds.fds.push_back(f);
-            }
-        }
-    }
     buf.resize(static_cast<size_t>(n));
     rt::Message m;
-    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+    if (truncated) {
         log_line("dragon-node: truncated control message (too long, or too many descriptors)");
         reply(fd, 0, DRAGON_BAD_DESCRIPTOR, {{"error", "message or descriptors truncated"}});
         return;

@@ -1,6 +1,7 @@
 // dragon: the launcher (docs/runtime.md). Boots the runtime on this machine (one dragon-node
 // acting as local and global services), runs PROGRAM as a managed process with its output
 // relayed line by line, and exits with PROGRAM's exit code, tearing everything down.
+#include "runtime/fdpass.hpp"
 #include "runtime/paths.hpp"
 #include "runtime/protocol.hpp"
 
@@ -129,22 +130,11 @@ class Client {
     // Send a request, with a descriptor (SCM_RIGHTS) when pass_fd >= 0.
     uint64_t send_op(json m, int pass_fd = -1) {
         m["id"] = ++id_;
-        std::string s = rt::encode(m);
-        struct iovec iov = {s.data(), s.size()};
-        struct msghdr msg {};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        std::vector<int> fds;
         if (pass_fd >= 0) {
-            msg.msg_control = control;
-            msg.msg_controllen = sizeof control;
-            struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int));
-            std::memcpy(CMSG_DATA(c), &pass_fd, sizeof pass_fd);
+            fds.push_back(pass_fd);
         }
-        sendmsg(fd_, &msg, MSG_NOSIGNAL);
+        rt::send_with_fds(fd_, rt::encode(m), fds);
         return id_;
     }
     // Receive one reply (blocking); false when the daemon is gone.

@@ -1,5 +1,7 @@
 #include "connection.hpp"
 
+#include "fdpass.hpp"
+
 #include "../common/error.hpp"
 
 #include <algorithm>
@@ -11,7 +13,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -50,24 +51,10 @@ dragon_status_t Connection::call(json request, int wait_ms, json *reply,
                                  const std::vector<int> &send_fds, std::vector<int> *recv_fds) {
     request["id"] = 1;
     std::string bytes = encode(request);
-    struct iovec iov = {bytes.data(), bytes.size()};
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 3)] = {};
     if (send_fds.size() > 3) {
         return fail(DRAGON_INTERNAL, "node daemon: too many descriptors to pass");
     }
-    if (!send_fds.empty()) {
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * send_fds.size());
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * send_fds.size());
-        std::memcpy(CMSG_DATA(c), send_fds.data(), sizeof(int) * send_fds.size());
-    }
-    if (sendmsg(fd_, &msg, MSG_NOSIGNAL) < 0) {
+    if (send_with_fds(fd_, bytes, send_fds) < 0) {
         if (errno == EMSGSIZE) {
             return fail(DRAGON_INVALID_ARGUMENT,
                         "node daemon: a request of %zu bytes is too large for its socket "
@@ -85,35 +72,21 @@ dragon_status_t Connection::call(json request, int wait_ms, json *reply,
         return fail(DRAGON_TIMEOUT, "node daemon: no reply within %d ms", wait_ms);
     }
     std::string buf(kMaxMessage, '\0');
-    struct iovec riov = {buf.data(), buf.size()};
-    struct msghdr rmsg {};
-    rmsg.msg_iov = &riov;
-    rmsg.msg_iovlen = 1;
-    alignas(struct cmsghdr) char rcontrol[CMSG_SPACE(sizeof(int) * 3)];
-    rmsg.msg_control = rcontrol;
-    rmsg.msg_controllen = sizeof rcontrol;
-    ssize_t n;
-    do {
-        n = recvmsg(fd_, &rmsg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
     std::vector<int> got;
-    if (n > 0) {
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&rmsg); c != nullptr; c = CMSG_NXTHDR(&rmsg, c)) {
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < k; ++i) {
-                    int f = -1;
-                    std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-                    got.push_back(f);
-                }
+    bool truncated = false;
+    ssize_t n = recv_with_fds(fd_, buf.data(), buf.size(), &got, &truncated);
+    // The descriptors are the caller's only with a successful reply.
+    struct Owned {
+        std::vector<int> *fds;
+        std::vector<int> *to = nullptr;
+        ~Owned() {
+            if (to != nullptr) {
+                *to = *fds;
+            } else {
+                std::for_each(fds->begin(), fds->end(), [](int f) { close(f); });
             }
         }
-    }
-    if (recv_fds != nullptr) {
-        *recv_fds = got;
-    } else {
-        std::for_each(got.begin(), got.end(), [](int f) { close(f); });
-    }
+    } owned{&got};
     if (n <= 0) {
         return fail(DRAGON_CLOSED, "node daemon: connection closed");
     }
@@ -135,6 +108,7 @@ dragon_status_t Connection::call(json request, int wait_ms, json *reply,
                     err != nullptr ? err->c_str()
                                    : dragon_strerror(static_cast<dragon_status_t>(st)));
     }
+    owned.to = recv_fds;
     return DRAGON_SUCCESS;
 }
 
