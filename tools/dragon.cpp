@@ -51,6 +51,9 @@ void usage(FILE *to) {
             "Options:\n"
             "  --runtime-id ID   name the runtime (letters, digits, '-', '_'; default: r and 12\n"
             "                    random hex digits); dragon-cleanup takes the same name\n"
+            "  --topology FILE   take this node to be the one an hwloc XML topology describes\n"
+            "                    (sets DRAGON_TOPOLOGY_XML; GPU placement on a machine without\n"
+            "                    GPUs, for testing)\n"
             "  -V, --version     print the version of dragon, and exit\n"
             "  -h, --help        print this text, and exit\n"
             "\n"
@@ -294,6 +297,7 @@ struct Runtime {
 static int run(int argc, char **argv) {
     std::string runtime_id;
     static const option opts[] = {{"runtime-id", required_argument, nullptr, 'r'},
+                                  {"topology", required_argument, nullptr, 'T'},
                                   {"version", no_argument, nullptr, 'V'},
                                   {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
@@ -311,6 +315,13 @@ static int run(int argc, char **argv) {
                              optarg);
                 return 2;
             }
+            break;
+        case 'T':
+            if (access(optarg, R_OK) != 0) {
+                std::fprintf(stderr, "dragon: --topology %s: %s\n", optarg, std::strerror(errno));
+                return 2;
+            }
+            setenv("DRAGON_TOPOLOGY_XML", optarg, 1); // for the daemon and PROGRAM alike
             break;
         case 'V':
             std::printf("dragon %s (control protocol %d)\n", DRAGON_VERSION_STRING,

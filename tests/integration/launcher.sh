@@ -75,6 +75,16 @@ check "bad runtime id: 2, explained" [ $rc -eq 2 ] && grep -q "runtime-id" <<<"$
 err=$(timeout 30 "$dragon" 2>&1); rc=$?
 check "no PROGRAM: 2, explained" [ $rc -eq 2 ] && grep -q "no PROGRAM" <<<"$err"
 
+# A daemon that cannot start: 125 and a clear message, nothing left.
+err=$(DRAGON_NODE_EXE=/bin/false timeout 30 "$dragon" --runtime-id tl10$$ true 2>&1); rc=$?
+check "daemon fails to start: 125" [ $rc -eq 125 ]
+check "daemon fails to start: said so" grep -q "node daemon did not start" <<<"$err"
+check "daemon fails to start: nothing left" nothing_left tl10$$
+err=$(DRAGON_NODE_EXE=/no/such/dragon-node timeout 30 "$dragon" true 2>&1); rc=$?
+check "daemon missing: 125, named" [ $rc -eq 125 ] && grep -q "/no/such/dragon-node" <<<"$err"
+err=$(timeout 30 "$dragon" --topology /no/such.xml true 2>&1); rc=$?
+check "--topology with a missing file: 2, named" [ $rc -eq 2 ] && grep -q "/no/such.xml" <<<"$err"
+
 # Bad requests to the daemon get an error reply and change nothing: garbage, descriptors
 # sent with an op that takes none, a spawn whose "fd" streams have no descriptor, an
 # unknown op, a huge puid list; the daemon still answers afterwards.
@@ -184,6 +194,7 @@ if [ -n "$topologies" ]; then
   out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-4gpu.xml" timeout 120 "$dragon" --runtime-id tl8$$ "$build/tests/integration/runtime-client" 2>"$work/rc.err")
   has() { grep -qx "$1" <<<"$out"; }
   check "query: a running process" has "query-running 0 1 1 -1"
+  check "a process the runtime started starts and joins one of its own" has "grandchild 0 exit 7"
   check "query: an ended one (137, no restart, node 0)" has "query-exited 0 1 137 0 0"
   check "query: unknown puid" has "query-unknown 5"
   check "query: struct_size not set" has "query-bad-size 1"
@@ -235,7 +246,7 @@ fi
 # The process-group example (the seed's 1_dragon_process_group.py): one process per GPU of
 # a fake 2-GPU node, then on this node as it is.
 if [ -n "$topologies" ] && [ -x "$build/examples/process-group" ]; then
-  out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-2gpu-2cpu.xml" timeout 60 "$dragon" "$build/examples/process-group")
+  out=$(timeout 60 "$dragon" --topology "$topologies/nvidia-2gpu-2cpu.xml" "$build/examples/process-group")
   check "example: one process per GPU, GPU 0" grep -q "GPU ID(s): 0, CPUs: 0-1" <<<"$out"
   check "example: one process per GPU, GPU 1" grep -q "GPU ID(s): 1, CPUs: 0-1" <<<"$out"
   check "example: all ran" grep -qx "2 processes ran, 0 failed" <<<"$out"

@@ -25,6 +25,15 @@ static int lookup_child(const char *name) {
     return st == DRAGON_SUCCESS ? 0 : 1;
 }
 
+static void from_a_grandchild(const char *self) {
+    const char *child[] = {self, "--spawn-grandchild", NULL};
+    uint64_t puid = 0;
+    int code = -1;
+    dragon_status_t st = dragon_process_create(child, NULL, &puid);
+    dragon_process_join(puid, 30 * SECOND, &code);
+    printf("grandchild %d exit %d\n", (int)st, code);
+}
+
 static void queries(void) {
     const char *sleeper[] = {"sleep", "300", NULL};
     uint64_t puid = 0;
@@ -325,11 +334,23 @@ int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--lookup") == 0) {
         return lookup_child(argv[2]);
     }
+    if (argc == 2 && strcmp(argv[1], "--spawn-grandchild") == 0) {
+        /* Not the launcher's child: a process the runtime started starts one of its own. */
+        const char *seven[] = {"sh", "-c", "exit 7", NULL};
+        uint64_t puid = 0;
+        int code = -1;
+        if (dragon_process_create(seven, NULL, &puid) != DRAGON_SUCCESS ||
+            dragon_process_join(puid, 30 * SECOND, &code) != DRAGON_SUCCESS) {
+            return 1;
+        }
+        return code;
+    }
     if (argc == 3 && strcmp(argv[1], "--group") == 0) {
         return big_group((uint32_t)atoi(argv[2]));
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     queries();
+    from_a_grandchild(argv[0]);
     pipes();
     restarts();
     registry(argv[0]);
