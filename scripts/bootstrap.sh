@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev procps
   clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libpmix-dev libjemalloc-dev libcmocka-dev
-  libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git)
+  libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git python3 util-linux
+  bsdutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
