@@ -541,10 +541,8 @@ void Daemon::on_join(int fd, const rt::Message &m) {
     if (auto t = m.body.find("timeout_ns"); t != m.body.end() && t->is_number_integer()) {
         timeout = t->get<int64_t>();
     }
+    // Timeout 0: the deadline has passed already, so it is answered now, whichever way.
     joins_.push_back(Join{fd, m.id, timeout < 0 ? -1 : now_ns() + timeout, std::move(puids)});
-    if (timeout == 0) {
-        joins_.back().deadline = 0; // answered now, whichever way
-    }
     finish_joins(false);
 }
 

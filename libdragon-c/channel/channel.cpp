@@ -608,12 +608,7 @@ dragon_status_t send(dragon_channel_t *ch, const void *buf, size_t len, void *zc
         zc_ptr = owned;
     }
     SendArgs m{buf, len, zc_ptr, count_task, false};
-    dragon_timeout_t left = timeout;
-    if (owned != nullptr && !deadline.forever()) {
-        struct timespec ts {};
-        deadline.remaining(&ts);
-        left = static_cast<dragon_timeout_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-    }
+    dragon_timeout_t left = owned != nullptr ? deadline.left() : timeout;
     dragon_status_t st = detail::blocking_wait(
         ch->mode, left, words(ch->hdr->send),
         [&](bool check, dragon_status_t *status) { return try_send(ch, m, check, status); });

@@ -36,6 +36,15 @@ class Deadline {
         return ts;
     }
 
+    // Time left as a timeout for another blocking call: DRAGON_TIMEOUT_FOREVER, or >= 0 ns.
+    dragon_timeout_t left() const {
+        if (forever_) {
+            return DRAGON_TIMEOUT_FOREVER;
+        }
+        int64_t left = end_ - monotonic_ns();
+        return left < 0 ? 0 : left;
+    }
+
   private:
     bool forever_;
     int64_t end_;

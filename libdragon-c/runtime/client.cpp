@@ -145,13 +145,9 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
             return st;
         }
     }
-    Connection c;
-    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-        return st;
-    }
     json reply;
     std::vector<int> got;
-    if (dragon_status_t st = c.call(req, kCallMs, &reply, send_fds, &got); st != DRAGON_SUCCESS) {
+    if (dragon_status_t st = request(req, kCallMs, &reply, send_fds, &got); st != DRAGON_SUCCESS) {
         return st;
     }
     auto ids = reply.find("puids");
@@ -189,16 +185,12 @@ namespace {
 
 // One join request for at most kMaxPuids processes.
 dragon_status_t join_some(const uint64_t *puids, size_t n, dragon_timeout_t timeout, int *codes) {
-    Connection c;
-    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-        return st;
-    }
     json req = {{"op", "join"}, {"puids", std::vector<uint64_t>(puids, puids + n)}};
     if (timeout >= 0) {
         req["timeout_ns"] = timeout;
     }
     json reply;
-    dragon_status_t st = c.call(req, reply_wait_ms(timeout), &reply);
+    dragon_status_t st = request(req, reply_wait_ms(timeout), &reply);
     if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
         return st;
     }
@@ -208,15 +200,6 @@ dragon_status_t join_some(const uint64_t *puids, size_t n, dragon_timeout_t time
         }
     }
     return st;
-}
-
-dragon_timeout_t remaining(const detail::Deadline &d) {
-    if (d.forever()) {
-        return DRAGON_TIMEOUT_FOREVER;
-    }
-    struct timespec ts {};
-    d.remaining(&ts);
-    return static_cast<dragon_timeout_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
 } // namespace
@@ -231,7 +214,7 @@ dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeou
     for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
         size_t n = std::min(kMaxPuids, puids.size() - at);
         // Once a chunk has timed out, the others are only polled (for their exit codes).
-        dragon_timeout_t t = result == DRAGON_TIMEOUT || timeout == 0 ? 0 : remaining(deadline);
+        dragon_timeout_t t = result == DRAGON_TIMEOUT || timeout == 0 ? 0 : deadline.left();
         dragon_status_t st = join_some(puids.data() + at, n, t, codes->data() + at);
         if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
             return st;
@@ -247,16 +230,12 @@ dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeou
 dragon_status_t signal_processes(const std::vector<uint64_t> &puids, int signal, bool final) {
     for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
         size_t n = std::min(kMaxPuids, puids.size() - at);
-        Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-            return st;
-        }
         json reply;
         std::vector<uint64_t> some(puids.begin() + static_cast<long>(at),
                                    puids.begin() + static_cast<long>(at + n));
         if (dragon_status_t st =
-                c.call({{"op", "signal"}, {"puids", some}, {"signal", signal}, {"final", final}},
-                       kCallMs, &reply);
+                request({{"op", "signal"}, {"puids", some}, {"signal", signal}, {"final", final}},
+                        kCallMs, &reply);
             st != DRAGON_SUCCESS) {
             return st;
         }
@@ -271,12 +250,8 @@ dragon_status_t query_processes(const std::vector<uint64_t> &puids,
         size_t n = std::min(kMaxPuids, puids.size() - at);
         std::vector<uint64_t> some(puids.begin() + static_cast<long>(at),
                                    puids.begin() + static_cast<long>(at + n));
-        Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-            return st;
-        }
         json reply;
-        if (dragon_status_t st = c.call({{"op", "status"}, {"puids", some}}, kCallMs, &reply);
+        if (dragon_status_t st = request({{"op", "status"}, {"puids", some}}, kCallMs, &reply);
             st != DRAGON_SUCCESS) {
             return st;
         }

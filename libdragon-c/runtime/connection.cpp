@@ -112,6 +112,15 @@ dragon_status_t Connection::call(json request, int wait_ms, json *reply,
     return DRAGON_SUCCESS;
 }
 
+dragon_status_t request(json request, int wait_ms, json *reply, const std::vector<int> &send_fds,
+                        std::vector<int> *recv_fds) {
+    Connection c;
+    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    return c.call(std::move(request), wait_ms, reply, send_fds, recv_fds);
+}
+
 int reply_wait_ms(dragon_timeout_t timeout) {
     // The daemon answers at the timeout; allow it some slack before giving up on it.
     return timeout < 0 ? -1

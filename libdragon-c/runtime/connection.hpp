@@ -35,6 +35,11 @@ class Connection {
     int fd_ = -1;
 };
 
+// Open a connection, make one call (Connection::call), close: what every ABI call does.
+dragon_status_t request(nlohmann::json request, int wait_ms, nlohmann::json *reply,
+                        const std::vector<int> &send_fds = {},
+                        std::vector<int> *recv_fds = nullptr);
+
 constexpr int kCallMs = 30000; // a daemon that does not answer a quick request in 30 s is gone
 
 // How long to wait for the reply to a request the daemon answers after `timeout`.

@@ -44,17 +44,13 @@ DRAGON_API dragon_status_t dragon_registry_register(const char *name, dragon_reg
             return fail(DRAGON_INVALID_ARGUMENT, "registry: values have 0 to %d bytes",
                         DRAGON_REGISTRY_VALUE_MAX);
         }
-        rt::Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-            return st;
-        }
         json reply;
-        return c.call({{"op", "register"},
-                       {"name", name},
-                       {"kind", raw},
-                       {"value", rt::hex_encode(value, len)},
-                       {"replace", replace != 0}},
-                      rt::kCallMs, &reply);
+        return rt::request({{"op", "register"},
+                            {"name", name},
+                            {"kind", raw},
+                            {"value", rt::hex_encode(value, len)},
+                            {"replace", replace != 0}},
+                           rt::kCallMs, &reply);
     });
 }
 
@@ -68,14 +64,10 @@ DRAGON_API dragon_status_t dragon_registry_lookup(const char *name, dragon_timeo
         if (len == nullptr || (buf == nullptr && cap != 0)) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_registry_lookup: bad buffer");
         }
-        rt::Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-            return st;
-        }
         json req = {{"op", "lookup"}, {"name", name}};
         req["timeout_ns"] = timeout < 0 ? int64_t{-1} : timeout;
         json reply;
-        if (dragon_status_t st = c.call(req, rt::reply_wait_ms(timeout), &reply);
+        if (dragon_status_t st = rt::request(req, rt::reply_wait_ms(timeout), &reply);
             st != DRAGON_SUCCESS) {
             return st;
         }
@@ -106,12 +98,8 @@ DRAGON_API dragon_status_t dragon_registry_unregister(const char *name) {
         if (dragon_status_t st = check_name(name); st != DRAGON_SUCCESS) {
             return st;
         }
-        rt::Connection c;
-        if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-            return st;
-        }
         json reply;
-        return c.call({{"op", "unregister"}, {"name", name}}, rt::kCallMs, &reply);
+        return rt::request({{"op", "unregister"}, {"name", name}}, rt::kCallMs, &reply);
     });
 }
 

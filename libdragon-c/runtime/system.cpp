@@ -19,12 +19,9 @@ using json = nlohmann::json;
 namespace {
 
 dragon_status_t nodes(std::vector<json> *out) {
-    rt::Connection c;
-    if (dragon_status_t st = c.open(); st != DRAGON_SUCCESS) {
-        return st;
-    }
     json reply;
-    if (dragon_status_t st = c.call({{"op", "node"}}, rt::kCallMs, &reply); st != DRAGON_SUCCESS) {
+    if (dragon_status_t st = rt::request({{"op", "node"}}, rt::kCallMs, &reply);
+        st != DRAGON_SUCCESS) {
         return st;
     }
     if (!reply.contains("host_name") || !reply["host_name"].is_string() ||
