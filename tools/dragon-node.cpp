@@ -1,6 +1,9 @@
 // dragon-node: the per-node daemon (docs/runtime.md). On a single node it is also the head
-// node's global services. One thread, one epoll loop: the control socket, its clients, each
-// managed process's pidfd and output pipes, and the launcher's life pipe.
+// node's global services. One thread, one epoll loop: the control socket and its clients,
+// SIGCHLD (a signalfd), each managed process's output pipes, the daemon's own stdout and
+// stderr, and the launcher's life pipe. Nothing in the loop blocks: every descriptor it
+// writes is non-blocking with a bounded queue (docs/runtime.md, "Flow control").
+#include "process/reaper.hpp"
 #include "process/spawn.hpp"
 #include "runtime/fdpass.hpp"
 #include "runtime/line_relay.hpp"
@@ -20,21 +23,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <getopt.h>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,11 +49,128 @@ namespace rt = dragon::runtime;
 namespace dp = dragon::proc;
 using json = nlohmann::json;
 
+constexpr int64_t kSecond = 1000000000LL;
+constexpr size_t kMaxEntries = 65536;              // registry names
+constexpr size_t kMaxRegistryBytes = 64 << 20;     // registry names and values, in all
+constexpr size_t kClientQueueMessages = 1024;      // replies a client has not read yet
+constexpr size_t kClientQueueBytes = 16 << 20;     // ... and their bytes
+constexpr size_t kSinkHigh = 1 << 20;              // output queued: stop reading producers
+constexpr size_t kSinkLow = 256 << 10;             // ... and read them again
+constexpr int64_t kFlushNoProgress = 10 * kSecond; // teardown: give up on a stuck reader
+constexpr int64_t kGrace = kSecond;                // teardown: SIGTERM, then SIGKILL
+constexpr int64_t kGiveUp = 5 * kSecond;           // ... and no more waiting after that
+
 int64_t now_ns() {
     struct timespec ts {};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+    return static_cast<int64_t>(ts.tv_sec) * kSecond + ts.tv_nsec;
 }
+
+// Where the daemon's own output goes: one of its standard streams, through a descriptor of
+// its own that never blocks. A pipe, FIFO or terminal is reopened (/proc/self/fd/N) as a new
+// open file description with O_NONBLOCK, so that the launcher's and the shell's
+// description keep their flags; a socket is written with MSG_DONTWAIT; a regular file
+// (which never blocks for long) is written as it is. What the reader does not take yet
+// waits in a queue, in order: whole lines, so lines stay whole.
+class Sink {
+  public:
+    void open(int std_fd) {
+        struct stat st {};
+        if (fstat(std_fd, &st) != 0) {
+            return; // closed: output is dropped
+        }
+        if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+            std::string path = "/proc/self/fd/" + std::to_string(std_fd);
+            fd_ = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+            if (fd_ >= 0) {
+                mode_ = kNonBlocking;
+                return;
+            }
+        }
+        fd_ = fcntl(std_fd, F_DUPFD_CLOEXEC, 3);
+        mode_ = S_ISSOCK(st.st_mode) ? kSocket : kBlocking;
+    }
+    int fd() const { return fd_; }
+    bool pollable() const { return mode_ != kBlocking && fd_ >= 0; }
+    size_t queued() const { return buf_.size() - head_; }
+    bool broken() const { return broken_; }
+    int64_t last_progress() const { return last_progress_; }
+
+    void put(std::string_view bytes) {
+        if (broken_ || fd_ < 0 || bytes.empty()) {
+            return;
+        }
+        if (queued() == 0) {
+            size_t n = write_some(bytes);
+            bytes.remove_prefix(std::min(n, bytes.size()));
+            if (bytes.empty()) {
+                return;
+            }
+        }
+        if (head_ > 0 && head_ >= buf_.size() / 2) {
+            buf_.erase(0, head_);
+            head_ = 0;
+        }
+        buf_.append(bytes);
+    }
+    // Write what the reader takes now.
+    void flush() {
+        while (queued() > 0 && !broken_) {
+            size_t n = write_some(std::string_view(buf_).substr(head_));
+            if (n == 0) {
+                return;
+            }
+            head_ += n;
+        }
+        if (queued() == 0) {
+            buf_.clear();
+            head_ = 0;
+        }
+    }
+    // Drop what is queued (teardown gave up on the reader).
+    void drop() {
+        buf_.clear();
+        head_ = 0;
+    }
+
+  private:
+    size_t write_some(std::string_view b) {
+        for (;;) {
+            ssize_t n = mode_ == kSocket
+                            ? send(fd_, b.data(), b.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
+                            : write(fd_, b.data(), b.size());
+            if (n >= 0) {
+                if (n > 0) {
+                    last_progress_ = now_ns();
+                }
+                if (mode_ == kBlocking && static_cast<size_t>(n) < b.size() && n > 0) {
+                    b.remove_prefix(static_cast<size_t>(n));
+                    size_t more = write_some(b);
+                    return static_cast<size_t>(n) + more;
+                }
+                return static_cast<size_t>(n);
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN) { // the reader is gone (EPIPE) or worse: output is dropped
+                broken_ = true;
+                drop();
+            }
+            return 0;
+        }
+    }
+    enum Mode { kNonBlocking, kSocket, kBlocking };
+    int fd_ = -1;
+    Mode mode_ = kBlocking;
+    std::string buf_;
+    size_t head_ = 0;
+    bool broken_ = false;
+    int64_t last_progress_ = 0;
+};
+
+Sink g_out; // the daemon's stdout: relayed stdout of managed processes
+Sink g_err; // its stderr: relayed stderr, and the daemon's log
 
 void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_line(const char *fmt, ...) {
@@ -64,20 +185,11 @@ void log_line(const char *fmt, ...) {
     }
     size_t len = std::min(static_cast<size_t>(n), sizeof buf - 2);
     buf[len] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, buf, len + 1);
-    (void)ignored;
-}
-
-void write_all(int fd, std::string_view s) {
-    while (!s.empty()) {
-        ssize_t n = write(fd, s.data(), s.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return;
-        }
-        s.remove_prefix(static_cast<size_t>(n));
+    if (g_err.fd() >= 0) {
+        g_err.put(std::string_view(buf, len + 1));
+    } else {
+        ssize_t ignored = write(STDERR_FILENO, buf, len + 1);
+        (void)ignored;
     }
 }
 
@@ -95,6 +207,40 @@ struct ReceivedFds {
     }
     int take() { return next < fds.size() ? fds[next++] : -1; }
     size_t left() const { return fds.size() - next; }
+};
+
+// A reply a client has not taken yet, with its own copies of the descriptors it carries.
+struct Outgoing {
+    std::string bytes;
+    std::vector<int> fds;
+    Outgoing(std::string b, const std::vector<int> &give) : bytes(std::move(b)) {
+        for (int f : give) {
+            fds.push_back(fcntl(f, F_DUPFD_CLOEXEC, 3));
+        }
+    }
+    Outgoing(Outgoing &&o) noexcept : bytes(std::move(o.bytes)), fds(std::move(o.fds)) {
+        o.fds.clear();
+    }
+    Outgoing(const Outgoing &) = delete;
+    Outgoing &operator=(const Outgoing &) = delete;
+    Outgoing &operator=(Outgoing &&) = delete;
+    ~Outgoing() {
+        for (int f : fds) {
+            if (f >= 0) {
+                close(f);
+            }
+        }
+    }
+};
+
+struct Client {
+    int fd = -1;
+    pid_t pid = -1;
+    std::deque<Outgoing> out; // replies waiting for room in the socket
+    size_t out_bytes = 0;
+    bool want_out = false;      // EPOLLOUT registered
+    bool dead = false;          // closed at the end of this round
+    std::set<uint64_t> waiters; // its parked joins and lookups
 };
 
 // What a spawn request asked for, shared by the processes it started (count > 1) and kept
@@ -117,38 +263,43 @@ struct Launch {
 struct Proc {
     uint64_t puid = 0;
     std::shared_ptr<const Launch> launch; // until the process has ended for good
-    dp::Spawned sp;
+    pid_t pid = -1;                       // of the latest incarnation
+    int pidfd = -1;      // while it is an unreaped child: the only handle it is signalled by
     bool exited = false; // for good: no restart follows
     int exit_code = -1;  // 128+N for signal N; the last incarnation's while restarting
     uint32_t restarts = 0;
     uint32_t quick_failures = 0; // in a row, each within 1 s of its start
     int64_t started_ns = 0;
-    int64_t restart_at = -1; // a restart is due then
-    bool final = false;      // stopped on purpose: never restart
-    std::unique_ptr<rt::LineRelay> out, err;
+    int64_t restart_at = -1;     // a restart is due then
+    bool final = false;          // stopped on purpose: never restart
+    uint64_t relays[2] = {0, 0}; // its stdout and stderr relays (ids), 0: none
 };
 
-struct Join { // waits until every puid has ended for good
-    int client;
-    uint64_t id;
-    int64_t deadline; // -1: none
-    std::vector<uint64_t> puids;
+// A relayed output pipe: lives until its end of file (a process's children may hold it
+// after the process has ended), feeding one sink.
+struct Relay {
+    int fd = -1;
+    Sink *sink = nullptr;
+    std::unique_ptr<rt::LineRelay> lines;
+    bool paused = false; // the sink is full: not read until it drains
 };
 
-struct Lookup { // waits until the name is registered
-    int client;
-    uint64_t id;
-    int64_t deadline;
-    std::string name;
+// A parked request: a join (until every puid has ended for good) or a lookup (until the
+// name is registered), each with an optional deadline.
+struct Waiter {
+    bool is_join = true;
+    int client = -1;
+    uint64_t request = 0;
+    int64_t deadline = -1;       // -1: none
+    std::vector<uint64_t> puids; // join
+    size_t remaining = 0;        // join: puids not ended yet
+    std::string name;            // lookup
 };
 
 struct Entry {
     int kind;
     std::string value;
 };
-
-constexpr size_t kMaxEntries = 65536;
-constexpr int64_t kSecond = 1000000000LL;
 
 class Daemon {
   public:
@@ -158,24 +309,45 @@ class Daemon {
     bool start(int ready_fd);
     int run();
 
-  private:
-    enum Kind : uint64_t { kListen = 1, kClient, kLife, kPidfd, kOut, kErr };
-    static uint64_t tag(Kind k, uint64_t v) { return (static_cast<uint64_t>(k) << 56) | v; }
+    // A node daemon holds two descriptors per running process (relays, pidfd): raise the
+    // soft limit to the hard one, and give managed processes the limit we were given.
+    void raise_nofile() {
+        struct rlimit rl {};
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            nofile_soft_ = static_cast<long>(rl.rlim_cur);
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
 
-    void add(int fd, Kind k, uint64_t v) {
+  private:
+    enum Kind : uint64_t { kListen = 1, kClient, kLife, kChild, kRelay, kSink };
+    enum TimerKind : uint64_t { kWaiterTimer = 1, kRestartTimer };
+    static uint64_t tag(uint64_t k, uint64_t v) { return (k << 56) | v; }
+    void watch(int fd, Kind k, uint64_t v, uint32_t events = EPOLLIN) {
         struct epoll_event ev {};
-        ev.events = EPOLLIN;
+        ev.events = events;
         ev.data.u64 = tag(k, v);
         epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
     }
-    void drop(int fd) { epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr); }
+    void rewatch(int fd, Kind k, uint64_t v, uint32_t events) {
+        struct epoll_event ev {};
+        ev.events = events;
+        ev.data.u64 = tag(k, v);
+        epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+    }
+    void unwatch(int fd) { epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr); }
 
+    // clients and replies
     void accept_client();
-    void client_message(int fd);
-    void client_gone(int fd);
+    void client_readable(Client &c);
+    void client_writable(Client &c);
     void reply(int fd, uint64_t id, dragon_status_t st, json extra = json::object(),
                const std::vector<int> &fds = {});
+    void close_dead_clients();
+    void close_client(Client &c);
     void dispatch(int fd, const rt::Message &m, ReceivedFds &fds);
+    // operations
     void on_spawn(int fd, const rt::Message &m, ReceivedFds &fds);
     void on_join(int fd, const rt::Message &m);
     void on_signal(int fd, const rt::Message &m);
@@ -188,48 +360,59 @@ class Daemon {
     dragon_status_t load_machine();
     dragon_status_t check_placement(const rt::SpawnSpec &spec);
     dragon_status_t bind_policy(rt::SpawnSpec *spec);
+    // processes
     dragon_status_t start_proc(Proc &p);
-    void pump(Proc &p, int fd, bool is_err);
-    void reap(Proc &p);
+    void signal_proc(Proc &p, int sig);
+    void children_ended();
+    void proc_ended(Proc &p, int status);
     void end_for_good(Proc &p, int code);
-    void restart_due(Proc &p);
-    void finish_joins(bool expired_only);
-    void finish_lookups(const std::string *registered);
-    int64_t next_deadline() const;
-    void teardown();
-    void kill_remaining_children();
+    void restart_due(uint64_t puid);
+    // output
+    uint64_t add_relay(int fd, Sink *sink);
+    void pump(uint64_t relay_id, bool drain);
+    void close_relay(uint64_t relay_id);
+    void update_sinks();
+    // parked requests
+    uint64_t park(Waiter w);
+    void unpark(uint64_t wid);
+    void answer_join(uint64_t wid, bool timed_out);
+    void timers_due();
+    int wait_ms() const;
+    // the end
+    void teardown(bool now);
+    void write_daemon_file();
 
     std::string runtime_id_;
     long node_id_;
     int life_fd_;
     int ep_ = -1;
     int listen_fd_ = -1;
+    int child_fd_ = -1; // signalfd for SIGCHLD
     std::string socket_path_;
     uint64_t next_puid_ = 1;
     std::map<uint64_t, Proc> procs_;
-    std::vector<Join> joins_;
+    std::unordered_map<pid_t, uint64_t> live_; // pid of an unreaped process -> its puid
+    std::map<int, Client> clients_;
+    std::map<uint64_t, Relay> relays_;
+    uint64_t next_relay_ = 1;
+    std::map<uint64_t, Waiter> waiters_;
+    uint64_t next_waiter_ = 1;
+    std::multimap<uint64_t, uint64_t> joins_by_puid_;      // puid -> waiter
+    std::multimap<std::string, uint64_t> lookups_by_name_; // name -> waiter
+    std::set<std::pair<int64_t, uint64_t>> timers_;        // (when, tag(kind, id))
     std::map<std::string, Entry> registry_;
-    std::vector<Lookup> lookups_;
+    size_t registry_bytes_ = 0;
     bool stopping_ = false;
+    bool stop_now_ = false; // teardown without the SIGTERM grace period
+    bool sinks_watched_[2] = {false, false};
+    std::array<int, 3> pending_pipes_{-1, -1, -1}; // the last start's pipe ends, to be taken
     dragon_machine_t *machine_ = nullptr;
     long nofile_soft_ = -1; // the soft descriptor limit the daemon was started with
-
-  public:
-    // A node daemon holds three descriptors per running process (relays, pidfd): raise the
-    // soft limit to the hard one, and give managed processes the limit we were given.
-    void raise_nofile() {
-        struct rlimit rl {};
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-            nofile_soft_ = static_cast<long>(rl.rlim_cur);
-            rl.rlim_cur = rl.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
-    }
 };
 
 bool Daemon::start(int ready_fd) {
     socket_path_ = rt::node_socket(runtime_id_, node_id_);
-    listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     struct sockaddr_un addr {};
     addr.sun_family = AF_UNIX;
     if (socket_path_.size() >= sizeof addr.sun_path) {
@@ -244,73 +427,168 @@ bool Daemon::start(int ready_fd) {
         log_line("dragon-node: cannot listen on %s: %s", socket_path_.c_str(), strerror(errno));
         return false;
     }
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, nullptr);
+    child_fd_ = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
     ep_ = epoll_create1(EPOLL_CLOEXEC);
-    add(listen_fd_, kListen, 0);
+    watch(listen_fd_, kListen, 0);
+    watch(child_fd_, kChild, 0);
     if (life_fd_ >= 0) {
-        add(life_fd_, kLife, 0);
+        watch(life_fd_, kLife, 0);
     }
-    write_all(ready_fd, "ready\n");
+    write_daemon_file();
+    ssize_t ignored = write(ready_fd, "ready\n", 6);
+    (void)ignored;
     close(ready_fd);
     return true;
 }
 
-void Daemon::accept_client() {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-        return;
-    }
-    struct ucred cred {};
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
-        log_line("dragon-node: refused connection from uid %u (pid %d): not the runtime's "
-                 "owner (uid %u)",
-                 static_cast<unsigned>(cred.uid), static_cast<int>(cred.pid),
-                 static_cast<unsigned>(geteuid()));
+// <runtime dir>/daemon: "pid start-time", the daemon's identity for dragon-cleanup, which
+// finds the runtime's processes by the session the daemon leads (docs/runtime.md).
+void Daemon::write_daemon_file() {
+    std::string path = rt::runtime_dir(runtime_id_) + "/daemon";
+    std::string line = std::to_string(getpid()) + " " + std::to_string(dp::start_time(getpid())) +
+                       " " + std::to_string(getsid(0)) + "\n";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        ssize_t ignored = write(fd, line.data(), line.size());
+        (void)ignored;
         close(fd);
-        return;
     }
-    add(fd, kClient, static_cast<uint64_t>(fd));
 }
 
+void Daemon::accept_client() {
+    for (;;) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            return;
+        }
+        struct ucred cred {};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != geteuid()) {
+            log_line("dragon-node: refused connection from uid %u (pid %d): not the runtime's "
+                     "owner (uid %u)",
+                     static_cast<unsigned>(cred.uid), static_cast<int>(cred.pid),
+                     static_cast<unsigned>(geteuid()));
+            close(fd);
+            continue;
+        }
+        Client &c = clients_[fd];
+        c.fd = fd;
+        c.pid = cred.pid;
+        watch(fd, kClient, static_cast<uint64_t>(fd));
+    }
+}
+
+// A reply goes out at once if the socket takes it, else waits in the client's queue; a
+// client that lets its queue fill up is not reading and is disconnected.
 void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra,
                    const std::vector<int> &fds) {
+    auto it = clients_.find(fd);
+    if (it == clients_.end() || it->second.dead) {
+        return;
+    }
+    Client &c = it->second;
     extra["id"] = id;
     extra["status"] = static_cast<int>(st);
     if (st != DRAGON_SUCCESS && !extra.contains("error")) {
         extra["error"] = dragon_last_error();
     }
-    rt::send_with_fds(fd, rt::encode(extra), fds);
+    std::string bytes = rt::encode(extra);
+    if (c.out.empty()) {
+        if (rt::send_with_fds(fd, bytes, fds, MSG_DONTWAIT) >= 0) {
+            return;
+        }
+        if (errno != EAGAIN) {
+            c.dead = true; // gone
+            return;
+        }
+    }
+    if (c.out.size() >= kClientQueueMessages || c.out_bytes + bytes.size() > kClientQueueBytes) {
+        log_line("dragon-node: client pid %d does not read its replies (%zu waiting): "
+                 "disconnected",
+                 static_cast<int>(c.pid), c.out.size());
+        c.dead = true;
+        return;
+    }
+    c.out_bytes += bytes.size();
+    c.out.emplace_back(std::move(bytes), fds);
+    if (!c.want_out) {
+        c.want_out = true;
+        rewatch(fd, kClient, static_cast<uint64_t>(fd), EPOLLIN | EPOLLOUT);
+    }
 }
 
-void Daemon::client_gone(int fd) {
-    drop(fd);
-    close(fd);
-    std::erase_if(joins_, [fd](const Join &j) { return j.client == fd; });
-    std::erase_if(lookups_, [fd](const Lookup &l) { return l.client == fd; });
+void Daemon::client_writable(Client &c) {
+    while (!c.out.empty()) {
+        Outgoing &o = c.out.front();
+        if (rt::send_with_fds(c.fd, o.bytes, o.fds, MSG_DONTWAIT) < 0) {
+            if (errno != EAGAIN) {
+                c.dead = true;
+            }
+            return;
+        }
+        c.out_bytes -= o.bytes.size();
+        c.out.pop_front();
+    }
+    if (c.want_out) {
+        c.want_out = false;
+        rewatch(c.fd, kClient, static_cast<uint64_t>(c.fd), EPOLLIN);
+    }
 }
 
-void Daemon::client_message(int fd) {
-    std::string buf(rt::kMaxMessage, '\0');
-    ReceivedFds fds;
-    bool truncated = false;
-    ssize_t n = rt::recv_with_fds(fd, buf.data(), buf.size(), &fds.fds, &truncated);
-    if (n <= 0) {
-        client_gone(fd);
-        return;
+void Daemon::close_client(Client &c) {
+    unwatch(c.fd);
+    close(c.fd);
+    for (uint64_t wid : std::set<uint64_t>(c.waiters)) {
+        unpark(wid);
     }
-    buf.resize(static_cast<size_t>(n));
-    rt::Message m;
-    if (truncated) {
-        log_line("dragon-node: truncated control message (too long, or too many descriptors)");
-        reply(fd, 0, DRAGON_BAD_DESCRIPTOR, {{"error", "message or descriptors truncated"}});
-        return;
+}
+
+void Daemon::close_dead_clients() {
+    for (auto it = clients_.begin(); it != clients_.end();) {
+        if (it->second.dead) {
+            close_client(it->second);
+            it = clients_.erase(it);
+        } else {
+            ++it;
+        }
     }
-    if (rt::decode(buf, &m) != DRAGON_SUCCESS) {
-        log_line("dragon-node: bad control message: %s", dragon_last_error());
-        reply(fd, 0, DRAGON_BAD_DESCRIPTOR);
-        return;
+}
+
+void Daemon::client_readable(Client &c) {
+    // At most a few requests per round, so that one busy client cannot starve the others.
+    for (int i = 0; i < 16 && !c.dead; ++i) {
+        std::string buf(rt::kMaxMessage, '\0');
+        ReceivedFds fds;
+        bool truncated = false;
+        ssize_t n = rt::recv_with_fds(c.fd, buf.data(), buf.size(), &fds.fds, &truncated);
+        if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        if (n <= 0) {
+            c.dead = true;
+            return;
+        }
+        buf.resize(static_cast<size_t>(n));
+        rt::Message m;
+        if (truncated) {
+            log_line("dragon-node: truncated control message (too long, or too many descriptors)");
+            reply(c.fd, 0, DRAGON_BAD_DESCRIPTOR, {{"error", "message or descriptors truncated"}});
+            continue;
+        }
+        if (rt::decode(buf, &m) != DRAGON_SUCCESS) {
+            log_line("dragon-node: bad control message: %s", dragon_last_error());
+            reply(c.fd, 0, DRAGON_BAD_DESCRIPTOR);
+            continue;
+        }
+        dispatch(c.fd, m, fds);
+        if (stopping_) {
+            return;
+        }
     }
-    dispatch(fd, m, fds);
 }
 
 void Daemon::dispatch(int fd, const rt::Message &m, ReceivedFds &fds) {
@@ -340,6 +618,8 @@ void Daemon::dispatch(int fd, const rt::Message &m, ReceivedFds &fds) {
     } else if (m.op == "node") {
         on_node(fd, m);
     } else if (m.op == "shutdown") {
+        auto now = m.body.find("now");
+        stop_now_ = now != m.body.end() && now->is_boolean() && now->get<bool>();
         reply(fd, m.id, DRAGON_SUCCESS);
         stopping_ = true;
     } else {
@@ -416,27 +696,30 @@ dragon_status_t Daemon::bind_policy(rt::SpawnSpec *spec) {
 dragon_status_t Daemon::start_proc(Proc &p) {
     dp::SpawnRequest req = p.launch->spec.req;
     req.set_env.emplace_back("DRAGON_PUID", std::to_string(p.puid));
-    if (dragon_status_t st = dp::spawn(req, &p.sp); st != DRAGON_SUCCESS) {
+    dp::Spawned sp;
+    if (dragon_status_t st = dp::spawn(req, &sp); st != DRAGON_SUCCESS) {
         return st;
     }
+    p.pid = sp.pid;
+    p.pidfd = std::exchange(sp.pidfd, -1);
     p.started_ns = now_ns();
-    auto relay_to = [](int out_fd) {
-        return std::make_unique<rt::LineRelay>(
-            [out_fd](std::string_view line) { write_all(out_fd, line); });
-    };
-    p.out = relay_to(STDOUT_FILENO);
-    p.err = relay_to(STDERR_FILENO);
-    add(p.sp.pidfd, kPidfd, p.puid);
+    live_[p.pid] = p.puid;
     const auto &streams = p.launch->spec.streams;
-    if (streams[1] == rt::Stream::kRelay) {
-        fcntl(p.sp.out_fd, F_SETFL, fcntl(p.sp.out_fd, F_GETFL) | O_NONBLOCK);
-        add(p.sp.out_fd, kOut, p.puid);
-    }
-    if (streams[2] == rt::Stream::kRelay) {
-        fcntl(p.sp.err_fd, F_SETFL, fcntl(p.sp.err_fd, F_GETFL) | O_NONBLOCK);
-        add(p.sp.err_fd, kErr, p.puid);
-    }
+    p.relays[0] =
+        streams[1] == rt::Stream::kRelay ? add_relay(std::exchange(sp.out_fd, -1), &g_out) : 0;
+    p.relays[1] =
+        streams[2] == rt::Stream::kRelay ? add_relay(std::exchange(sp.err_fd, -1), &g_err) : 0;
+    // What remains open in sp (pipe ends for the requester) is taken by on_spawn.
+    pending_pipes_ = {sp.in_fd, sp.out_fd, sp.err_fd};
     return DRAGON_SUCCESS;
+}
+
+// Signal p's process group, only while p is an unreaped child (through its pidfd): a
+// process that has been reaped is never signalled, nor is a group by a bare id.
+void Daemon::signal_proc(Proc &p, int sig) {
+    if (p.pidfd >= 0) {
+        dp::signal_group(p.pidfd, p.pid, sig);
+    }
 }
 
 void Daemon::on_spawn(int fd, const rt::Message &m, ReceivedFds &fds) {
@@ -473,6 +756,7 @@ void Daemon::on_spawn(int fd, const rt::Message &m, ReceivedFds &fds) {
     spec.req.set_env.emplace_back("DRAGON_NODE_ID", std::to_string(node_id_));
     spec.req.set_env.emplace_back("DRAGON_NODE_SOCKET", socket_path_);
     spec.req.new_process_group = true;
+    spec.req.die_with_parent = true;
     spec.req.nofile_soft = nofile_soft_;
     json puids = json::array();
     json pids = json::array();
@@ -488,7 +772,10 @@ void Daemon::on_spawn(int fd, const rt::Message &m, ReceivedFds &fds) {
             for (const auto &v : puids) {
                 Proc &q = procs_.at(v.get<uint64_t>());
                 q.final = true;
-                kill(-q.sp.pid, SIGKILL);
+                signal_proc(q, SIGKILL);
+            }
+            for (int f : give) {
+                close(f);
             }
             reply(fd, m.id, st,
                   {{"error", spec.count > 1 ? "process " + std::to_string(i) + " of " +
@@ -496,17 +783,13 @@ void Daemon::on_spawn(int fd, const rt::Message &m, ReceivedFds &fds) {
                                             : why}});
             return;
         }
-        if (spec.streams[0] == rt::Stream::kPipe) {
-            give.push_back(std::exchange(p.sp.in_fd, -1));
-        }
-        if (spec.streams[1] == rt::Stream::kPipe) {
-            give.push_back(std::exchange(p.sp.out_fd, -1));
-        }
-        if (spec.streams[2] == rt::Stream::kPipe) {
-            give.push_back(std::exchange(p.sp.err_fd, -1));
+        for (size_t s = 0; s < 3; ++s) {
+            if (spec.streams[s] == rt::Stream::kPipe) {
+                give.push_back(pending_pipes_[s]);
+            }
         }
         puids.push_back(puid);
-        pids.push_back(p.sp.pid);
+        pids.push_back(p.pid);
         procs_.emplace(puid, std::move(p));
     }
     reply(fd, m.id, DRAGON_SUCCESS,
@@ -541,9 +824,21 @@ void Daemon::on_join(int fd, const rt::Message &m) {
     if (auto t = m.body.find("timeout_ns"); t != m.body.end() && t->is_number_integer()) {
         timeout = t->get<int64_t>();
     }
-    // Timeout 0: the deadline has passed already, so it is answered now, whichever way.
-    joins_.push_back(Join{fd, m.id, timeout < 0 ? -1 : now_ns() + timeout, std::move(puids)});
-    finish_joins(false);
+    Waiter w;
+    w.client = fd;
+    w.request = m.id;
+    w.deadline = timeout < 0 ? -1 : now_ns() + timeout;
+    w.puids = std::move(puids);
+    for (uint64_t puid : w.puids) {
+        w.remaining += procs_.at(puid).exited ? 0 : 1;
+    }
+    if (w.remaining == 0 || timeout == 0) {
+        // Done already, or timeout 0: the deadline has passed, so it is answered now.
+        uint64_t wid = park(std::move(w));
+        answer_join(wid, waiters_.at(wid).remaining != 0);
+        return;
+    }
+    park(std::move(w));
 }
 
 void Daemon::on_signal(int fd, const rt::Message &m) {
@@ -559,20 +854,20 @@ void Daemon::on_signal(int fd, const rt::Message &m) {
     }
     auto fin = m.body.find("final");
     bool final = fin != m.body.end() && fin->is_boolean() && fin->get<bool>();
+    reply(fd, m.id, DRAGON_SUCCESS);
     for (uint64_t puid : puids) {
         Proc &p = procs_.at(puid);
         if (final) {
             p.final = true;
             if (p.restart_at >= 0) { // between two lives: it ends here
+                timers_.erase({p.restart_at, tag(kRestartTimer, puid)});
                 end_for_good(p, p.exit_code);
             }
         }
         if (!p.exited && p.restart_at < 0) {
-            kill(-p.sp.pid, sig->get<int>()); // its whole process group
+            signal_proc(p, sig->get<int>()); // its whole process group
         }
     }
-    reply(fd, m.id, DRAGON_SUCCESS);
-    finish_joins(false);
 }
 
 void Daemon::on_status(int fd, const rt::Message &m) {
@@ -585,7 +880,7 @@ void Daemon::on_status(int fd, const rt::Message &m) {
         const Proc &p = procs_.at(puid);
         out.push_back({{"puid", puid},
                        {"state", p.exited ? "exited" : "running"},
-                       {"pid", p.sp.pid},
+                       {"pid", p.pid},
                        {"exit_code", p.exited ? p.exit_code : -1},
                        {"restarts", p.restarts}});
     }
@@ -627,9 +922,32 @@ void Daemon::on_register(int fd, const rt::Message &m) {
               {{"error", "registry: full (" + std::to_string(kMaxEntries) + " names)"}});
         return;
     }
+    size_t old_bytes = it == registry_.end() ? 0 : name.size() + it->second.value.size();
+    size_t new_bytes = name.size() + e.value.size();
+    if (registry_bytes_ - old_bytes + new_bytes > kMaxRegistryBytes) {
+        reply(fd, m.id, DRAGON_NO_SPACE,
+              {{"error", "registry: full (its names and values may take " +
+                             std::to_string(kMaxRegistryBytes >> 20) + " MiB in all, " +
+                             std::to_string(registry_bytes_) +
+                             " bytes are taken); unregister names no longer needed"}});
+        return;
+    }
+    registry_bytes_ = registry_bytes_ - old_bytes + new_bytes;
     registry_[name] = std::move(e);
     reply(fd, m.id, DRAGON_SUCCESS);
-    finish_lookups(&name);
+    // The lookups parked on this name are answered now.
+    const Entry &entry = registry_.at(name);
+    std::vector<uint64_t> found;
+    for (auto [at, end] = lookups_by_name_.equal_range(name); at != end; ++at) {
+        found.push_back(at->second);
+    }
+    for (uint64_t wid : found) {
+        const Waiter &w = waiters_.at(wid);
+        reply(w.client, w.request, DRAGON_SUCCESS,
+              {{"kind", entry.kind},
+               {"value", rt::hex_encode(entry.value.data(), entry.value.size())}});
+        unpark(wid);
+    }
 }
 
 void Daemon::on_lookup(int fd, const rt::Message &m) {
@@ -642,11 +960,23 @@ void Daemon::on_lookup(int fd, const rt::Message &m) {
     if (auto t = m.body.find("timeout_ns"); t != m.body.end() && t->is_number_integer()) {
         timeout = t->get<int64_t>();
     }
-    lookups_.push_back(Lookup{fd, m.id, timeout < 0 ? -1 : now_ns() + timeout, name});
-    if (timeout == 0) {
-        lookups_.back().deadline = 0;
+    if (auto it = registry_.find(name); it != registry_.end()) {
+        reply(fd, m.id, DRAGON_SUCCESS,
+              {{"kind", it->second.kind},
+               {"value", rt::hex_encode(it->second.value.data(), it->second.value.size())}});
+        return;
     }
-    finish_lookups(&name);
+    if (timeout == 0) {
+        reply(fd, m.id, DRAGON_NOT_FOUND, {{"error", "registry: no name '" + name + "'"}});
+        return;
+    }
+    Waiter w;
+    w.is_join = false;
+    w.client = fd;
+    w.request = m.id;
+    w.deadline = timeout < 0 ? -1 : now_ns() + timeout;
+    w.name = name;
+    park(std::move(w));
 }
 
 void Daemon::on_unregister(int fd, const rt::Message &m) {
@@ -655,10 +985,13 @@ void Daemon::on_unregister(int fd, const rt::Message &m) {
         reply(fd, m.id, st);
         return;
     }
-    if (registry_.erase(name) == 0) {
+    auto it = registry_.find(name);
+    if (it == registry_.end()) {
         reply(fd, m.id, DRAGON_NOT_FOUND, {{"error", "registry: no name '" + name + "'"}});
         return;
     }
+    registry_bytes_ -= name.size() + it->second.value.size();
+    registry_.erase(it);
     reply(fd, m.id, DRAGON_SUCCESS);
 }
 
@@ -700,47 +1033,34 @@ void Daemon::on_node(int fd, const rt::Message &m) {
            {"gpu_policies", policies}});
 }
 
-void Daemon::pump(Proc &p, int fd, bool is_err) {
-    char buf[65536];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n > 0) {
-            (is_err ? p.err : p.out)->feed(std::string_view(buf, static_cast<size_t>(n)));
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+// SIGCHLD: reap every child that ended. Managed processes are handled; others are orphans
+// the daemon adopted as a child subreaper, reaped at once so that they hold no pid.
+void Daemon::children_ended() {
+    struct signalfd_siginfo si[16];
+    while (read(child_fd_, si, sizeof si) > 0) {
+    }
+    dp::reap_ended([this](pid_t pid, int status) {
+        auto it = live_.find(pid);
+        if (it == live_.end()) {
             return;
         }
-        // EOF or error: this stream is done.
-        (is_err ? p.err : p.out)->finish();
-        drop(fd);
-        close(fd);
-        (is_err ? p.sp.err_fd : p.sp.out_fd) = -1;
-        return;
-    }
+        uint64_t puid = it->second;
+        live_.erase(it);
+        proc_ended(procs_.at(puid), status);
+    });
 }
 
-void Daemon::reap(Proc &p) {
-    int status = 0;
-    if (p.sp.pidfd < 0 || waitpid(p.sp.pid, &status, WNOHANG) != p.sp.pid) {
-        return;
-    }
-    // Relay what the pipes still hold (output written just before the exit), then close.
-    for (bool is_err : {false, true}) {
-        int fd = is_err ? p.sp.err_fd : p.sp.out_fd;
-        bool relayed = p.launch->spec.streams[is_err ? 2 : 1] == rt::Stream::kRelay;
-        if (fd >= 0 && relayed) {
-            pump(p, fd, is_err);
-            if ((is_err ? p.sp.err_fd : p.sp.out_fd) >= 0) {
-                (is_err ? p.err : p.out)->finish();
-                drop(fd);
-            }
+void Daemon::proc_ended(Proc &p, int status) {
+    close(p.pidfd);
+    p.pidfd = -1;
+    // What its pipes hold now (written just before the exit) goes out before the news of
+    // its end; the pipes stay relayed until their end (its children may hold them).
+    for (uint64_t &r : p.relays) {
+        if (r != 0) {
+            pump(r, true);
+            r = 0;
         }
     }
-    drop(p.sp.pidfd);
-    pid_t pid = p.sp.pid;
-    dp::close_fds(&p.sp);
-    p.sp.pid = pid; // its process group may outlive it (teardown kills stragglers)
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     uint32_t max = p.launch->spec.max_restarts;
     if (code != 0 && !p.final && !stopping_ && p.restarts < max) {
@@ -754,6 +1074,7 @@ void Daemon::reap(Proc &p) {
                   : 0;
         p.exit_code = code;
         p.restart_at = now_ns() + delay;
+        timers_.insert({p.restart_at, tag(kRestartTimer, p.puid)});
         log_line("dragon-node: process %llu (%s) failed with exit status %d; restart %u of %u",
                  static_cast<unsigned long long>(p.puid), p.launch->spec.req.program.c_str(), code,
                  p.restarts + 1, max);
@@ -767,205 +1088,355 @@ void Daemon::end_for_good(Proc &p, int code) {
     p.exit_code = code;
     p.restart_at = -1;
     p.launch.reset();
-    finish_joins(false);
+    std::vector<uint64_t> done;
+    for (auto [at, end] = joins_by_puid_.equal_range(p.puid); at != end; ++at) {
+        Waiter &w = waiters_.at(at->second);
+        if (--w.remaining == 0) {
+            done.push_back(at->second);
+        }
+    }
+    for (uint64_t wid : done) {
+        answer_join(wid, false);
+    }
 }
 
-void Daemon::restart_due(Proc &p) {
+void Daemon::restart_due(uint64_t puid) {
+    Proc &p = procs_.at(puid);
     p.restart_at = -1;
     ++p.restarts;
     if (start_proc(p) != DRAGON_SUCCESS) {
         log_line("dragon-node: process %llu could not restart: %s",
                  static_cast<unsigned long long>(p.puid), dragon_last_error());
         end_for_good(p, p.exit_code);
-    }
-}
-
-void Daemon::finish_joins(bool expired_only) {
-    int64_t now = now_ns();
-    std::vector<Join> keep;
-    for (Join &j : joins_) {
-        bool all = true;
-        json codes = json::array();
-        for (uint64_t puid : j.puids) {
-            const Proc &p = procs_.at(puid);
-            all = all && p.exited;
-            codes.push_back(p.exited ? p.exit_code : -1);
-        }
-        if (all && !expired_only) {
-            reply(j.client, j.id, DRAGON_SUCCESS, {{"exit_code", codes[0]}, {"exit_codes", codes}});
-        } else if (j.deadline >= 0 && now >= j.deadline) {
-            reply(j.client, j.id, DRAGON_TIMEOUT,
-                  {{"error", "still running"}, {"exit_codes", codes}});
-        } else {
-            keep.push_back(std::move(j));
-        }
-    }
-    joins_ = std::move(keep);
-}
-
-// Answer the lookups of `registered` (just registered), and those whose time is up.
-void Daemon::finish_lookups(const std::string *registered) {
-    int64_t now = now_ns();
-    std::vector<Lookup> keep;
-    for (Lookup &l : lookups_) {
-        auto it = registry_.find(l.name);
-        if (registered != nullptr && l.name == *registered && it != registry_.end()) {
-            reply(l.client, l.id, DRAGON_SUCCESS,
-                  {{"kind", it->second.kind},
-                   {"value", rt::hex_encode(it->second.value.data(), it->second.value.size())}});
-        } else if (l.deadline >= 0 && now >= l.deadline) {
-            reply(l.client, l.id, l.deadline == 0 ? DRAGON_NOT_FOUND : DRAGON_TIMEOUT,
-                  {{"error", "registry: no name '" + l.name + "'"}});
-        } else {
-            keep.push_back(std::move(l));
-        }
-    }
-    lookups_ = std::move(keep);
-}
-
-int64_t Daemon::next_deadline() const {
-    int64_t next = -1;
-    auto consider = [&next](int64_t t) {
-        if (t >= 0 && (next < 0 || t < next)) {
-            next = t;
-        }
-    };
-    for (const Join &j : joins_) {
-        consider(j.deadline);
-    }
-    for (const Lookup &l : lookups_) {
-        consider(l.deadline);
-    }
-    for (const auto &[puid, p] : procs_) {
-        consider(p.restart_at);
-    }
-    return next;
-}
-
-void Daemon::teardown() {
-    // Every managed process group: SIGTERM, then SIGKILL after 1 s. The daemon is a child
-    // subreaper, so what those processes started and left behind is its child too and is
-    // waited for here: nothing of the runtime outlives the daemon.
-    for (auto &[puid, p] : procs_) {
-        if (!p.exited && p.restart_at < 0) {
-            kill(-p.sp.pid, SIGTERM);
-        }
-    }
-    int64_t give_up = now_ns() + kSecond;
-    for (auto &[puid, p] : procs_) {
-        while (!p.exited && p.restart_at < 0 && now_ns() < give_up) {
-            struct pollfd pf = {p.sp.pidfd, POLLIN, 0};
-            poll(&pf, 1, 20);
-            reap(p);
-        }
-    }
-    for (auto &[puid, p] : procs_) {
-        kill(-p.sp.pid, SIGKILL); // the group: stragglers of an exited leader too
-        if (!p.exited && p.restart_at < 0) {
-            waitpid(p.sp.pid, nullptr, 0);
-        }
-        p.exited = true;
-        dp::close_fds(&p.sp);
-    }
-    // Orphans adopted by this subreaper (they may have left the group): wait for them,
-    // SIGKILLing what is still there after 1 s.
-    int64_t orphans_deadline = now_ns() + kSecond;
-    for (;;) {
-        pid_t got = waitpid(-1, nullptr, WNOHANG);
-        if (got < 0 && errno == ECHILD) {
-            break;
-        }
-        if (got > 0) {
-            continue;
-        }
-        if (now_ns() >= orphans_deadline) {
-            kill_remaining_children();
-            orphans_deadline = now_ns() + kSecond;
-        }
-        struct timespec ms5 = {0, 5000000};
-        nanosleep(&ms5, nullptr);
-    }
-    rt::remove_segments(runtime_id_);
-    unlink(socket_path_.c_str());
-    rmdir(rt::runtime_dir(runtime_id_).c_str()); // the launcher's, if it is gone
-    dragon_machine_free(machine_);
-    machine_ = nullptr;
-}
-
-// SIGKILL every process whose parent is this daemon (found in /proc).
-void Daemon::kill_remaining_children() {
-    DIR *proc = opendir("/proc");
-    if (proc == nullptr) {
         return;
     }
-    pid_t self = getpid();
-    while (struct dirent *e = readdir(proc)) {
-        long pid = std::strtol(e->d_name, nullptr, 10);
-        if (pid <= 0) {
-            continue;
-        }
-        char path[64];
-        std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        FILE *f = std::fopen(path, "r");
-        if (f == nullptr) {
-            continue;
-        }
-        char buf[512] = {};
-        size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-        std::fclose(f);
-        buf[n] = '\0';
-        const char *close_paren = std::strrchr(buf, ')');
-        int ppid = 0;
-        char state = 0;
-        if (close_paren != nullptr && std::sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2 &&
-            ppid == self) {
-            kill(static_cast<pid_t>(pid), SIGKILL);
+    for (int &f : pending_pipes_) {
+        if (f >= 0) {
+            close(f);
+            f = -1;
         }
     }
-    closedir(proc);
+}
+
+uint64_t Daemon::add_relay(int fd, Sink *sink) {
+    uint64_t id = next_relay_++;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    Relay &r = relays_[id];
+    r.fd = fd;
+    r.sink = sink;
+    r.lines = std::make_unique<rt::LineRelay>([sink](std::string_view b) { sink->put(b); });
+    bool full = sink->queued() >= kSinkHigh;
+    r.paused = full;
+    watch(fd, kRelay, id, full ? 0U : static_cast<uint32_t>(EPOLLIN));
+    return id;
+}
+
+// Read a relayed pipe into its sink: until the sink is full (then the relay pauses, and its
+// producer blocks on its own pipe, not the daemon), or with `drain` whatever the pipe holds.
+void Daemon::pump(uint64_t relay_id, bool drain) {
+    auto it = relays_.find(relay_id);
+    if (it == relays_.end()) {
+        return;
+    }
+    Relay &r = it->second;
+    char buf[65536];
+    for (;;) {
+        if (!drain && r.sink->queued() >= kSinkHigh) {
+            if (!r.paused) {
+                r.paused = true;
+                rewatch(r.fd, kRelay, relay_id, 0);
+            }
+            return;
+        }
+        ssize_t n = read(r.fd, buf, sizeof buf);
+        if (n > 0) {
+            r.lines->feed(std::string_view(buf, static_cast<size_t>(n)));
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return;
+        }
+        close_relay(relay_id); // end of file: every writer is gone
+        return;
+    }
+}
+
+void Daemon::close_relay(uint64_t relay_id) {
+    auto it = relays_.find(relay_id);
+    if (it == relays_.end()) {
+        return;
+    }
+    it->second.lines->finish();
+    unwatch(it->second.fd);
+    close(it->second.fd);
+    relays_.erase(it);
+}
+
+// Sinks with a queue are watched for room; relays paused on a sink that has drained are
+// read again.
+void Daemon::update_sinks() {
+    Sink *sinks[2] = {&g_out, &g_err};
+    for (int i = 0; i < 2; ++i) {
+        Sink &s = *sinks[i];
+        bool want = s.queued() > 0 && s.pollable();
+        if (want != sinks_watched_[i]) {
+            if (want) {
+                watch(s.fd(), kSink, static_cast<uint64_t>(i), EPOLLOUT);
+            } else {
+                unwatch(s.fd());
+            }
+            sinks_watched_[i] = want;
+        }
+        if (s.queued() < kSinkLow) {
+            for (auto &[id, r] : relays_) {
+                if (r.paused && r.sink == &s) {
+                    r.paused = false;
+                    rewatch(r.fd, kRelay, id, EPOLLIN);
+                }
+            }
+        }
+    }
+}
+
+uint64_t Daemon::park(Waiter w) {
+    uint64_t wid = next_waiter_++;
+    if (w.deadline >= 0) {
+        timers_.insert({w.deadline, tag(kWaiterTimer, wid)});
+    }
+    if (w.is_join) {
+        for (uint64_t puid : w.puids) {
+            joins_by_puid_.emplace(puid, wid);
+        }
+    } else {
+        lookups_by_name_.emplace(w.name, wid);
+    }
+    clients_.at(w.client).waiters.insert(wid);
+    waiters_.emplace(wid, std::move(w));
+    return wid;
+}
+
+void Daemon::unpark(uint64_t wid) {
+    auto it = waiters_.find(wid);
+    if (it == waiters_.end()) {
+        return;
+    }
+    Waiter &w = it->second;
+    if (w.deadline >= 0) {
+        timers_.erase({w.deadline, tag(kWaiterTimer, wid)});
+    }
+    auto erase_one = [wid](auto &index, const auto &key) {
+        for (auto [at, end] = index.equal_range(key); at != end; ++at) {
+            if (at->second == wid) {
+                index.erase(at);
+                return;
+            }
+        }
+    };
+    if (w.is_join) {
+        for (uint64_t puid : w.puids) {
+            erase_one(joins_by_puid_, puid);
+        }
+    } else {
+        erase_one(lookups_by_name_, w.name);
+    }
+    if (auto c = clients_.find(w.client); c != clients_.end()) {
+        c->second.waiters.erase(wid);
+    }
+    waiters_.erase(it);
+}
+
+void Daemon::answer_join(uint64_t wid, bool timed_out) {
+    const Waiter &w = waiters_.at(wid);
+    json codes = json::array();
+    for (uint64_t puid : w.puids) {
+        const Proc &p = procs_.at(puid);
+        codes.push_back(p.exited ? p.exit_code : -1);
+    }
+    if (timed_out) {
+        reply(w.client, w.request, DRAGON_TIMEOUT,
+              {{"error", "still running"}, {"exit_codes", codes}});
+    } else {
+        reply(w.client, w.request, DRAGON_SUCCESS,
+              {{"exit_code", codes[0]}, {"exit_codes", codes}});
+    }
+    unpark(wid);
+}
+
+void Daemon::timers_due() {
+    int64_t now = now_ns();
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+        uint64_t t = timers_.begin()->second;
+        timers_.erase(timers_.begin());
+        uint64_t kind = t >> 56;
+        uint64_t id = t & ((1ULL << 56) - 1);
+        if (kind == kRestartTimer) {
+            if (!stopping_) {
+                restart_due(id);
+            }
+            continue;
+        }
+        auto it = waiters_.find(id);
+        if (it == waiters_.end()) {
+            continue;
+        }
+        it->second.deadline = -1; // its timer is gone already
+        if (it->second.is_join) {
+            answer_join(id, true);
+        } else {
+            const Waiter &w = it->second;
+            reply(w.client, w.request, DRAGON_TIMEOUT,
+                  {{"error", "registry: no name '" + w.name + "'"}});
+            unpark(id);
+        }
+    }
+}
+
+int Daemon::wait_ms() const {
+    if (timers_.empty()) {
+        return -1;
+    }
+    int64_t left = timers_.begin()->first - now_ns();
+    return static_cast<int>(std::min<int64_t>(INT32_MAX, std::max<int64_t>(0, left) / 1000000 + 1));
 }
 
 int Daemon::run() {
     while (!stopping_) {
-        int64_t next = next_deadline();
-        int wait_ms = next < 0
-                          ? -1
-                          : static_cast<int>(std::min<int64_t>(
-                                INT32_MAX, std::max<int64_t>(0, next - now_ns()) / 1000000 + 1));
-        struct epoll_event evs[32];
-        int n = epoll_wait(ep_, evs, 32, wait_ms);
-        for (int i = 0; i < n; ++i) {
-            auto kind = static_cast<Kind>(evs[i].data.u64 >> 56);
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep_, evs, 64, wait_ms());
+        for (int i = 0; i < n && !stopping_; ++i) {
+            uint64_t kind = evs[i].data.u64 >> 56;
             uint64_t v = evs[i].data.u64 & ((1ULL << 56) - 1);
             if (kind == kListen) {
                 accept_client();
             } else if (kind == kClient) {
-                client_message(static_cast<int>(v));
+                auto it = clients_.find(static_cast<int>(v));
+                if (it == clients_.end()) {
+                    continue;
+                }
+                if ((evs[i].events & EPOLLOUT) != 0) {
+                    client_writable(it->second);
+                }
+                if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+                    client_readable(it->second);
+                }
             } else if (kind == kLife) {
                 log_line("dragon-node: the launcher is gone; tearing the runtime down");
                 stopping_ = true;
-            } else if (auto it = procs_.find(v); it != procs_.end()) {
-                Proc &p = it->second;
-                if (kind == kPidfd) {
-                    reap(p);
-                } else if (kind == kOut && p.sp.out_fd >= 0) {
-                    pump(p, p.sp.out_fd, false);
-                } else if (kind == kErr && p.sp.err_fd >= 0) {
-                    pump(p, p.sp.err_fd, true);
-                }
+                stop_now_ = true;
+            } else if (kind == kChild) {
+                children_ended();
+            } else if (kind == kRelay) {
+                pump(v, false);
+            } else if (kind == kSink) {
+                (v == 0 ? g_out : g_err).flush();
             }
         }
-        int64_t now = now_ns();
-        for (auto &[puid, p] : procs_) {
-            if (p.restart_at >= 0 && now >= p.restart_at && !stopping_) {
-                restart_due(p);
-            }
-        }
-        finish_joins(true);
-        finish_lookups(nullptr);
+        timers_due();
+        close_dead_clients();
+        update_sinks();
     }
-    teardown();
+    teardown(stop_now_);
     return 0;
+}
+
+// Every process of the runtime ends (SIGTERM, then SIGKILL after the grace period; at once
+// when `now`), their output is relayed to the end, and the runtime's files go. Only
+// processes that are still this daemon's unreaped children are signalled: managed process
+// groups through their leaders' pidfds, and every other child (an orphan the daemon adopted
+// as a child subreaper) through a pidfd of its own; descendants of those become children
+// as their parents die and are ended in turn. Nothing here waits on a write: a reader that
+// takes no output for 10 s, or the launcher's end, drops what is left.
+void Daemon::teardown(bool now) {
+    unwatch(listen_fd_);
+    close(listen_fd_);
+    unlink(socket_path_.c_str());
+    for (auto &[fd, c] : clients_) {
+        c.dead = true;
+    }
+    close_dead_clients();
+    auto signal_all = [this](int sig) {
+        for (auto &[pid, puid] : live_) {
+            signal_proc(procs_.at(puid), sig);
+        }
+        for (pid_t c : dp::children()) {
+            if (live_.find(c) == live_.end()) {
+                dp::signal_child(c, sig);
+            }
+        }
+    };
+    int64_t kill_at = now ? now_ns() : now_ns() + kGrace;
+    if (!now) {
+        signal_all(SIGTERM);
+    }
+    int64_t last_kill = -1;
+    bool forced = now;
+    for (;;) {
+        children_ended();
+        if (dp::reap_ended([](pid_t, int) {}) < 0 && live_.empty()) {
+            break; // no child left
+        }
+        int64_t t = now_ns();
+        if (t >= kill_at + kGiveUp) {
+            log_line("dragon-node: %zu process(es) did not die of SIGKILL within %lld s "
+                     "(stuck in the kernel?); leaving them",
+                     dp::children().size(), static_cast<long long>(kGiveUp / kSecond));
+            break;
+        }
+        if (t >= kill_at && (last_kill < 0 || t - last_kill >= 20000000)) {
+            signal_all(SIGKILL); // again and again: adopted descendants are children now
+            last_kill = t;
+        }
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep_, evs, 64, 10);
+        for (int i = 0; i < n; ++i) {
+            uint64_t kind = evs[i].data.u64 >> 56;
+            uint64_t v = evs[i].data.u64 & ((1ULL << 56) - 1);
+            if (kind == kRelay) {
+                pump(v, false);
+            } else if (kind == kSink) {
+                (v == 0 ? g_out : g_err).flush();
+            } else if (kind == kLife && !forced) {
+                forced = true;
+                kill_at = now_ns();
+            } else if (kind == kLife) {
+                unwatch(life_fd_); // seen
+            }
+        }
+        update_sinks();
+    }
+    // Every writer of the relayed pipes is gone: what they hold goes out, then they close.
+    while (!relays_.empty()) {
+        uint64_t id = relays_.begin()->first;
+        pump(id, true);
+        close_relay(id);
+    }
+    // The output still queued goes out while its reader takes it.
+    update_sinks();
+    while (!forced && (g_out.queued() > 0 || g_err.queued() > 0)) {
+        int64_t progress = std::max(g_out.last_progress(), g_err.last_progress());
+        if (now_ns() - std::max(progress, kill_at) > kFlushNoProgress ||
+            (!g_out.pollable() && !g_err.pollable())) {
+            break;
+        }
+        struct epoll_event evs[4];
+        int n = epoll_wait(ep_, evs, 4, 100);
+        for (int i = 0; i < n; ++i) {
+            uint64_t kind = evs[i].data.u64 >> 56;
+            if (kind == kSink) {
+                (evs[i].data.u64 & 1 ? g_err : g_out).flush();
+            } else if (kind == kLife) {
+                forced = true;
+            }
+        }
+        update_sinks();
+    }
+    g_out.drop();
+    g_err.drop();
+    rt::remove_segments(runtime_id_);
+    unlink((rt::runtime_dir(runtime_id_) + "/daemon").c_str());
+    rmdir(rt::runtime_dir(runtime_id_).c_str()); // the launcher's, if it is gone
+    dragon_machine_free(machine_);
+    machine_ = nullptr;
 }
 
 void usage(FILE *to) {
@@ -1015,6 +1486,13 @@ static int run(int argc, char **argv) {
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    // The daemon leads a session of its own: every process of the runtime is in it unless
+    // it leaves on purpose, which is how dragon-cleanup finds them without the daemon.
+    if (getsid(0) != getpid()) {
+        setsid();
+    }
+    g_out.open(STDOUT_FILENO);
+    g_err.open(STDERR_FILENO);
     // Processes that the managed ones start and abandon become ours, so that teardown can
     // wait for every one of them.
     prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -1,12 +1,14 @@
 // dragon: the launcher (docs/runtime.md). Boots the runtime on this machine (one dragon-node
 // acting as local and global services), runs PROGRAM as a managed process with its output
 // relayed line by line, and exits with PROGRAM's exit code, tearing everything down.
+#include "process/reaper.hpp"
 #include "runtime/fdpass.hpp"
 #include "runtime/paths.hpp"
 #include "runtime/protocol.hpp"
 
 #include <dragon/dragon.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -20,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -39,6 +42,7 @@ constexpr int kRuntimeError = 125; // the runtime itself failed
 constexpr int kNotFound = 127;     // PROGRAM not found
 constexpr int kNotExecutable = 126;
 constexpr int kDaemonStartMs = 10000;
+constexpr double kDefaultGrace = 5.0; // seconds from the first signal to SIGKILL
 
 void usage(FILE *to) {
     std::fprintf(
@@ -49,8 +53,10 @@ void usage(FILE *to) {
             "dragon exits: processes, shared-memory segments, sockets.\n"
             "\n"
             "Options:\n"
-            "  --runtime-id ID   name the runtime (letters, digits, '-', '_'; default: r and 12\n"
-            "                    random hex digits); dragon-cleanup takes the same name\n"
+            "  --runtime-id ID   name the runtime (1 to 32 letters, digits, '-', '_'; default: r\n"
+            "                    and 12 random hex digits); dragon-cleanup takes the same name\n"
+            "  --grace SECONDS   after the first SIGINT/SIGTERM/SIGHUP, how long PROGRAM has to\n"
+            "                    end before everything is killed (default 5)\n"
             "  --topology FILE   take this node to be the one an hwloc XML topology describes\n"
             "                    (sets DRAGON_TOPOLOGY_XML; GPU placement on a machine without\n"
             "                    GPUs, for testing)\n"
@@ -66,15 +72,19 @@ void usage(FILE *to) {
             "\n"
             "Input and output:\n"
             "  PROGRAM's standard output and error, and those of the processes it starts, are\n"
-            "  relayed line by line: two processes' output is never mixed inside a line. Its\n"
+            "  relayed byte for byte, a line at a time: two processes' output is never mixed\n"
+            "  inside a line (lines over 64 KiB may be, at 64 KiB boundaries). Its\n"
             "  standard input is dragon's when that is a file or a pipe; a terminal is read by\n"
             "  dragon and fed to PROGRAM while dragon is in the foreground, and a background\n"
             "  dragon gives PROGRAM /dev/null.\n"
             "\n"
             "Signals:\n"
-            "  SIGINT, SIGTERM and SIGHUP are passed on to PROGRAM's process group; a second one\n"
-            "  kills it (SIGKILL). When PROGRAM has ended, every process of the runtime gets\n"
-            "  SIGTERM, then SIGKILL after 1 s, and the runtime is removed.\n"
+            "  The first SIGINT, SIGTERM or SIGHUP is passed on to PROGRAM's process group. If\n"
+            "  the runtime has not ended after the grace period (--grace), or at a second one,\n"
+            "  every process of the runtime is killed (SIGKILL) and dragon exits with 128+N for\n"
+            "  the first signal N (130 for Ctrl-C). When PROGRAM has ended, every process of the\n"
+            "  runtime gets SIGTERM, then SIGKILL after 1 s, and the runtime is removed. If the\n"
+            "  node daemon dies, its processes die with it (dragon exits with 125).\n"
             "\n"
             "Exit status:\n"
             "  PROGRAM's exit status, or 128+N when a signal N killed it;\n"
@@ -95,6 +105,12 @@ void usage(FILE *to) {
             "\n"
             "After a `kill -9` of dragon and its daemon, `dragon-cleanup --runtime-id ID` removes\n"
             "what the runtime left. Design: docs/runtime.md.\n");
+}
+
+int64_t now_ms() {
+    struct timespec ts {};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
 std::string self_dir() {
@@ -121,13 +137,16 @@ std::string random_id() {
 
 class Client {
   public:
-    bool connect_to(const std::string &path) {
+    bool connect_to(const std::string &path, std::string *why) {
         fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         struct sockaddr_un addr {};
         addr.sun_family = AF_UNIX;
         std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-        return fd_ >= 0 &&
-               connect(fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) == 0;
+        if (fd_ < 0 || connect(fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) != 0) {
+            *why = std::string("cannot reach the node daemon: ") + std::strerror(errno);
+            return false;
+        }
+        return rt::peer_is_owner(fd_, path, why); // nothing is sent to another user's daemon
     }
     int fd() const { return fd_; }
     // Send a request, with a descriptor (SCM_RIGHTS) when pass_fd >= 0.
@@ -260,43 +279,77 @@ struct Runtime {
     pid_t daemon = -1;
     int life_w = -1;
 
-    // Ask the daemon to stop (or make it stop), wait for it, remove what is left.
-    void shutdown(Client *c) {
+    // Ask the daemon to stop (`now`: without the SIGTERM grace period) and wait for it: it
+    // ends every process of the runtime and relays their output to the end, which may take
+    // as long as the reader of that output takes. A signal meanwhile hurries it (it sees
+    // its life pipe close) and then, after 3 s, kills it. Whatever the daemon left (its
+    // processes become this launcher's children, a child subreaper, when it dies) is
+    // killed here, and the runtime's files removed.
+    void shutdown(Client *c, bool now, int sfd) {
         if (c != nullptr) {
-            c->call({{"op", "shutdown"}});
-        }
-        if (life_w >= 0) {
-            close(life_w); // a daemon that missed the request sees its launcher go
+            c->send_op({{"op", "shutdown"}, {"now", now}});
+        } else if (life_w >= 0) {
+            close(life_w); // the daemon tears down at once
             life_w = -1;
         }
         if (daemon > 0) {
-            // Wait (3 s at most) for the daemon to finish its teardown.
             int pidfd = static_cast<int>(syscall(SYS_pidfd_open, daemon, 0));
+            int limit = c == nullptr ? 3000 : -1;
+            while (pidfd >= 0) {
+                struct pollfd p[2] = {{pidfd, POLLIN, 0}, {sfd, POLLIN, 0}};
+                int rc = poll(p, sfd >= 0 ? 2 : 1, limit);
+                if (rc < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (rc <= 0 || (p[0].revents & POLLIN) != 0) {
+                    break; // gone, or 3 s after hurrying it
+                }
+                struct signalfd_siginfo si {};
+                ssize_t ignored = read(sfd, &si, sizeof si);
+                (void)ignored;
+                if (life_w >= 0) {
+                    close(life_w);
+                    life_w = -1;
+                }
+                limit = 3000;
+            }
+            if (pidfd >= 0 && waitpid(daemon, nullptr, WNOHANG) != daemon) {
+                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+                waitpid(daemon, nullptr, 0);
+            } else if (pidfd < 0) {
+                waitpid(daemon, nullptr, 0);
+            }
             if (pidfd >= 0) {
-                struct pollfd p = {pidfd, POLLIN, 0};
-                poll(&p, 1, 3000);
                 close(pidfd);
             }
-            if (waitpid(daemon, nullptr, WNOHANG) == daemon) {
-                daemon = -1;
-            }
-            if (daemon > 0) {
-                kill(daemon, SIGKILL);
-                waitpid(daemon, nullptr, 0);
-                daemon = -1;
-            }
+            daemon = -1;
         }
+        if (life_w >= 0) {
+            close(life_w);
+            life_w = -1;
+        }
+        dragon::proc::end_all_children(0, 0, 5000);
         rt::remove_segments(id);
         unlink(rt::node_socket(id, 0).c_str());
+        unlink((dir + "/daemon").c_str());
         rmdir(dir.c_str());
     }
 };
+
+// Seconds, as a positive decimal number; -1 if it is not one.
+double parse_seconds(const char *s) {
+    char *end = nullptr;
+    double v = std::strtod(s, &end);
+    return end != s && *end == '\0' && v >= 0 && v < 1e6 ? v : -1;
+}
 
 } // namespace
 
 static int run(int argc, char **argv) {
     std::string runtime_id;
+    double grace = kDefaultGrace;
     static const option opts[] = {{"runtime-id", required_argument, nullptr, 'r'},
+                                  {"grace", required_argument, nullptr, 'g'},
                                   {"topology", required_argument, nullptr, 'T'},
                                   {"version", no_argument, nullptr, 'V'},
                                   {"help", no_argument, nullptr, 'h'},
@@ -313,6 +366,13 @@ static int run(int argc, char **argv) {
                              "dragon: --runtime-id '%s': use 1 to 64 letters, digits, '-' or "
                              "'_'\n",
                              optarg);
+                return 2;
+            }
+            break;
+        case 'g':
+            grace = parse_seconds(optarg);
+            if (grace < 0) {
+                std::fprintf(stderr, "dragon: --grace '%s': give a number of seconds\n", optarg);
                 return 2;
             }
             break;
@@ -357,10 +417,14 @@ static int run(int argc, char **argv) {
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
 
+    // Processes of the runtime that outlive the daemon become ours, to be ended here.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     Runtime rtm;
     rtm.id = runtime_id;
-    std::string base = rt::runtime_base();
-    mkdir(base.c_str(), 0700);
+    if (std::string why; !rt::make_private_base(&why)) {
+        std::fprintf(stderr, "dragon: %s\n", why.c_str());
+        return kRuntimeError;
+    }
     rtm.dir = rt::runtime_dir(runtime_id);
     if (mkdir(rtm.dir.c_str(), 0700) != 0) {
         std::fprintf(stderr, "dragon: cannot create the runtime directory %s: %s\n",
@@ -372,7 +436,7 @@ static int run(int argc, char **argv) {
     int life[2];
     if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(life, O_CLOEXEC) != 0) {
         std::perror("dragon: pipe");
-        rtm.shutdown(nullptr);
+        rtm.shutdown(nullptr, true, -1);
         return kRuntimeError;
     }
     const char *node_env = std::getenv("DRAGON_NODE_EXE");
@@ -380,8 +444,9 @@ static int run(int argc, char **argv) {
     pid_t daemon = fork();
     if (daemon == 0) {
         sigprocmask(SIG_UNBLOCK, &mask, nullptr);
-        // The daemon survives the terminal's Ctrl-C: the launcher decides when it stops.
-        setpgid(0, 0);
+        // The daemon survives the terminal's Ctrl-C (the launcher decides when it stops) and
+        // leads a session of its own, which holds every process of the runtime.
+        setsid();
         int in = open("/dev/null", O_RDONLY);
         dup2(in, STDIN_FILENO);
         fcntl(ready[1], F_SETFD, 0);
@@ -404,15 +469,15 @@ static int run(int argc, char **argv) {
         std::strncmp(line, "ready", 5) != 0) {
         std::fprintf(stderr, "dragon: the node daemon did not start (see its messages above)\n");
         close(ready[0]);
-        rtm.shutdown(nullptr);
+        rtm.shutdown(nullptr, true, -1);
         return kRuntimeError;
     }
     close(ready[0]);
 
     Client client;
-    if (!client.connect_to(rt::node_socket(runtime_id, 0))) {
-        std::fprintf(stderr, "dragon: cannot reach the node daemon: %s\n", std::strerror(errno));
-        rtm.shutdown(nullptr);
+    if (std::string why; !client.connect_to(rt::node_socket(runtime_id, 0), &why)) {
+        std::fprintf(stderr, "dragon: %s\n", why.c_str());
+        rtm.shutdown(nullptr, true, -1);
         return kRuntimeError;
     }
     json hello = client.call({{"op", "hello"}, {"protocol", rt::kProtocolVersion}});
@@ -430,7 +495,7 @@ static int run(int argc, char **argv) {
     int st = spawned.value("status", static_cast<int>(DRAGON_INTERNAL));
     if (st != DRAGON_SUCCESS) {
         std::fprintf(stderr, "dragon: %s\n", spawned.value("error", std::string("?")).c_str());
-        rtm.shutdown(&client);
+        rtm.shutdown(&client, true, sfd);
         return st == DRAGON_NOT_FOUND           ? kNotFound
                : st == DRAGON_PERMISSION_DENIED ? kNotExecutable
                                                 : kRuntimeError;
@@ -439,25 +504,41 @@ static int run(int argc, char **argv) {
     uint64_t join_id = client.send_op({{"op", "join"}, {"puid", puid}});
 
     int exit_code = kRuntimeError;
-    int signals_seen = 0;
+    int first_signal = 0;
+    int64_t kill_at = -1; // the grace period after the first signal ends then
+    bool daemon_gone = false;
+    bool killed = false; // by the launcher: a second signal, or the grace period ended
     for (;;) {
         struct pollfd fds[3] = {{client.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, feed.poll_entry()};
-        if (poll(fds, 3, -1) < 0 && errno != EINTR) {
+        int wait = kill_at < 0 ? -1 : static_cast<int>(std::max<int64_t>(0, kill_at - now_ms()));
+        if (poll(fds, 3, wait) < 0 && errno != EINTR) {
             break;
         }
         feed.ready(fds[2].revents);
+        bool kill_now = kill_at >= 0 && now_ms() >= kill_at;
         if ((fds[1].revents & POLLIN) != 0) {
             struct signalfd_siginfo si {};
             if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-                // First signal: pass it on; a second one: SIGKILL.
-                int sig = ++signals_seen == 1 ? static_cast<int>(si.ssi_signo) : SIGKILL;
-                client.send_op({{"op", "signal"}, {"puid", puid}, {"signal", sig}});
+                if (first_signal == 0) { // passed on; the grace period starts
+                    first_signal = static_cast<int>(si.ssi_signo);
+                    client.send_op({{"op", "signal"}, {"puid", puid}, {"signal", first_signal}});
+                    kill_at = now_ms() + static_cast<int64_t>(grace * 1000);
+                } else {
+                    kill_now = true; // a second one: at once
+                }
             }
+        }
+        if (kill_now) {
+            exit_code = 128 + first_signal;
+            killed = true;
+            break;
         }
         if ((fds[0].revents & (POLLIN | POLLHUP)) != 0) {
             json r;
             if (!client.receive(&r)) {
-                std::fprintf(stderr, "dragon: the node daemon went away\n");
+                std::fprintf(stderr, "dragon: the node daemon went away; its processes are "
+                                     "killed\n");
+                daemon_gone = true;
                 break;
             }
             if (r.value("id", uint64_t{0}) == join_id) {
@@ -466,7 +547,7 @@ static int run(int argc, char **argv) {
             }
         }
     }
-    rtm.shutdown(&client);
+    rtm.shutdown(daemon_gone ? nullptr : &client, killed, sfd);
     return exit_code;
 }
 

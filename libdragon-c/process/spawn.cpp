@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -87,7 +88,7 @@ struct ChildPlan {
     bool new_process_group;
     long nofile_soft;
     int errpipe;
-    sigset_t old_mask;
+    pid_t parent; // >= 0: die with this parent (PR_SET_PDEATHSIG)
 };
 
 // The child side of vfork: system calls only, on the plan; never returns.
@@ -98,18 +99,23 @@ struct ChildPlan {
         (void)ignored;
         _exit(127);
     };
-    // Handlers of the parent must not run here: caught signals go back to their default
-    // (exec would do that anyway) before the mask is restored.
+    // The child starts with every signal at its default disposition and none blocked,
+    // whatever the parent caught, ignored (the daemon ignores SIGPIPE) or blocked (the daemon
+    // takes SIGCHLD on a signalfd): exec keeps ignored dispositions and the mask. Handlers of
+    // the parent must not run here, so the defaults go in before the mask is emptied.
     for (int sig = 1; sig < NSIG; ++sig) {
-        struct sigaction sa {};
-        if (sigaction(sig, nullptr, &sa) == 0 && sa.sa_handler != SIG_IGN &&
-            sa.sa_handler != SIG_DFL) {
-            sa.sa_handler = SIG_DFL;
-            sa.sa_flags = 0;
-            sigaction(sig, &sa, nullptr);
+        if (sig != SIGKILL && sig != SIGSTOP) {
+            signal(sig, SIG_DFL);
         }
     }
-    sigprocmask(SIG_SETMASK, &plan->old_mask, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Killed with its parent (the node daemon), should that die first; if it died already,
+    // the signal was missed: leave now.
+    if (plan->parent >= 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != plan->parent)) {
+        _exit(127);
+    }
     for (int i = 0; i < 3; ++i) {
         int fd = plan->fds[i];
         if (plan->modes[i] == Stdio::kDevNull) {
@@ -254,7 +260,7 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
                    req.new_process_group,
                    req.nofile_soft,
                    errpipe[1],
-                   {}};
+                   req.die_with_parent ? getpid() : -1};
     for (int i = 0; i < 3; ++i) {
         plan.fds[i] = modes[i] == Stdio::kPipe ? (i == 0 ? pipes[i][0] : pipes[i][1])
                       : modes[i] == Stdio::kFd ? req.fds[i]
@@ -265,14 +271,15 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
     // child only makes system calls on data prepared here (child_exec). Signals stay
     // blocked across the borrow so that no handler of ours runs in the child.
     sigset_t all;
+    sigset_t old_mask;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &plan.old_mask);
+    pthread_sigmask(SIG_SETMASK, &all, &old_mask);
     pid_t pid = vfork(); // NOLINT(clang-analyzer-security.insecureAPI.vfork)
     if (pid == 0) {
         child_exec(&plan); // NOLINT(clang-analyzer-unix.Vfork): system calls only, then exec
     }
     int vfork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &plan.old_mask, nullptr);
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     if (pid < 0) {
         int e = vfork_errno;
         close_pipes();

@@ -27,6 +27,7 @@ struct SpawnRequest {
     Stdio err = Stdio::kInherit;
     int fds[3] = {-1, -1, -1};      // for kFd: the descriptor to give the child (not closed)
     bool new_process_group = false; // the child leads a process group of its own
+    bool die_with_parent = false;   // SIGKILL the child if the caller dies (PR_SET_PDEATHSIG)
     long nofile_soft = -1;          // >= 0: the child's soft RLIMIT_NOFILE (the caller's may
                                     // have been raised for its own many descriptors)
 };

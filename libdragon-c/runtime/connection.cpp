@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include "fdpass.hpp"
+#include "paths.hpp"
 
 #include "../common/error.hpp"
 
@@ -43,6 +44,13 @@ dragon_status_t Connection::open() {
     fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd_ < 0 || connect(fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) != 0) {
         return detail::fail_errno(DRAGON_CLOSED, errno, "cannot reach the node daemon at %s", path);
+    }
+    // Nothing goes to a daemon that is not ours (a swapped runtime directory, a forged
+    // DRAGON_NODE_SOCKET): not a request, not a descriptor.
+    if (std::string why; !peer_is_owner(fd_, path, &why)) {
+        close(fd_);
+        fd_ = -1;
+        return fail(DRAGON_PERMISSION_DENIED, "%s", why.c_str());
     }
     return DRAGON_SUCCESS;
 }

@@ -8,7 +8,7 @@
 
 namespace dragon::runtime {
 
-ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &fds) {
+ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &fds, int flags) {
     if (fds.size() > kMaxPassedFds) {
         errno = EINVAL;
         return -1;
@@ -27,7 +27,7 @@ ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &
         c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
         std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
     }
-    return sendmsg(sock, &msg, MSG_NOSIGNAL);
+    return sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 }
 
 ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fds,

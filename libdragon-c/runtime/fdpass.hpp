@@ -12,8 +12,9 @@ namespace dragon::runtime {
 
 constexpr std::size_t kMaxPassedFds = 8; // received beyond this, the message is truncated
 
-// sendmsg with MSG_NOSIGNAL; fds (at most kMaxPassedFds) go along. -1 with errno on failure.
-ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &fds);
+// sendmsg with MSG_NOSIGNAL and `flags` (MSG_DONTWAIT); fds (at most kMaxPassedFds) go
+// along. -1 with errno on failure.
+ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &fds, int flags = 0);
 
 // recvmsg into buf; descriptors that came along are appended to *fds (close-on-exec), and
 // *truncated tells whether the message or its descriptors did not fit. EINTR is retried.

@@ -1,9 +1,11 @@
 // Relaying managed processes' output line by line (docs/runtime.md): bytes read from each
-// source are cut at newlines and every complete line goes out in one write(), so lines of
-// two processes never interleave inside a line. A partial line waits for its newline, for
-// the source's end (then it is written with a newline added), or for the limit of max_line
-// bytes before its newline (then what fits is written with a newline, and the rest follows
-// as a new line).
+// source are cut at newlines and every complete line goes out in one sink call, so lines of
+// two processes never interleave inside a line. The relay is byte-exact: nothing is added
+// and nothing removed. A partial line waits for its newline, for the source's end (then it
+// goes out as it is, without a newline), or for the limit of max_line bytes before its
+// newline (then those bytes go out as a chunk, and the line continues in the next chunk:
+// such a long line may interleave with other processes' output at chunk boundaries, but it
+// never gains a byte).
 #pragma once
 
 #include <cstddef>
@@ -15,15 +17,18 @@ namespace dragon::runtime {
 
 class LineRelay {
   public:
-    using Sink = std::function<void(std::string_view line)>; // one call per whole line
+    // One call per whole line, or per max_line-byte chunk of a longer one.
+    using Sink = std::function<void(std::string_view bytes)>;
 
     explicit LineRelay(Sink sink, std::size_t max_line = 65536)
         : sink_(std::move(sink)), max_line_(max_line > 0 ? max_line : 1) {}
 
     // Feed bytes read from the source.
     void feed(std::string_view bytes);
-    // The source ended: flush a pending partial line (a newline is added).
+    // The source ended: pass on a pending partial line as it is.
     void finish();
+    // Bytes held back waiting for a newline.
+    std::size_t pending() const { return pending_.size(); }
 
   private:
     Sink sink_;

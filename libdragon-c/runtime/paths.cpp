@@ -1,9 +1,13 @@
 #include "paths.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include <cerrno>
+
 #include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +19,56 @@ std::string runtime_base() {
         return std::string(xdg) + "/dragon";
     }
     return "/tmp/dragon-" + std::to_string(geteuid());
+}
+
+bool make_private_base(std::string *why) {
+    std::string base = runtime_base();
+    if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) {
+        *why = "cannot create the runtime base directory " + base + ": " + std::strerror(errno);
+        return false;
+    }
+    struct stat st {};
+    if (lstat(base.c_str(), &st) != 0) {
+        *why = "cannot examine the runtime base directory " + base + ": " + std::strerror(errno);
+        return false;
+    }
+    std::string fix = " Remove it (as its owner, or root) or set XDG_RUNTIME_DIR to a private "
+                      "directory of yours.";
+    if (!S_ISDIR(st.st_mode)) {
+        *why = "the runtime base directory " + base + " is not a directory (a link?)." + fix;
+        return false;
+    }
+    if (st.st_uid != geteuid()) {
+        *why = "the runtime base directory " + base + " belongs to uid " +
+               std::to_string(st.st_uid) + ", not to you (uid " + std::to_string(geteuid()) +
+               "): another user may have made it to take over your runtime." + fix;
+        return false;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        *why = "the runtime base directory " + base + " is writable by others (mode " + mode +
+               "): anyone could replace your runtime's socket. Run `chmod 700 " + base +
+               "`, or remove it.";
+        return false;
+    }
+    return true;
+}
+
+bool peer_is_owner(int sock, const std::string &path, std::string *why) {
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        *why = "cannot tell who runs the node daemon at " + path + ": " + std::strerror(errno);
+        return false;
+    }
+    if (cred.uid != geteuid()) {
+        *why = "the node daemon at " + path + " runs as uid " + std::to_string(cred.uid) +
+               " (pid " + std::to_string(cred.pid) + "), not as you (uid " +
+               std::to_string(geteuid()) + "): refusing to talk to it";
+        return false;
+    }
+    return true;
 }
 
 int remove_segments(const std::string &runtime_id) {
