@@ -1,9 +1,11 @@
 // dragon-cleanup: remove what a runtime left behind after its launcher (and daemon) were
-// killed: its processes, its shared-memory segments, its runtime directory. Only the
-// invoking user's processes and files are ever touched.
+// killed: its processes (the session its daemon led), its shared-memory segments, its
+// runtime directory. Only the invoking user's processes and files are ever touched, and a
+// process only through a pidfd, after checking it is still the one found.
 #include <dragon/dragon.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,10 +20,12 @@
 #include <sstream>
 #include <vector>
 
+#include "process/reaper.hpp"
 #include "runtime/paths.hpp"
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace {
@@ -55,10 +59,45 @@ std::string read_file(const std::string &path) {
     return ss.str();
 }
 
-// Processes of the runtime: the user's processes whose environment names it (managed
-// processes) or whose command line is a dragon-node of it (the daemon).
-std::vector<pid_t> runtime_processes(const std::string &runtime) {
-    std::vector<pid_t> out;
+// The daemon's identity as it wrote it in the runtime directory: pid, start time, session.
+struct DaemonRecord {
+    pid_t pid = -1;
+    unsigned long long start = 0;
+    pid_t session = -1;
+};
+
+DaemonRecord read_daemon_record(const std::string &runtime) {
+    DaemonRecord d;
+    std::string text = read_file(dragon::runtime::runtime_dir(runtime) + "/daemon");
+    long pid = -1;
+    long session = -1;
+    if (std::sscanf(text.c_str(), "%ld %llu %ld", &pid, &d.start, &session) == 3 && pid > 0 &&
+        session > 0) {
+        d.pid = static_cast<pid_t>(pid);
+        d.session = static_cast<pid_t>(session);
+    }
+    return d;
+}
+
+struct Found {
+    pid_t pid;
+    uint64_t start; // to check, through a pidfd, that it is still the same process
+};
+
+// Processes of the runtime, the user's own only: its daemon, and every process in the
+// session the daemon leads (found from the runtime directory, whatever a process did to its
+// environment) — unless that session id now belongs to someone else (a process with that
+// pid that is not our daemon). Also, for a runtime without that record, processes whose
+// environment or command line names it.
+std::vector<Found> runtime_processes(const std::string &runtime) {
+    std::vector<Found> out;
+    DaemonRecord d = read_daemon_record(runtime);
+    bool daemon_alive = d.pid > 0 && dragon::proc::start_time(d.pid) == d.start;
+    pid_t session = -1;
+    // Only a session the daemon led itself (never, say, the user's login session).
+    if (d.session > 0 && d.session == d.pid && (daemon_alive || dragon::proc::start_time(d.session) == 0)) {
+        session = d.session; // the session is ours while its leader is, or has no process
+    }
     DIR *proc = opendir("/proc");
     if (proc == nullptr) {
         return out;
@@ -76,58 +115,71 @@ std::vector<pid_t> runtime_processes(const std::string &runtime) {
         if (stat(dir.c_str(), &st) != 0 || st.st_uid != geteuid()) {
             continue;
         }
-        std::string env = read_file(dir + "/environ");
-        bool match = false;
-        for (size_t at = 0; at < env.size();) {
-            size_t nul = env.find('\0', at);
-            if (env.compare(at, (nul == std::string::npos ? env.size() : nul) - at, env_needle) ==
-                0) {
-                match = true;
-                break;
+        auto p = static_cast<pid_t>(pid);
+        uint64_t start = dragon::proc::start_time(p);
+        bool match = (session > 0 && dragon::proc::session_of(p) == session) ||
+                     (daemon_alive && p == d.pid);
+        if (!match) {
+            std::string env = read_file(dir + "/environ");
+            for (size_t at = 0; at < env.size();) {
+                size_t nul = env.find('\0', at);
+                size_t len = (nul == std::string::npos ? env.size() : nul) - at;
+                if (env.compare(at, len, env_needle) == 0) {
+                    match = true;
+                    break;
+                }
+                at = nul == std::string::npos ? env.size() : nul + 1;
             }
-            at = nul == std::string::npos ? env.size() : nul + 1;
         }
-        std::string cmd = read_file(dir + "/cmdline");
-        if (!match && cmd.find("dragon-node") != std::string::npos &&
-            cmd.find(arg_needle) != std::string::npos) {
-            match = true;
+        if (!match) {
+            std::string cmd = read_file(dir + "/cmdline");
+            match = cmd.find("dragon-node") != std::string::npos &&
+                    cmd.find(arg_needle) != std::string::npos;
         }
-        if (match) {
-            out.push_back(static_cast<pid_t>(pid));
+        if (match && start != 0) {
+            out.push_back({p, start});
         }
     }
     closedir(proc);
     return out;
 }
 
+// SIGKILL through a pidfd, and only if the pid is still the process that was found.
+void kill_found(const Found &f) {
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, f.pid, 0));
+    if (pidfd < 0) {
+        return;
+    }
+    if (dragon::proc::start_time(f.pid) == f.start) {
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    }
+    close(pidfd);
+}
+
 // SIGKILL the runtime's processes; true when none is left (bounded wait, 2 s).
 bool kill_runtime_processes(const std::string &runtime, bool dry_run, bool verbose) {
-    std::vector<pid_t> pids = runtime_processes(runtime);
-    for (pid_t p : pids) {
-        if (dry_run) {
-            std::printf("would kill process %d\n", static_cast<int>(p));
-            continue;
-        }
-        kill(p, SIGKILL);
-        if (verbose) {
-            std::printf("killed process %d\n", static_cast<int>(p));
-        }
-    }
-    if (dry_run) {
-        return true;
-    }
-    for (int i = 0; i < 200; ++i) {
+    for (int round = 0; round < 200; ++round) {
+        std::vector<Found> found = runtime_processes(runtime);
         bool alive = false;
-        for (pid_t p : pids) {
-            // Gone, or a zombie waiting for a parent that is not us: either way harmless.
-            std::string stat = read_file("/proc/" + std::to_string(p) + "/stat");
+        for (const Found &f : found) {
+            // A zombie waiting for a parent that is not us is harmless.
+            std::string stat = read_file("/proc/" + std::to_string(f.pid) + "/stat");
             size_t close_paren = stat.rfind(')');
-            if (!stat.empty() && close_paren != std::string::npos &&
-                close_paren + 2 < stat.size() && stat[close_paren + 2] != 'Z') {
-                alive = true;
+            if (stat.empty() || close_paren == std::string::npos ||
+                close_paren + 2 >= stat.size() || stat[close_paren + 2] == 'Z') {
+                continue;
+            }
+            alive = true;
+            if (dry_run) {
+                std::printf("would kill process %d\n", static_cast<int>(f.pid));
+                continue;
+            }
+            kill_found(f);
+            if (verbose && round == 0) {
+                std::printf("killed process %d\n", static_cast<int>(f.pid));
             }
         }
-        if (!alive) {
+        if (!alive || dry_run) {
             return true;
         }
         struct timespec ms10 = {0, 10000000};
@@ -235,6 +287,7 @@ int main(int argc, char **argv) {
     if (!all && !dry_run) {
         std::string rdir = dragon::runtime::runtime_dir(runtime);
         unlink(dragon::runtime::node_socket(runtime, 0).c_str());
+        unlink((rdir + "/daemon").c_str());
         if (rmdir(rdir.c_str()) != 0 && errno != ENOENT) {
             std::fprintf(stderr, "dragon-cleanup: cannot remove %s: %s\n", rdir.c_str(),
                          std::strerror(errno));

@@ -450,7 +450,7 @@ bool Daemon::start(int ready_fd) {
 void Daemon::write_daemon_file() {
     std::string path = rt::runtime_dir(runtime_id_) + "/daemon";
     std::string line = std::to_string(getpid()) + " " + std::to_string(dp::start_time(getpid())) +
-                       " " + std::to_string(getsid(0)) + "\n";
+                       " " + std::to_string(getsid(0) == getpid() ? getpid() : -1) + "\n";
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0) {
         ssize_t ignored = write(fd, line.data(), line.size());

@@ -4,6 +4,14 @@
 set -uo pipefail
 build=$1
 topologies=${2:-}
+# It kills and signals: in a pid namespace of its own, so that a bug cannot reach anything
+# else on the machine.
+if [ -z "${DRAGON_TEST_PIDNS:-}" ]; then
+  if [ "$(id -u)" -ne 0 ] || ! unshare -pf --mount-proc true 2>/dev/null; then
+    echo "skip: needs root and unshare -pf (a pid namespace of its own)"; exit 77
+  fi
+  exec unshare -pf --mount-proc --kill-child env DRAGON_TEST_PIDNS=1 bash "$0" "$@"
+fi
 dragon="$build/tools/dragon"
 cleanup_tool="$build/tools/dragon-cleanup"
 work=$(mktemp -d)
