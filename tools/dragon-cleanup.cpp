@@ -95,7 +95,8 @@ std::vector<Found> runtime_processes(const std::string &runtime) {
     bool daemon_alive = d.pid > 0 && dragon::proc::start_time(d.pid) == d.start;
     pid_t session = -1;
     // Only a session the daemon led itself (never, say, the user's login session).
-    if (d.session > 0 && d.session == d.pid && (daemon_alive || dragon::proc::start_time(d.session) == 0)) {
+    if (d.session > 0 && d.session == d.pid &&
+        (daemon_alive || dragon::proc::start_time(d.session) == 0)) {
         session = d.session; // the session is ours while its leader is, or has no process
     }
     DIR *proc = opendir("/proc");
@@ -117,8 +118,8 @@ std::vector<Found> runtime_processes(const std::string &runtime) {
         }
         auto p = static_cast<pid_t>(pid);
         uint64_t start = dragon::proc::start_time(p);
-        bool match = (session > 0 && dragon::proc::session_of(p) == session) ||
-                     (daemon_alive && p == d.pid);
+        bool match =
+            (session > 0 && dragon::proc::session_of(p) == session) || (daemon_alive && p == d.pid);
         if (!match) {
             std::string env = read_file(dir + "/environ");
             for (size_t at = 0; at < env.size();) {

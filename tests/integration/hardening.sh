@@ -13,6 +13,8 @@ if [ -z "${DRAGON_TEST_PIDNS:-}" ]; then
   exec unshare -pf --mount-proc --kill-child env DRAGON_TEST_PIDNS=1 bash "$0" "$@"
 fi
 dragon="$build/tools/dragon"
+# Runtime ids unique to this run ($$ is 1 in every pid namespace).
+sfx=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 client="$build/tests/integration/hardening-client"
 cleanup_tool="$build/tools/dragon-cleanup"
 work=$(mktemp -d)
@@ -55,7 +57,7 @@ nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 # 1. Teardown never signals a pid it has reaped: a process of the runtime ends, its pid goes
 # to an unrelated process group leader, and the runtime ends.
 mkfifo "$work/go1"
-"$dragon" --runtime-id th1 "$client" spawn-join /bin/true > "$work/o1" 2>&1 < "$work/go1" &
+"$dragon" --runtime-id th1$sfx "$client" spawn-join /bin/true > "$work/o1" 2>&1 < "$work/go1" &
 launcher=$!
 exec 5> "$work/go1"
 wait_for_line "$work/o1" "^pid "
@@ -74,14 +76,14 @@ kill -KILL "$victim"; wait "$victim" 2>/dev/null
 # 2. Another user's base directory is refused, named; a world-writable one too.
 xdg="$work/xdg"; mkdir -m 1777 "$xdg"
 nobody mkdir -m 0777 "$xdg/dragon"
-err=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2 true 2>&1); rc=$?
+err=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2$sfx true 2>&1); rc=$?
 check "base directory of another user: refused (125)" [ $rc -eq 125 ]
 check "base directory of another user: named, with what to do" grep -q "$xdg/dragon belongs to uid $(id -u nobody).*Remove it" <<<"$err"
 rm -rf "$xdg/dragon"; mkdir -m 0777 "$xdg/dragon"; chmod 0777 "$xdg/dragon"
-err=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2 true 2>&1); rc=$?
+err=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2$sfx true 2>&1); rc=$?
 check "world-writable base directory: refused (125)" [ $rc -eq 125 ] && grep -q "writable by others" <<<"$err"
 rm -rf "$xdg/dragon"
-out=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2 sh -c 'echo in-private-base' 2>&1)
+out=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2$sfx sh -c 'echo in-private-base' 2>&1)
 check "a base directory the launcher made itself works" [ "$out" = "in-private-base" ]
 check "... with mode 0700" [ "$(stat -c %a "$xdg/dragon")" = 700 ]
 
@@ -117,7 +119,7 @@ check "another user's daemon: received nothing" sh -c "! grep -q 'received [1-9]
 
 # 4. A client that sends requests and never reads the replies is disconnected (logged); the
 # daemon goes on answering everyone else.
-out=$(timeout 60 "$dragon" --runtime-id th4 /usr/bin/python3 -c '
+out=$(timeout 60 "$dragon" --runtime-id th4$sfx /usr/bin/python3 -c '
 import json, os, socket, time
 path = os.environ["DRAGON_NODE_SOCKET"]
 flood = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); flood.connect(path)
@@ -138,27 +140,27 @@ print("other-client", r["status"], "%.1f" % (time.monotonic() - t), flush=True)
 check "a client that does not read is disconnected" grep -q "^flood-disconnected" <<<"$out"
 check "... and that is logged" grep -q "does not read its replies" "$work/e4"
 check "the daemon still answers others" grep -q "^other-client 0 " <<<"$out"
-check "nothing left (th4)" nothing_left th4
+check "nothing left (th4)" nothing_left th4$sfx
 
 # A stdout that nobody reads (a pipe that is never read, as `| less` left alone), and a
 # program that ignores SIGINT and SIGTERM: Ctrl-C twice ends everything.
 mkfifo "$work/full"; exec 6<> "$work/full"
-"$dragon" --runtime-id th5 sh -c "trap '' INT TERM; echo started >&2; exec yes" > "$work/full" 2> "$work/e5" &
+"$dragon" --runtime-id th5$sfx sh -c "trap '' INT TERM; echo started >&2; exec yes" > "$work/full" 2> "$work/e5" &
 launcher=$!
 wait_for_line "$work/e5" started
-for _ in $(seq 100); do [ "$(awk '{print $4}' /proc/$(daemon_of th5)/stat 2>/dev/null)" ] && break; sleep 0.01; done
+for _ in $(seq 100); do [ "$(awk '{print $4}' /proc/$(daemon_of th5$sfx)/stat 2>/dev/null)" ] && break; sleep 0.01; done
 sleep 0.2 # (not for correctness: gives `yes` time to fill the pipe, the case under test)
 kill -INT $launcher; kill -INT $launcher
 wait_job $launcher 20; rc=$?
 check "full stdout: two Ctrl-C end the runtime (130)" [ $rc -eq 130 ]
-for _ in $(seq 300); do nothing_left th5 && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
+for _ in $(seq 300); do nothing_left th5$sfx && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
 check "full stdout: nothing left, yes included" sh -c "! pgrep -x yes >/dev/null && ! pgrep -x dragon-node >/dev/null"
 # ... and a SIGKILLed launcher: the daemon does not wait on the stuck write.
-"$dragon" --runtime-id th6 sh -c "echo started >&2; exec yes" > "$work/full" 2> "$work/e6" &
+"$dragon" --runtime-id th6$sfx sh -c "echo started >&2; exec yes" > "$work/full" 2> "$work/e6" &
 launcher=$!
 wait_for_line "$work/e6" started
 kill -KILL $launcher; wait $launcher 2>/dev/null
-for _ in $(seq 1000); do nothing_left th6 && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
+for _ in $(seq 1000); do nothing_left th6$sfx && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
 check "full stdout, launcher SIGKILLed: daemon and PROGRAM gone" sh -c "! pgrep -x yes >/dev/null && ! pgrep -x dragon-node >/dev/null"
 exec 6>&-
 
@@ -177,26 +179,26 @@ check "stderr is byte-exact too" [ "$a" = "$(head -c 300000 /bin/ls | md5sum)" ]
 
 # 6. A dead daemon takes its processes with it, one started with `env -i` included; after
 # the launcher and daemon were both SIGKILLed, dragon-cleanup finds such a process.
-"$dragon" --runtime-id th7 sh -c 'env -i sleep 300 & echo "child $!"; wait' > "$work/o7" 2> "$work/e7" &
+"$dragon" --runtime-id th7$sfx sh -c 'env -i sleep 300 & echo "child $!"; wait' > "$work/o7" 2> "$work/e7" &
 launcher=$!
 wait_for_line "$work/o7" "^child "
 child=$(sed -n 's/^child //p' "$work/o7")
 wait_exec "$child" sleep
-kill -KILL "$(daemon_of th7)"
+kill -KILL "$(daemon_of th7$sfx)"
 wait_job $launcher 20; rc=$?
 check "daemon SIGKILLed: the launcher exits 125" [ $rc -eq 125 ]
 check "daemon SIGKILLed: said so" grep -q "node daemon went away" "$work/e7"
 for _ in $(seq 300); do alive "$child" || break; sleep 0.01; done
 check "daemon SIGKILLed: its env -i grandchild is gone" sh -c "! ps -o stat= -p $child | grep -qv Z"
-check "daemon SIGKILLed: nothing left" nothing_left th7
+check "daemon SIGKILLed: nothing left" nothing_left th7$sfx
 
-"$dragon" --runtime-id th8 sh -c 'env -i setsid -f sleep 301; env -i sleep 300 & echo "child $!"; wait' > "$work/o8" 2>/dev/null &
+"$dragon" --runtime-id th8$sfx sh -c 'env -i setsid -f sleep 301; env -i sleep 300 & echo "child $!"; wait' > "$work/o8" 2>/dev/null &
 launcher=$!
 wait_for_line "$work/o8" "^child "
 child=$(sed -n 's/^child //p' "$work/o8")
 wait_exec "$child" sleep
-kill -KILL $launcher "$(daemon_of th8)"; wait $launcher 2>/dev/null
-timeout 30 "$cleanup_tool" --runtime-id th8 > /dev/null; rc=$?
+kill -KILL $launcher "$(daemon_of th8$sfx)"; wait $launcher 2>/dev/null
+timeout 30 "$cleanup_tool" --runtime-id th8$sfx > /dev/null; rc=$?
 check "launcher and daemon SIGKILLed: dragon-cleanup exits 0" [ $rc -eq 0 ]
 check "... and finds the env -i process" sh -c "! ps -o stat= -p $child | grep -qv Z"
 pkill -KILL -x sleep 2>/dev/null # the one that left the session (documented); ours alone here
@@ -204,14 +206,14 @@ pkill -KILL -x sleep 2>/dev/null # the one that left the session (documented); o
 # 7. Ctrl-C on a program that ignores SIGINT and SIGTERM: passed on, then after the grace
 # period everything is killed, exit 130. SIGINT at its default disposition (a background
 # job of this shell has it ignored).
-"$dragon" --runtime-id th9 --grace 1 sh -c "trap '' INT TERM; echo started; while :; do sleep 1; done" > "$work/o9" 2>&1 &
+"$dragon" --runtime-id th9$sfx --grace 1 sh -c "trap '' INT TERM; echo started; while :; do sleep 1; done" > "$work/o9" 2>&1 &
 launcher=$!
 wait_for_line "$work/o9" started
 kill -INT $launcher
 wait_job $launcher 20; rc=$?
 check "one Ctrl-C, PROGRAM ignores it: killed after the grace period (130)" [ $rc -eq 130 ]
-check "... nothing left" nothing_left th9
-env --default-signal=INT "$dragon" --runtime-id th10 sh -c "echo started; exec sleep 300" > "$work/o10" 2>&1 &
+check "... nothing left" nothing_left th9$sfx
+env --default-signal=INT "$dragon" --runtime-id th10$sfx sh -c "echo started; exec sleep 300" > "$work/o10" 2>&1 &
 launcher=$!
 wait_for_line "$work/o10" started
 kill -INT $launcher
@@ -223,7 +225,7 @@ out=$(timeout 30 "$dragon" bash -c 'yes | head -1 >/dev/null; echo ${PIPESTATUS[
 check "SIGPIPE at its default in managed processes (141)" [ "$out" = 141 ]
 
 # 10. The registry's memory is capped, and parked lookups cost nothing per request.
-out=$(timeout 120 "$dragon" --runtime-id th11 /usr/bin/python3 -c '
+out=$(timeout 120 "$dragon" --runtime-id th11$sfx /usr/bin/python3 -c '
 import json, os, socket, struct
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.settimeout(20)
 s.connect(os.environ["DRAGON_NODE_SOCKET"])

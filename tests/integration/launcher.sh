@@ -13,6 +13,8 @@ if [ -z "${DRAGON_TEST_PIDNS:-}" ]; then
   exec unshare -pf --mount-proc --kill-child env DRAGON_TEST_PIDNS=1 bash "$0" "$@"
 fi
 dragon="$build/tools/dragon"
+# Runtime ids unique to this run ($$ is 1 in every pid namespace).
+sfx=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 cleanup_tool="$build/tools/dragon-cleanup"
 work=$(mktemp -d)
 fails=0
@@ -60,14 +62,14 @@ wait_for_line() {
   return 1
 }
 
-out=$(timeout 30 "$dragon" --runtime-id tl1$$ /bin/echo hello world); rc=$?
+out=$(timeout 30 "$dragon" --runtime-id tl1$sfx /bin/echo hello world); rc=$?
 check "echo: output relayed" [ "$out" = "hello world" ]
 check "echo: exit code 0" [ $rc -eq 0 ]
-check "echo: nothing left" nothing_left tl1$$
+check "echo: nothing left" nothing_left tl1$sfx
 
 timeout 30 "$dragon" sh -c 'exit 3'; rc=$?
 check "exit code passed through (3)" [ $rc -eq 3 ]
-timeout 30 "$dragon" sh -c 'kill -TERM $$'; rc=$?
+timeout 30 "$dragon" sh -c 'kill -TERM $sfx'; rc=$?
 check "killed by SIGTERM: 143" [ $rc -eq 143 ]
 
 err=$(timeout 30 "$dragon" no-such-program-xyz 2>&1 >/dev/null); rc=$?
@@ -84,10 +86,10 @@ err=$(timeout 30 "$dragon" 2>&1); rc=$?
 check "no PROGRAM: 2, explained" [ $rc -eq 2 ] && grep -q "no PROGRAM" <<<"$err"
 
 # A daemon that cannot start: 125 and a clear message, nothing left.
-err=$(DRAGON_NODE_EXE=/bin/false timeout 30 "$dragon" --runtime-id tl10$$ true 2>&1); rc=$?
+err=$(DRAGON_NODE_EXE=/bin/false timeout 30 "$dragon" --runtime-id tl10$sfx true 2>&1); rc=$?
 check "daemon fails to start: 125" [ $rc -eq 125 ]
 check "daemon fails to start: said so" grep -q "node daemon did not start" <<<"$err"
-check "daemon fails to start: nothing left" nothing_left tl10$$
+check "daemon fails to start: nothing left" nothing_left tl10$sfx
 err=$(DRAGON_NODE_EXE=/no/such/dragon-node timeout 30 "$dragon" true 2>&1); rc=$?
 check "daemon missing: 125, named" [ $rc -eq 125 ] && grep -q "/no/such/dragon-node" <<<"$err"
 err=$(timeout 30 "$dragon" --topology /no/such.xml true 2>&1); rc=$?
@@ -128,8 +130,8 @@ print("still-alive", ask({"op": "hello", "id": 7}))
 fi
 
 # The environment a managed process gets.
-out=$(timeout 30 "$dragon" --runtime-id tl2$$ sh -c 'echo "$DRAGON_RUNTIME_ID $DRAGON_NODE_ID"; test -S "$DRAGON_NODE_SOCKET" && echo socket')
-check "DRAGON_* environment" [ "$out" = "tl2$$ 0
+out=$(timeout 30 "$dragon" --runtime-id tl2$sfx sh -c 'echo "$DRAGON_RUNTIME_ID $DRAGON_NODE_ID"; test -S "$DRAGON_NODE_SOCKET" && echo socket')
+check "DRAGON_* environment" [ "$out" = "tl2$sfx 0
 socket" ]
 
 # Line relay: 4 writers in one program, 2000 lines each; every line arrives whole.
@@ -199,7 +201,7 @@ fi
 # Process state, pipes and inherited stdio, restart on failure, the registry, the system's
 # nodes and GPU policies, placement by host, wait mode: tests/integration/runtime_client.c.
 if [ -n "$topologies" ]; then
-  out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-4gpu.xml" timeout 120 "$dragon" --runtime-id tl8$$ "$build/tests/integration/runtime-client" 2>"$work/rc.err")
+  out=$(DRAGON_TOPOLOGY_XML="$topologies/nvidia-4gpu.xml" timeout 120 "$dragon" --runtime-id tl8$sfx "$build/tests/integration/runtime-client" 2>"$work/rc.err")
   has() { grep -qx "$1" <<<"$out"; }
   check "query: a running process" has "query-running 0 1 1 -1"
   check "a process the runtime started starts and joins one of its own" has "grandchild 0 exit 7"
@@ -242,13 +244,13 @@ if [ -n "$topologies" ]; then
   check "placement: unknown host id" has "placement-unknown-id 5"
   check "placement: host id 0" has "placement-id-0 0 exit 0"
   check "policy wait mode reaches the process" has "wait-mode=spin"
-  check "runtime client: nothing left" nothing_left tl8$$
+  check "runtime client: nothing left" nothing_left tl8$sfx
   # A group of 4100 members (two spawn and two join requests) under a soft limit of 256
   # descriptors: the daemon raises its own, and members get the 256 back.
-  out=$(ulimit -Sn 256; timeout 300 "$dragon" --runtime-id tl9$$ "$build/tests/integration/runtime-client" --group 4100 2>&1)
+  out=$(ulimit -Sn 256; timeout 300 "$dragon" --runtime-id tl9$sfx "$build/tests/integration/runtime-client" --group 4100 2>&1)
   check "big group: all 4100 members ran and exited 0" grep -qx "big-group 0 4100 of 4100" <<<"$out"
   check "big group: members keep the caller's descriptor limit" grep -qx "member-nofile 256" <<<"$out"
-  check "big group: nothing left" nothing_left tl9$$
+  check "big group: nothing left" nothing_left tl9$sfx
 fi
 
 # The process-group example (the seed's 1_dragon_process_group.py): one process per GPU of
@@ -263,34 +265,34 @@ if [ -n "$topologies" ] && [ -x "$build/examples/process-group" ]; then
 fi
 
 # A segment the program leaves behind is removed at teardown.
-timeout 30 "$dragon" --runtime-id tl3$$ sh -c ': > /dev/shm/dragon.$DRAGON_RUNTIME_ID.0.pool.leak'
-check "teardown removes the runtime's segments" nothing_left tl3$$
+timeout 30 "$dragon" --runtime-id tl3$sfx sh -c ': > /dev/shm/dragon.$DRAGON_RUNTIME_ID.0.pool.leak'
+check "teardown removes the runtime's segments" nothing_left tl3$sfx
 
 # SIGINT to the launcher: passed on, then teardown (child of the program included).
-start_bg "$work/int" /dev/null --runtime-id tl4$$ sh -c 'sleep 300 & echo started; wait'
+start_bg "$work/int" /dev/null --runtime-id tl4$sfx sh -c 'sleep 300 & echo started; wait'
 wait_for_line "$work/int" started
 kill -INT $launcher
 wait $launcher; rc=$?
 check "SIGINT: launcher exits 130" [ $rc -eq 130 ]
-check "SIGINT: nothing left" nothing_left tl4$$
+check "SIGINT: nothing left" nothing_left tl4$sfx
 
 # SIGKILL of the launcher: the daemon sees it go and tears down by itself; dragon-cleanup
 # then finds nothing, and after killing the daemon too it removes everything.
-start_bg "$work/k" /dev/null --runtime-id tl5$$ sh -c 'echo started; exec sleep 300'
+start_bg "$work/k" /dev/null --runtime-id tl5$sfx sh -c 'echo started; exec sleep 300'
 wait_for_line "$work/k" started
 kill -KILL $launcher
 wait $launcher 2>/dev/null
-for _ in $(seq 300); do nothing_left tl5$$ >/dev/null && break; sleep 0.01; done
-check "launcher SIGKILLed: the daemon tears down" nothing_left tl5$$
+for _ in $(seq 300); do nothing_left tl5$sfx >/dev/null && break; sleep 0.01; done
+check "launcher SIGKILLed: the daemon tears down" nothing_left tl5$sfx
 
-start_bg "$work/k2" /dev/null --runtime-id tl6$$ sh -c 'echo started; exec sleep 300'
+start_bg "$work/k2" /dev/null --runtime-id tl6$sfx sh -c 'echo started; exec sleep 300'
 wait_for_line "$work/k2" started
-daemon=$(grep -lsa -- "--runtime-id.tl6$$" /proc/[0-9]*/cmdline | head -1 | cut -d/ -f3)
+daemon=$(grep -lsa -- "--runtime-id.tl6$sfx" /proc/[0-9]*/cmdline | head -1 | cut -d/ -f3)
 kill -KILL $launcher "$daemon" 2>/dev/null
 wait $launcher 2>/dev/null
-timeout 30 "$cleanup_tool" --runtime-id tl6$$ >/dev/null; rc=$?
+timeout 30 "$cleanup_tool" --runtime-id tl6$sfx >/dev/null; rc=$?
 check "dragon-cleanup after SIGKILL of launcher and daemon: exit 0" [ $rc -eq 0 ]
-check "dragon-cleanup leaves nothing" nothing_left tl6$$
+check "dragon-cleanup leaves nothing" nothing_left tl6$sfx
 
 # Another uid is refused by the daemon (root switches to nobody; the socket is opened up
 # for the test so that only the credential check stands in the way).
@@ -298,11 +300,11 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && [ -x /usr/bin/python
   # A runtime base of this test's own, opened up only here.
   xdg="$work/xdg"
   mkdir -p "$xdg"
-  XDG_RUNTIME_DIR="$xdg" start_bg "$work/u" "$work/u.err" --runtime-id tl7$$ sh -c 'echo started; exec sleep 300'
+  XDG_RUNTIME_DIR="$xdg" start_bg "$work/u" "$work/u.err" --runtime-id tl7$sfx sh -c 'echo started; exec sleep 300'
   wait_for_line "$work/u" started
   ubase="$xdg/dragon"
-  chmod 0711 "$work" "$xdg" "$ubase" "$ubase/tl7$$"
-  chmod 0666 "$ubase/tl7$$/node-0.sock"
+  chmod 0711 "$work" "$xdg" "$ubase" "$ubase/tl7$sfx"
+  chmod 0666 "$ubase/tl7$sfx/node-0.sock"
   reply=$(timeout 10 setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -312,7 +314,7 @@ try:
     s.send(b"{\"op\":\"hello\",\"id\":1}")
     print("reply" if s.recv(4096) else "closed")
 except (ConnectionResetError, BrokenPipeError):
-    print("closed")' "$ubase/tl7$$/node-0.sock" 2>&1)
+    print("closed")' "$ubase/tl7$sfx/node-0.sock" 2>&1)
   kill -TERM $launcher
   wait $launcher
   check "other uid: connection closed, no reply" [ "$reply" = "closed" ]
