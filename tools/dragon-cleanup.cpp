@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
         const char *env = std::getenv("DRAGON_RUNTIME_ID");
         runtime = env != nullptr && *env != '\0' ? env : "u" + std::to_string(geteuid());
     }
-    if (runtime.find_first_of("./") != std::string::npos) {
+    if (!all && !dragon::runtime::valid_runtime_id(runtime)) {
         std::fprintf(stderr, "dragon-cleanup: '%s' is not a runtime id\n", runtime.c_str());
         return 2;
     }

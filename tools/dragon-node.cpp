@@ -755,6 +755,9 @@ void Daemon::on_spawn(int fd, const rt::Message &m, ReceivedFds &fds) {
     spec.req.set_env.emplace_back("DRAGON_RUNTIME_ID", runtime_id_);
     spec.req.set_env.emplace_back("DRAGON_NODE_ID", std::to_string(node_id_));
     spec.req.set_env.emplace_back("DRAGON_NODE_SOCKET", socket_path_);
+    if (const char *token = std::getenv(rt::kRuntimeTokenEnv)) { // over a request's own env
+        spec.req.set_env.emplace_back(rt::kRuntimeTokenEnv, token);
+    }
     spec.req.new_process_group = true;
     spec.req.die_with_parent = true;
     spec.req.nofile_soft = nofile_soft_;

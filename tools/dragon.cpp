@@ -44,6 +44,8 @@ constexpr int kNotExecutable = 126;
 constexpr int kDaemonStartMs = 10000;
 constexpr double kDefaultGrace = 5.0; // seconds from the first signal to SIGKILL
 
+static_assert(rt::kRuntimeIdMax == 32, "--help says: --runtime-id takes 1 to 32 characters");
+
 void usage(FILE *to) {
     std::fprintf(
         to, "Usage: dragon [OPTIONS] PROGRAM [ARGS...]\n"
@@ -67,8 +69,10 @@ void usage(FILE *to) {
             "  A path, or a name looked up in PATH. It runs in a process group of its own, with\n"
             "  the environment of dragon plus DRAGON_RUNTIME_ID, DRAGON_NODE_ID,\n"
             "  DRAGON_NODE_SOCKET and DRAGON_PUID, through which libdragon (processes, groups,\n"
-            "  the registry, pools, channels) finds the runtime. It may start more processes of\n"
-            "  the runtime, on this node and with CPU and GPU placement, through that API.\n"
+            "  the registry, pools, channels) finds the runtime, and DRAGON_RUNTIME_TOKEN, the\n"
+            "  runtime's secret, from which pool segment names are derived so that other users\n"
+            "  cannot guess them (keep it private). It may start more processes of the runtime,\n"
+            "  on this node and with CPU and GPU placement, through that API.\n"
             "\n"
             "Input and output:\n"
             "  PROGRAM's standard output and error, and those of the processes it starts, are\n"
@@ -359,13 +363,11 @@ static int run(int argc, char **argv) {
         switch (c) {
         case 'r':
             runtime_id = optarg;
-            if (runtime_id.empty() || runtime_id.size() > 64 ||
-                runtime_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                             "0123456789-_") != std::string::npos) {
+            if (!rt::valid_runtime_id(runtime_id)) {
                 std::fprintf(stderr,
-                             "dragon: --runtime-id '%s': use 1 to 64 letters, digits, '-' or "
+                             "dragon: --runtime-id '%s': use 1 to %d letters, digits, '-' or "
                              "'_'\n",
-                             optarg);
+                             optarg, rt::kRuntimeIdMax);
                 return 2;
             }
             break;
@@ -401,6 +403,12 @@ static int run(int argc, char **argv) {
     }
     if (runtime_id.empty()) {
         runtime_id = random_id();
+    }
+    // The runtime's secret: inherited by the daemon and PROGRAM, never on a command line.
+    std::string token = rt::new_runtime_token();
+    if (token.empty() || setenv(rt::kRuntimeTokenEnv, token.c_str(), 1) != 0) {
+        std::perror("dragon: cannot make the runtime's token");
+        return kRuntimeError;
     }
 
     // Signals become events on a signalfd: nothing happens inside a handler.

@@ -6,9 +6,12 @@
  * across processes by a memory descriptor: serialize it in one process, attach it in
  * another, and both see the same bytes.
  *
- * Segments are named /dragon.<runtime id>.<node id>.pool.<name>, created 0600, so pools of
- * two runtimes (or two simulated nodes) on one machine never collide. A process killed
- * while it allocates or frees never wedges the pool for the others (docs/pool.md).
+ * Segments are named /dragon.<runtime id>.<node id>.pool.<name>, followed inside a runtime by
+ * a keyed hash under the runtime's secret ($DRAGON_RUNTIME_TOKEN) that other users cannot
+ * guess; created 0600, so pools of two runtimes (or two simulated nodes) on one machine never
+ * collide. A segment another user owns, or one others may open, is refused with
+ * DRAGON_PERMISSION_DENIED. A process killed while it allocates or frees never wedges the
+ * pool for the others (docs/pool.md).
  */
 #ifndef DRAGON_POOL_H
 #define DRAGON_POOL_H
@@ -56,8 +59,9 @@ typedef struct dragon_pool_attr {
 DRAGON_API dragon_status_t dragon_pool_attr_init(dragon_pool_attr_t *attr);
 
 /* Create a pool of at least `size` usable bytes (rounded up to the block size) and attach
- * to it. attr may be NULL. Fails with DRAGON_ALREADY_EXISTS if the name is taken and
- * DRAGON_NO_SPACE if /dev/shm cannot hold it. */
+ * to it. attr may be NULL. Fails with DRAGON_ALREADY_EXISTS if the name is taken,
+ * DRAGON_PERMISSION_DENIED if another user holds its segment name, and DRAGON_NO_SPACE if
+ * /dev/shm cannot hold it. */
 DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
                                               const dragon_pool_attr_t *attr, dragon_pool_t **pool);
 

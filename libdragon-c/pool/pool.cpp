@@ -3,6 +3,7 @@
 #include "descriptor.hpp"
 #include "heap.hpp"
 #include "internal.hpp"
+#include "naming.hpp"
 
 #include "../common/error.hpp"
 #include "../common/proc.hpp"
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <string>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -39,7 +41,8 @@ struct dragon_pool {
     uint64_t node_id = 0;
     char runtime_id[DRAGON_RUNTIME_ID_MAX + 1] = {};
     char name[DRAGON_POOL_NAME_MAX + 1] = {};
-    char segment[128] = {};
+    char segment[dp::kSegmentNameCap] = {};
+    bool keyed = false; // the segment name carries the runtime token's hash
 
     ~dragon_pool() {
         if (base != nullptr) {
@@ -58,6 +61,7 @@ struct Resolved {
     uint64_t node_id;
     unsigned min_order;
     uint32_t flags;
+    dp::Token token;
 };
 
 uint64_t round_up(uint64_t v, uint64_t align) {
@@ -114,7 +118,7 @@ dragon_status_t resolve(const dragon_pool_attr_t *given, Resolved *r) {
     }
     r->min_order = static_cast<unsigned>(__builtin_ctzll(block));
     r->flags = a.flags;
-    return DRAGON_SUCCESS;
+    return dp::env_token(&r->token);
 }
 
 dragon_status_t check_name(const char *name) {
@@ -129,16 +133,48 @@ dragon_status_t check_name(const char *name) {
     return DRAGON_SUCCESS;
 }
 
-void segment_name(char *out, size_t cap, const char *runtime_id, uint64_t node_id,
-                  const char *name) {
-    std::snprintf(out, cap, "/dragon.%s.%" PRIu64 ".pool.%s", runtime_id, node_id, name);
-}
-
-void fill_identity(dragon_pool_t *p, const char *runtime_id, uint64_t node_id, const char *name) {
+// A handle's identity, segment name included: derived once, with the token this process has
+// now (so that a handle keeps its segment whatever happens to the environment later).
+dragon_status_t fill_identity(dragon_pool_t *p, const dp::Token &token, const char *runtime_id,
+                              uint64_t node_id, const char *name) {
     std::snprintf(p->runtime_id, sizeof p->runtime_id, "%s", runtime_id);
     std::snprintf(p->name, sizeof p->name, "%s", name);
     p->node_id = node_id;
-    segment_name(p->segment, sizeof p->segment, runtime_id, node_id, name);
+    p->keyed = token.present;
+    return dp::segment_name(token, runtime_id, node_id, name, p->segment);
+}
+
+// What to tell the owner of a name another user took: inside a runtime names come from its
+// secret, so the other user read it (or is root); outside one, names are guessable.
+const char *squatter_advice(bool inside) {
+    return inside ? "this runtime's segment names are derived from its secret token, so that "
+                    "user read it: check who can read this runtime's processes"
+                  : "names of pools made outside a runtime can be guessed: choose another pool "
+                    "name or runtime id, or run the program under the dragon launcher, whose "
+                    "segment names other users cannot guess";
+}
+
+// A segment is trusted only if this user owns it, it is a plain file, and nobody else may open
+// it: anything else may hold what another user wrote (/dev/shm is writable by everyone).
+dragon_status_t check_owner(const struct stat &st, const char *verb, const char *name,
+                            const char *segment, bool inside) {
+    if (st.st_uid != geteuid()) {
+        return fail(DRAGON_PERMISSION_DENIED,
+                    "%s pool '%s': segment /dev/shm%s belongs to uid %u, not to you (uid %u): "
+                    "another user created it (/dev/shm is shared and sticky: only that user or "
+                    "root can remove it); %s",
+                    verb, name, segment, static_cast<unsigned>(st.st_uid),
+                    static_cast<unsigned>(geteuid()), squatter_advice(inside));
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+        return fail(DRAGON_PERMISSION_DENIED,
+                    "%s pool '%s': segment /dev/shm%s is %s (mode 0%03o), which this library "
+                    "never makes: other users may have written to it; remove it (dragon-cleanup) "
+                    "and create the pool again",
+                    verb, name, segment, S_ISREG(st.st_mode) ? "open to other users" : "not a file",
+                    static_cast<unsigned>(st.st_mode & 0777));
+    }
+    return DRAGON_SUCCESS;
 }
 
 void install_test_hooks(dp::Heap &heap) {
@@ -187,18 +223,25 @@ dragon_status_t check_header(const dp::SegmentHeader *h, uint64_t file_size, con
     return DRAGON_SUCCESS;
 }
 
-dragon_status_t attach_segment(const char *runtime_id, uint64_t node_id, const char *name,
-                               dragon_pool_t **out) {
-    auto p = std::make_unique<dragon_pool>();
-    fill_identity(p.get(), runtime_id, node_id, name);
-
+// Open and map the segment of p's identity (filled in), and check it before trusting it.
+dragon_status_t open_segment(std::unique_ptr<dragon_pool> p, dragon_pool_t **out) {
+    const char *name = p->name;
+    const char *runtime_id = p->runtime_id;
+    uint64_t node_id = p->node_id;
     int fd = shm_open(p->segment, O_RDWR, 0);
     if (fd < 0) {
         int err = errno;
         if (err == ENOENT) {
+            // Without the token a process of a runtime looks for names the runtime never uses.
+            char own[16];
+            std::snprintf(own, sizeof own, "u%u", static_cast<unsigned>(geteuid()));
+            bool tokenless = !p->keyed && std::strcmp(runtime_id, own) != 0;
             return fail(DRAGON_NOT_FOUND,
-                        "no pool '%s' in runtime '%s' on node %" PRIu64 " (no segment %s)", name,
-                        runtime_id, node_id, p->segment);
+                        "no pool '%s' in runtime '%s' on node %" PRIu64 " (no segment %s)%s", name,
+                        runtime_id, node_id, p->segment,
+                        tokenless ? "; this process has no DRAGON_RUNTIME_TOKEN, from which the "
+                                    "segment names of a runtime's pools are derived"
+                                  : "");
         }
         return fail_errno(status_from_errno(err), err, "attach pool '%s': shm_open %s", name,
                           p->segment);
@@ -212,11 +255,8 @@ dragon_status_t attach_segment(const char *runtime_id, uint64_t node_id, const c
             status = fail_errno(DRAGON_SYSTEM_ERROR, errno, "attach pool '%s': fstat", name);
             break;
         }
-        if (st.st_uid != geteuid()) {
-            status = fail(DRAGON_PERMISSION_DENIED,
-                          "pool '%s' (segment %s) belongs to uid %u, not to this process's uid %u",
-                          name, p->segment, static_cast<unsigned>(st.st_uid),
-                          static_cast<unsigned>(geteuid()));
+        status = check_owner(st, "attach", name, p->segment, p->keyed);
+        if (status != DRAGON_SUCCESS) {
             break;
         }
         if (static_cast<uint64_t>(st.st_size) >= sizeof(dp::SegmentHeader)) {
@@ -262,6 +302,16 @@ dragon_status_t attach_segment(const char *runtime_id, uint64_t node_id, const c
     install_test_hooks(p->heap);
     *out = p.release();
     return DRAGON_SUCCESS;
+}
+
+dragon_status_t attach_segment(const dp::Token &token, const char *runtime_id, uint64_t node_id,
+                               const char *name, dragon_pool_t **out) {
+    auto p = std::make_unique<dragon_pool>();
+    if (dragon_status_t st = fill_identity(p.get(), token, runtime_id, node_id, name);
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
+    return open_segment(std::move(p), out);
 }
 
 dragon_status_t offset_of(const dragon_pool_t *pool, const void *ptr, uint64_t *offset) {
@@ -366,11 +416,20 @@ DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
         uint64_t segment_size = heap_offset + heap_size;
 
         auto p = std::make_unique<dragon_pool>();
-        fill_identity(p.get(), r.runtime_id, r.node_id, name);
+        if (dragon_status_t st = fill_identity(p.get(), r.token, r.runtime_id, r.node_id, name);
+            st != DRAGON_SUCCESS) {
+            return st;
+        }
         int fd = shm_open(p->segment, O_RDWR | O_CREAT | O_EXCL, 0600);
         if (fd < 0) {
             int err = errno;
             if (err == EEXIST) {
+                // Taken: by this user (the pool exists), or by another one (refused, named).
+                std::string path = std::string("/dev/shm") + p->segment;
+                struct stat st {};
+                if (lstat(path.c_str(), &st) == 0 && st.st_uid != geteuid()) {
+                    return check_owner(st, "create", name, p->segment, p->keyed);
+                }
                 return fail(DRAGON_ALREADY_EXISTS,
                             "pool '%s' already exists in runtime '%s' on node %" PRIu64
                             " (segment %s)",
@@ -454,7 +513,7 @@ DRAGON_API dragon_status_t dragon_pool_attach(const char *name, const dragon_poo
         if (dragon_status_t st = resolve(attr, &r); st != DRAGON_SUCCESS) {
             return st;
         }
-        return attach_segment(r.runtime_id, r.node_id, name, pool);
+        return attach_segment(r.token, r.runtime_id, r.node_id, name, pool);
     });
 }
 
@@ -477,8 +536,14 @@ DRAGON_API dragon_status_t dragon_pool_attach_serialized(const void *bytes, size
         if (dragon_status_t st = dp::decode(bytes, len, &d); st != DRAGON_SUCCESS) {
             return st;
         }
+        // The descriptor names the pool; this process's token gives its segment (the same as
+        // the creator's in one runtime: they share the token through the environment).
+        dp::Token token;
+        if (dragon_status_t st = dp::env_token(&token); st != DRAGON_SUCCESS) {
+            return st;
+        }
         dragon_pool_t *p = nullptr;
-        if (dragon_status_t st = attach_segment(d.runtime_id, d.node_id, d.name, &p);
+        if (dragon_status_t st = attach_segment(token, d.runtime_id, d.node_id, d.name, &p);
             st != DRAGON_SUCCESS) {
             return st;
         }
@@ -505,22 +570,32 @@ DRAGON_API dragon_status_t dragon_pool_destroy(dragon_pool_t *pool) {
     if (pool == nullptr) {
         return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_destroy: pool is NULL");
     }
-    dragon_status_t st = DRAGON_SUCCESS;
-    // Only unlink the segment if it still holds this pool: a re-created pool of the same name
-    // belongs to somebody else.
-    dragon_pool_t *current = nullptr;
-    if (attach_segment(pool->runtime_id, pool->node_id, pool->name, &current) == DRAGON_SUCCESS &&
-        current->uid == pool->uid) {
-        if (shm_unlink(pool->segment) != 0) {
-            st = fail_errno(status_from_errno(errno), errno, "destroy pool '%s': shm_unlink %s",
-                            pool->name, pool->segment);
+    std::unique_ptr<dragon_pool> owned(pool);
+    return guarded("dragon_pool_destroy", [&]() -> dragon_status_t {
+        // Only unlink the segment if it still holds this pool: a re-created pool of the same
+        // name belongs to somebody else. The handle's own segment name is looked at, whatever
+        // the environment says now.
+        auto again = std::make_unique<dragon_pool>();
+        std::memcpy(again->runtime_id, pool->runtime_id, sizeof again->runtime_id);
+        std::memcpy(again->name, pool->name, sizeof again->name);
+        std::memcpy(again->segment, pool->segment, sizeof again->segment);
+        again->node_id = pool->node_id;
+        again->keyed = pool->keyed;
+        dragon_pool_t *found = nullptr;
+        dragon_status_t st = open_segment(std::move(again), &found);
+        std::unique_ptr<dragon_pool> current(found);
+        if (st == DRAGON_PERMISSION_DENIED) {
+            return st; // a segment not to be trusted, named by open_segment: left alone
         }
-    } else {
-        st = fail(DRAGON_NOT_FOUND, "destroy pool '%s': already destroyed", pool->name);
-    }
-    delete current;
-    delete pool;
-    return st;
+        if (st != DRAGON_SUCCESS || current->uid != pool->uid) {
+            return fail(DRAGON_NOT_FOUND, "destroy pool '%s': already destroyed", pool->name);
+        }
+        if (shm_unlink(pool->segment) != 0) {
+            return fail_errno(status_from_errno(errno), errno, "destroy pool '%s': shm_unlink %s",
+                              pool->name, pool->segment);
+        }
+        return DRAGON_SUCCESS;
+    });
 }
 
 DRAGON_API dragon_status_t dragon_pool_name(const dragon_pool_t *pool, const char **name) {

@@ -71,6 +71,11 @@ bool peer_is_owner(int sock, const std::string &path, std::string *why) {
     return true;
 }
 
+std::string new_runtime_token() {
+    char hex[pool::kTokenHexLen + 1] = {};
+    return pool::new_token(hex) ? std::string(hex) : std::string();
+}
+
 int remove_segments(const std::string &runtime_id) {
     std::string prefix = "dragon." + runtime_id + ".";
     DIR *dir = opendir("/dev/shm");

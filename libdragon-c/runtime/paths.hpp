@@ -1,9 +1,27 @@
-// Where a runtime keeps its sockets: a private directory per runtime (docs/runtime.md).
+// Where a runtime keeps its sockets: a private directory per runtime (docs/runtime.md); the
+// rule for runtime ids and the runtime's secret token, for the tools.
 #pragma once
+
+#include "../pool/descriptor.hpp"
+#include "../pool/naming.hpp"
 
 #include <string>
 
 namespace dragon::runtime {
+
+// The one rule for a runtime id, wherever one enters (the launcher, dragon-cleanup, the pool
+// ABI): 1 to kRuntimeIdMax of [A-Za-z0-9_-]. Segment and socket names carry it.
+constexpr int kRuntimeIdMax = DRAGON_RUNTIME_ID_MAX;
+inline bool valid_runtime_id(const std::string &id) {
+    return pool::valid_runtime_id(id.data(), id.size());
+}
+
+// The runtime's secret (docs/pool.md, segment names): the launcher makes one and puts it in
+// its environment before it starts the node daemon; the daemon sets it in the environment of
+// every process it starts. Never on a command line.
+constexpr const char *kRuntimeTokenEnv = pool::kTokenEnv;
+// A fresh token; empty (errno set) when the kernel gave no random bytes.
+std::string new_runtime_token();
 
 // $XDG_RUNTIME_DIR/dragon, else /tmp/dragon-<uid>: the parent of every runtime directory of
 // this user (created 0700 by the launcher).

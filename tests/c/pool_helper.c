@@ -14,6 +14,8 @@
  *                                           the bytes of the blocks it holds, so whoever
  *                                           outlives it knows what it leaked; then "running"
  *                                           once the loop is under way
+ *   pool-helper segment POOL                print the pool's segment name as this process
+ *                                           derives it (from its own environment)
  *
  * Exit status: 0 on success, 1 on a failed check, 2 on usage errors. */
 #include "test_util.h"
@@ -153,7 +155,11 @@ int main(int argc, char **argv) {
     const char *job = argv[1];
     dragon_pool_t *pool = attach_hex(argv[2]);
     int ok = 1;
-    if (strcmp(job, "verify-free") == 0 && argc == 5) {
+    if (strcmp(job, "segment") == 0 && argc == 3) {
+        const char *segment = NULL;
+        ok = dragon_pool_segment_name(pool, &segment) == DRAGON_SUCCESS;
+        printf("%s\n", ok ? segment : "?");
+    } else if (strcmp(job, "verify-free") == 0 && argc == 5) {
         unsigned char d[DRAGON_POOL_DESCRIPTOR_MAX];
         long n = tu_from_hex(argv[3], d, sizeof d);
         void *p = NULL;

@@ -1,7 +1,7 @@
-/* Pools through the C ABI: lifecycle, allocation, descriptors, bad input, several processes,
- * and processes killed with SIGKILL in the middle of alloc/free. Every test runs under a
- * runtime id of its own (DRAGON_RUNTIME_ID=tpool<pid>) and the last test checks that nothing
- * of it is left in /dev/shm. */
+/* Pools through the C ABI: lifecycle, segment names and owners, allocation, descriptors, bad
+ * input, several processes, and processes killed with SIGKILL in the middle of alloc/free.
+ * Every test runs under a runtime id of its own (DRAGON_RUNTIME_ID=tpool<pid>) and the last
+ * test checks that nothing of it is left in /dev/shm. */
 #include "test_util.h"
 
 #include <dragon/dragon.h>
@@ -151,6 +151,155 @@ static void test_name_collisions_and_isolation(void **state) {
     OK(dragon_pool_destroy(a));
     OK(dragon_pool_destroy(b));
     OK(dragon_pool_destroy(c));
+}
+
+/* ---- segment names and owners ------------------------------------------------------ */
+
+static const char token_a[] = "0123456789abcdef0123456789abcdef";
+static const char token_b[] = "fedcba9876543210fedcba9876543210";
+
+/* Inside a runtime the segment name ends in a keyed hash of the pool's identity under the
+ * runtime's secret (DRAGON_RUNTIME_TOKEN): other users cannot guess the name of a pool to
+ * come, while every process of the runtime derives the same one. */
+static void test_segment_names_keyed_by_token(void **state) {
+    (void)state;
+    char plain[128];
+    snprintf(plain, sizeof plain, "/dragon.%s.0.pool.keyed", runtime_id);
+    const char *seg = NULL;
+
+    /* No token (outside a runtime): the readable name alone. */
+    dragon_pool_t *none = make_pool("keyed", 4096);
+    OK(dragon_pool_segment_name(none, &seg));
+    assert_string_equal(seg, plain);
+    OK(dragon_pool_destroy(none));
+
+    /* A token: the readable name, a dot and 16 hex digits. */
+    setenv("DRAGON_RUNTIME_TOKEN", token_a, 1);
+    dragon_pool_t *a = make_pool("keyed", 4096);
+    OK(dragon_pool_segment_name(a, &seg));
+    char seg_a[256];
+    snprintf(seg_a, sizeof seg_a, "%s", seg);
+    size_t n = strlen(plain);
+    assert_int_equal(strlen(seg_a), n + 17);
+    assert_int_equal(strncmp(seg_a, plain, n), 0);
+    assert_int_equal(seg_a[n], '.');
+    assert_int_equal(strspn(seg_a + n + 1, "0123456789abcdef"), 16);
+    assert_true(shm_exists(seg_a));
+    assert_false(shm_exists(plain));
+
+    /* Another process with the same token finds the same segment from a descriptor. */
+    char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+    hex_of_pool(a, pool_hex);
+    char *argv[] = {(char *)helper_path, "segment", pool_hex, NULL};
+    int out = -1;
+    pid_t pid = tu_spawn(argv, &out, NULL);
+    assert_true(pid > 0);
+    char line[256] = "";
+    assert_true(tu_read_line(out, line, sizeof line, 10000) > 0);
+    close(out);
+    int status = tu_wait(pid, 10000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_string_equal(line, seg_a);
+
+    /* Another token, another name: the pool of token A is not found by name, and a pool of
+     * the same name is another segment. A handle keeps the segment it was made with. */
+    setenv("DRAGON_RUNTIME_TOKEN", token_b, 1);
+    dragon_pool_t *x = NULL;
+    assert_int_equal(dragon_pool_attach("keyed", NULL, &x), DRAGON_NOT_FOUND);
+    dragon_pool_t *b = make_pool("keyed", 4096);
+    OK(dragon_pool_segment_name(b, &seg));
+    assert_string_not_equal(seg, seg_a);
+    assert_int_equal(strncmp(seg, plain, n), 0);
+    assert_int_equal(strlen(seg), strlen(seg_a));
+    OK(dragon_pool_destroy(a));
+    assert_false(shm_exists(seg_a));
+    OK(dragon_pool_destroy(b));
+
+    /* A malformed token is refused, and named. */
+    setenv("DRAGON_RUNTIME_TOKEN", "not-a-token", 1);
+    assert_int_equal(dragon_pool_create("keyed", 4096, NULL, &x), DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "DRAGON_RUNTIME_TOKEN"));
+
+    /* The longest runtime id, node id and pool name still make a valid segment name. */
+    setenv("DRAGON_RUNTIME_TOKEN", token_a, 1);
+    char long_rt[DRAGON_RUNTIME_ID_MAX + 1];
+    memset(long_rt, 'r', DRAGON_RUNTIME_ID_MAX);
+    memcpy(long_rt, runtime_id, strlen(runtime_id)); /* so that the last test sees leftovers */
+    long_rt[DRAGON_RUNTIME_ID_MAX] = '\0';
+    char long_name[DRAGON_POOL_NAME_MAX + 1];
+    memset(long_name, 'n', DRAGON_POOL_NAME_MAX);
+    long_name[DRAGON_POOL_NAME_MAX] = '\0';
+    dragon_pool_attr_t attr;
+    OK(dragon_pool_attr_init(&attr));
+    attr.runtime_id = long_rt;
+    attr.node_id = 2147483647;
+    dragon_pool_t *longest = NULL;
+    OK(dragon_pool_create(long_name, 4096, &attr, &longest));
+    OK(dragon_pool_segment_name(longest, &seg));
+    assert_true(shm_exists(seg));
+    assert_non_null(strstr(seg, long_name));
+    OK(dragon_pool_destroy(longest));
+    unsetenv("DRAGON_RUNTIME_TOKEN");
+}
+
+/* A segment another user created under a pool's name (/dev/shm is writable by everyone, and
+ * sticky: the victim cannot remove it) is refused by create and attach, with a message that
+ * names it, its owner and what to do. Giving a file to another owner needs root. */
+static void test_segment_of_another_owner_refused(void **state) {
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("skipped: making a segment of another owner (uid 65534) needs root\n");
+        skip();
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/dev/shm/dragon.%s.0.pool.squat", runtime_id);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    int chowned = fchown(fd, 65534, 65534);
+    int sized = ftruncate(fd, 1 << 16); /* as large as a pool, so only the owner gives it away */
+    close(fd);
+
+    dragon_pool_t *created = NULL;
+    dragon_status_t create_st = dragon_pool_create("squat", 4096, NULL, &created);
+    char create_msg[512];
+    snprintf(create_msg, sizeof create_msg, "%s", dragon_last_error());
+    dragon_pool_t *attached = NULL;
+    dragon_status_t attach_st = dragon_pool_attach("squat", NULL, &attached);
+    char attach_msg[512];
+    snprintf(attach_msg, sizeof attach_msg, "%s", dragon_last_error());
+    assert_int_equal(unlink(path), 0); /* root can; before any assertion, so nothing is left */
+
+    assert_int_equal(chowned, 0);
+    assert_int_equal(sized, 0);
+    assert_int_equal(create_st, DRAGON_PERMISSION_DENIED);
+    assert_null(created);
+    assert_non_null(strstr(create_msg, path));
+    assert_non_null(strstr(create_msg, "uid 65534"));
+    assert_non_null(strstr(create_msg, "another user"));
+    assert_int_equal(attach_st, DRAGON_PERMISSION_DENIED);
+    assert_null(attached);
+    assert_non_null(strstr(attach_msg, "uid 65534"));
+}
+
+/* A segment of ours that others may open (its mode was widened after creation) may hold what
+ * anybody wrote: attach refuses it. */
+static void test_segment_open_to_others_refused(void **state) {
+    (void)state;
+    dragon_pool_t *pool = make_pool("opened", 4096);
+    const char *seg = NULL;
+    OK(dragon_pool_segment_name(pool, &seg));
+    char path[256];
+    snprintf(path, sizeof path, "/dev/shm%s", seg);
+    assert_int_equal(chmod(path, 0666), 0);
+    dragon_pool_t *other = NULL;
+    dragon_status_t st = dragon_pool_attach("opened", NULL, &other);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", dragon_last_error());
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(st, DRAGON_PERMISSION_DENIED);
+    assert_null(other);
+    assert_non_null(strstr(msg, "0666"));
+    OK(dragon_pool_destroy(pool));
 }
 
 /* ---- allocation -------------------------------------------------------------------- */
@@ -679,6 +828,7 @@ int main(void) {
     snprintf(runtime_id, sizeof runtime_id, "tpool%d", (int)getpid());
     setenv("DRAGON_RUNTIME_ID", runtime_id, 1);
     unsetenv("DRAGON_NODE_ID");
+    unsetenv("DRAGON_RUNTIME_TOKEN");
     helper_path = getenv("DRAGON_POOL_HELPER");
     if (helper_path == NULL) {
         fprintf(stderr, "set DRAGON_POOL_HELPER to the pool-helper executable\n");
@@ -687,6 +837,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_attach_destroy),
         cmocka_unit_test(test_name_collisions_and_isolation),
+        cmocka_unit_test(test_segment_names_keyed_by_token),
+        cmocka_unit_test(test_segment_of_another_owner_refused),
+        cmocka_unit_test(test_segment_open_to_others_refused),
         cmocka_unit_test(test_alloc_alignment_and_sizes),
         cmocka_unit_test(test_min_block_attr),
         cmocka_unit_test(test_fill_free_coalesce),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real launcher and daemon: exit codes, signals, output relay, teardown, dragon-cleanup
-# after SIGKILL, and the daemon's refusal of another uid. Every wait is bounded.
+# after SIGKILL, the daemon's refusal of another uid, the runtime's secret token and segment
+# names another user cannot take first. Every wait is bounded.
 set -uo pipefail
 build=$1
 topologies=${2:-}
@@ -82,6 +83,18 @@ check "--help documents exit statuses and stdin" sh -c "'$dragon' --help | grep 
 check "--version" sh -c "'$dragon' --version | grep -q '^dragon [0-9]'"
 err=$(timeout 30 "$dragon" --runtime-id 'bad/id' true 2>&1); rc=$?
 check "bad runtime id: 2, explained" [ $rc -eq 2 ] && grep -q "runtime-id" <<<"$err"
+# One limit for runtime ids, the pools' (segment names carry them): 33 characters are refused
+# where the id enters, 32 work end to end, with the longest pool name too.
+err=$(timeout 30 "$dragon" --runtime-id "$(printf 'i%.0s' $(seq 33))" true 2>&1); rc=$?
+check "runtime id of 33 characters: 2" [ $rc -eq 2 ]
+check "runtime id of 33 characters: says 1 to 32" grep -q "1 to 32" <<<"$err"
+check "--help gives the same limit" sh -c "'$dragon' --help | grep -q '1 to 32'"
+rt32=$(printf 't32x%028d' $$)
+pool64=$(printf 'p%063d' 0)
+out=$(timeout 30 "$dragon" --runtime-id "$rt32" "$build/tests/integration/pool-client" create "$pool64" 2>&1); rc=$?
+check "runtime id of 32 characters: a pool is created (exit 0)" [ $rc -eq 0 ]
+check "runtime id of 32 characters: its segment" grep -qx "create 0 /dragon\.$rt32\.0\.pool\.$pool64\.[0-9a-f]\{16\}" <<<"$out"
+check "runtime id of 32 characters: nothing left" nothing_left "$rt32"
 err=$(timeout 30 "$dragon" 2>&1); rc=$?
 check "no PROGRAM: 2, explained" [ $rc -eq 2 ] && grep -q "no PROGRAM" <<<"$err"
 
@@ -133,6 +146,42 @@ fi
 out=$(timeout 30 "$dragon" --runtime-id tl2$sfx sh -c 'echo "$DRAGON_RUNTIME_ID $DRAGON_NODE_ID"; test -S "$DRAGON_NODE_SOCKET" && echo socket')
 check "DRAGON_* environment" [ "$out" = "tl2$sfx 0
 socket" ]
+
+# The runtime's secret token (segment names others cannot guess, docs/pool.md): 128 bits in
+# the environment of the daemon and of every managed process, on no command line; a process
+# started with an environment of its own gets it too, and finds its creator's pool.
+out=$(timeout 30 "$dragon" --runtime-id tl11$$ sh -c 'echo "$DRAGON_RUNTIME_TOKEN"; tr "\0" " " < /proc/$PPID/cmdline; echo')
+token=$(sed -n 1p <<<"$out")
+daemon_cmdline=$(sed -n 2p <<<"$out")
+check "token: 32 hex digits in the environment" grep -qxE '[0-9a-f]{32}' <<<"$token"
+check "token: PROGRAM's parent is dragon-node" grep -q "dragon-node --runtime-id tl11$$" <<<"$daemon_cmdline"
+not_in() { [ -n "$1" ] && [[ "$2" != *"$1"* ]]; } # not_in NEEDLE HAYSTACK
+check "token: not on dragon-node's command line" not_in "$token" "$daemon_cmdline"
+out=$(timeout 30 "$dragon" sh -c 'echo "$DRAGON_RUNTIME_TOKEN"')
+check "token: another one per runtime" not_in "$out" "$token"
+out=$(timeout 30 "$dragon" "$build/tests/integration/pool-client" child-attach kin 2>&1)
+check "token: a process with an environment of its own finds the pool" grep -qx "child-attach 0" <<<"$out"
+
+# Another user who pre-creates the name a pool would have if names were guessable does not
+# stop the pool; outside a runtime (guessable names) the pool is refused with the owner named.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  squat=/dev/shm/dragon.tl12$$.0.pool.mine
+  setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c ": > $squat"
+  out=$(timeout 30 "$dragon" --runtime-id tl12$$ "$build/tests/integration/pool-client" create mine 2>&1); rc=$?
+  check "squatted name: the pool is created all the same" [ $rc -eq 0 ]
+  check "squatted name: under a name of its own" grep -qx "create 0 /dragon\.tl12$$\.0\.pool\.mine\.[0-9a-f]\{16\}" <<<"$out"
+  check "squatted name: the squatter's file is not touched" [ "$(stat -c %U "$squat")" = nobody ]
+  rm -f "$squat"
+  check "squatted name: nothing left" nothing_left tl12$$
+  squat=/dev/shm/dragon.u$(id -u).0.pool.squat$$
+  setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c ": > $squat"
+  out=$(env -u DRAGON_RUNTIME_ID -u DRAGON_RUNTIME_TOKEN -u DRAGON_NODE_ID timeout 30 "$build/tests/integration/pool-client" create squat$$ 2>&1); rc=$?
+  rm -f "$squat"
+  check "outside a runtime: a squatted name is refused" [ $rc -eq 1 ]
+  check "outside a runtime: ... naming the segment and its owner" grep -q "$squat.*uid $(id -u nobody)" <<<"$out"
+else
+  echo "skip squatter tests (need root and setpriv)"
+fi
 
 # Line relay: 4 writers in one program, 2000 lines each; every line arrives whole.
 timeout 60 "$dragon" sh -c 'for w in 1 2 3 4; do (i=0; while [ $i -lt 2000 ]; do echo "w$w-line-$i-abcdefghijklmnopqrstuvwxyz"; i=$((i+1)); done) & done; wait' > "$work/lines"
