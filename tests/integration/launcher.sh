@@ -70,7 +70,7 @@ check "echo: nothing left" nothing_left tl1$sfx
 
 timeout 30 "$dragon" sh -c 'exit 3'; rc=$?
 check "exit code passed through (3)" [ $rc -eq 3 ]
-timeout 30 "$dragon" sh -c 'kill -TERM $sfx'; rc=$?
+timeout 30 "$dragon" sh -c 'kill -TERM $$'; rc=$?
 check "killed by SIGTERM: 143" [ $rc -eq 143 ]
 
 err=$(timeout 30 "$dragon" no-such-program-xyz 2>&1 >/dev/null); rc=$?
@@ -89,7 +89,7 @@ err=$(timeout 30 "$dragon" --runtime-id "$(printf 'i%.0s' $(seq 33))" true 2>&1)
 check "runtime id of 33 characters: 2" [ $rc -eq 2 ]
 check "runtime id of 33 characters: says 1 to 32" grep -q "1 to 32" <<<"$err"
 check "--help gives the same limit" sh -c "'$dragon' --help | grep -q '1 to 32'"
-rt32=$(printf 't32x%028d' $$)
+rt32=$(printf 't32x%028s' "$sfx" | tr ' ' 0)
 pool64=$(printf 'p%063d' 0)
 out=$(timeout 30 "$dragon" --runtime-id "$rt32" "$build/tests/integration/pool-client" create "$pool64" 2>&1); rc=$?
 check "runtime id of 32 characters: a pool is created (exit 0)" [ $rc -eq 0 ]
@@ -150,11 +150,11 @@ socket" ]
 # The runtime's secret token (segment names others cannot guess, docs/pool.md): 128 bits in
 # the environment of the daemon and of every managed process, on no command line; a process
 # started with an environment of its own gets it too, and finds its creator's pool.
-out=$(timeout 30 "$dragon" --runtime-id tl11$$ sh -c 'echo "$DRAGON_RUNTIME_TOKEN"; tr "\0" " " < /proc/$PPID/cmdline; echo')
+out=$(timeout 30 "$dragon" --runtime-id tl11$sfx sh -c 'echo "$DRAGON_RUNTIME_TOKEN"; tr "\0" " " < /proc/$PPID/cmdline; echo')
 token=$(sed -n 1p <<<"$out")
 daemon_cmdline=$(sed -n 2p <<<"$out")
 check "token: 32 hex digits in the environment" grep -qxE '[0-9a-f]{32}' <<<"$token"
-check "token: PROGRAM's parent is dragon-node" grep -q "dragon-node --runtime-id tl11$$" <<<"$daemon_cmdline"
+check "token: PROGRAM's parent is dragon-node" grep -q "dragon-node --runtime-id tl11$sfx" <<<"$daemon_cmdline"
 not_in() { [ -n "$1" ] && [[ "$2" != *"$1"* ]]; } # not_in NEEDLE HAYSTACK
 check "token: not on dragon-node's command line" not_in "$token" "$daemon_cmdline"
 out=$(timeout 30 "$dragon" sh -c 'echo "$DRAGON_RUNTIME_TOKEN"')
@@ -165,17 +165,17 @@ check "token: a process with an environment of its own finds the pool" grep -qx 
 # Another user who pre-creates the name a pool would have if names were guessable does not
 # stop the pool; outside a runtime (guessable names) the pool is refused with the owner named.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
-  squat=/dev/shm/dragon.tl12$$.0.pool.mine
+  squat=/dev/shm/dragon.tl12$sfx.0.pool.mine
   setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c ": > $squat"
-  out=$(timeout 30 "$dragon" --runtime-id tl12$$ "$build/tests/integration/pool-client" create mine 2>&1); rc=$?
+  out=$(timeout 30 "$dragon" --runtime-id tl12$sfx "$build/tests/integration/pool-client" create mine 2>&1); rc=$?
   check "squatted name: the pool is created all the same" [ $rc -eq 0 ]
-  check "squatted name: under a name of its own" grep -qx "create 0 /dragon\.tl12$$\.0\.pool\.mine\.[0-9a-f]\{16\}" <<<"$out"
+  check "squatted name: under a name of its own" grep -qx "create 0 /dragon\.tl12$sfx\.0\.pool\.mine\.[0-9a-f]\{16\}" <<<"$out"
   check "squatted name: the squatter's file is not touched" [ "$(stat -c %U "$squat")" = nobody ]
   rm -f "$squat"
-  check "squatted name: nothing left" nothing_left tl12$$
-  squat=/dev/shm/dragon.u$(id -u).0.pool.squat$$
+  check "squatted name: nothing left" nothing_left tl12$sfx
+  squat=/dev/shm/dragon.u$(id -u).0.pool.squat$sfx
   setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c ": > $squat"
-  out=$(env -u DRAGON_RUNTIME_ID -u DRAGON_RUNTIME_TOKEN -u DRAGON_NODE_ID timeout 30 "$build/tests/integration/pool-client" create squat$$ 2>&1); rc=$?
+  out=$(env -u DRAGON_RUNTIME_ID -u DRAGON_RUNTIME_TOKEN -u DRAGON_NODE_ID timeout 30 "$build/tests/integration/pool-client" create squat$sfx 2>&1); rc=$?
   rm -f "$squat"
   check "outside a runtime: a squatted name is refused" [ $rc -eq 1 ]
   check "outside a runtime: ... naming the segment and its owner" grep -q "$squat.*uid $(id -u nobody)" <<<"$out"
