@@ -501,6 +501,17 @@ void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra,
         if (rt::send_with_fds(fd, bytes, fds, MSG_DONTWAIT) >= 0) {
             return;
         }
+        if (errno == EMSGSIZE) { // more than the socket can ever take: say so instead
+            log_line("dragon-node: a reply of %zu bytes is too large for its socket",
+                     bytes.size());
+            json small = {{"id", id},
+                          {"status", static_cast<int>(DRAGON_INTERNAL)},
+                          {"error", "node daemon: the reply is too large for the socket"}};
+            bytes = rt::encode(small);
+            if (rt::send_with_fds(fd, bytes, {}, MSG_DONTWAIT) >= 0) {
+                return;
+            }
+        }
         if (errno != EAGAIN) {
             c.dead = true; // gone
             return;
@@ -719,6 +730,8 @@ dragon_status_t Daemon::start_proc(Proc &p) {
 void Daemon::signal_proc(Proc &p, int sig) {
     if (p.pidfd >= 0) {
         dp::signal_group(p.pidfd, p.pid, sig);
+    } else if (live_.find(p.pid) != live_.end()) {
+        kill(-p.pid, sig); // no pidfd (pidfd_open failed): unreaped, so still its group
     }
 }
 

@@ -6,15 +6,8 @@
 # Every wait is bounded.
 set -uo pipefail
 build=$1
-if [ -z "${DRAGON_TEST_PIDNS:-}" ]; then
-  if [ "$(id -u)" -ne 0 ] || ! unshare -pf --mount-proc true 2>/dev/null; then
-    echo "skip: needs root and unshare -pf (a pid namespace of its own)"; exit 77
-  fi
-  exec unshare -pf --mount-proc --kill-child env DRAGON_TEST_PIDNS=1 bash "$0" "$@"
-fi
+. "$(dirname "$0")/pidns.sh" # a pid namespace of its own; $sfx
 dragon="$build/tools/dragon"
-# Runtime ids unique to this run ($$ is 1 in every pid namespace).
-sfx=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 client="$build/tests/integration/hardening-client"
 cleanup_tool="$build/tools/dragon-cleanup"
 work=$(mktemp -d)
