@@ -99,6 +99,8 @@ void usage(FILE *to) {
             "Environment:\n"
             "  XDG_RUNTIME_DIR      the runtime's directory is $XDG_RUNTIME_DIR/dragon/ID (else\n"
             "                       /tmp/dragon-UID/ID), mode 0700: only its owner can reach it\n"
+            "                       (dragon refuses a base directory that is another user's\n"
+            "                       or that others can write)\n"
             "  DRAGON_TOPOLOGY_XML  an hwloc XML topology that stands in for this node (testing\n"
             "                       GPU placement on a machine without GPUs)\n"
             "  DRAGON_NODE_EXE      the dragon-node daemon to run (default: next to dragon)\n"
