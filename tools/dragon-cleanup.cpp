@@ -66,17 +66,52 @@ struct DaemonRecord {
     pid_t session = -1;
 };
 
+// Only from a private runtime directory of ours (anyone who could write the record could
+// name any process of ours in it), and only a file of ours that nobody else can write.
 DaemonRecord read_daemon_record(const std::string &runtime) {
     DaemonRecord d;
-    std::string text = read_file(dragon::runtime::runtime_dir(runtime) + "/daemon");
+    std::string why;
+    std::string dir = dragon::runtime::runtime_dir(runtime);
+    if (!dragon::runtime::private_dir(dragon::runtime::runtime_base(), "runtime base directory",
+                                      &why) ||
+        !dragon::runtime::private_dir(dir, "runtime directory", &why)) {
+        struct stat there {};
+        if (lstat(dir.c_str(), &there) == 0) { // a runtime directory that is not private
+            std::fprintf(stderr, "dragon-cleanup: not reading %s/daemon: %s\n", dir.c_str(),
+                         why.c_str());
+        }
+        return d;
+    }
+    int fd = open((dir + "/daemon").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st {};
+    char text[128] = {};
+    ssize_t n = -1;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
+        n = read(fd, text, sizeof text - 1);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
     long pid = -1;
     long session = -1;
-    if (std::sscanf(text.c_str(), "%ld %llu %ld", &pid, &d.start, &session) == 3 && pid > 0 &&
+    if (n > 0 && std::sscanf(text, "%ld %llu %ld", &pid, &d.start, &session) == 3 && pid > 0 &&
         session > 0) {
         d.pid = static_cast<pid_t>(pid);
         d.session = static_cast<pid_t>(session);
     }
     return d;
+}
+
+// True when pid runs `dragon-node --runtime-id ID ...`.
+bool is_daemon_of(pid_t pid, const std::string &runtime) {
+    std::string cmd = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string want = std::string("--runtime-id") + '\0' + runtime + '\0';
+    size_t nul = cmd.find('\0');
+    std::string argv0 = cmd.substr(0, nul);
+    return nul != std::string::npos && argv0.size() >= 11 &&
+           argv0.compare(argv0.size() - 11, 11, "dragon-node") == 0 &&
+           cmd.compare(nul + 1, want.size(), want) == 0;
 }
 
 struct Found {
@@ -92,7 +127,8 @@ struct Found {
 std::vector<Found> runtime_processes(const std::string &runtime) {
     std::vector<Found> out;
     DaemonRecord d = read_daemon_record(runtime);
-    bool daemon_alive = d.pid > 0 && dragon::proc::start_time(d.pid) == d.start;
+    bool daemon_alive =
+        d.pid > 0 && dragon::proc::start_time(d.pid) == d.start && is_daemon_of(d.pid, runtime);
     pid_t session = -1;
     // Only a session the daemon led itself (never, say, the user's login session).
     if (d.session > 0 && d.session == d.pid &&

@@ -34,6 +34,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -54,6 +55,7 @@ constexpr size_t kMaxEntries = 65536;              // registry names
 constexpr size_t kMaxRegistryBytes = 64 << 20;     // registry names and values, in all
 constexpr size_t kClientQueueMessages = 1024;      // replies a client has not read yet
 constexpr size_t kClientQueueBytes = 16 << 20;     // ... and their bytes
+constexpr size_t kClientWaiters = 65536;           // parked joins and lookups per client
 constexpr size_t kSinkHigh = 1 << 20;              // output queued: stop reading producers
 constexpr size_t kSinkLow = 256 << 10;             // ... and read them again
 constexpr int64_t kFlushNoProgress = 10 * kSecond; // teardown: give up on a stuck reader
@@ -88,7 +90,24 @@ class Sink {
             }
         }
         fd_ = fcntl(std_fd, F_DUPFD_CLOEXEC, 3);
-        mode_ = S_ISSOCK(st.st_mode) ? kSocket : kBlocking;
+        if (S_ISSOCK(st.st_mode)) {
+            mode_ = kSocket;
+        } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+            // Not ours to reopen (another user's pipe, a terminal after su): the shared
+            // description is made non-blocking, and its flags are given back at the end.
+            shared_flags_ = fcntl(fd_, F_GETFL);
+            fcntl(fd_, F_SETFL, shared_flags_ | O_NONBLOCK);
+            mode_ = kNonBlocking;
+        } else {
+            mode_ = kBlocking; // a regular file or a block device: never blocks for long
+        }
+    }
+    // Give a shared description its flags back (see open()).
+    void restore() {
+        if (shared_flags_ >= 0) {
+            fcntl(fd_, F_SETFL, shared_flags_);
+            shared_flags_ = -1;
+        }
     }
     int fd() const { return fd_; }
     bool pollable() const { return mode_ != kBlocking && fd_ >= 0; }
@@ -167,6 +186,10 @@ class Sink {
     size_t head_ = 0;
     bool broken_ = false;
     int64_t last_progress_ = 0;
+    int shared_flags_ = -1; // >= 0: the flags of a shared description we set O_NONBLOCK on
+
+  public:
+    std::set<uint64_t> paused; // relays that wait for this sink to drain
 };
 
 Sink g_out; // the daemon's stdout: relayed stdout of managed processes
@@ -211,14 +234,16 @@ struct ReceivedFds {
 
 // A reply a client has not taken yet, with its own copies of the descriptors it carries.
 struct Outgoing {
+    uint64_t id;
     std::string bytes;
     std::vector<int> fds;
-    Outgoing(std::string b, const std::vector<int> &give) : bytes(std::move(b)) {
+    Outgoing(uint64_t request, std::string b, const std::vector<int> &give)
+        : id(request), bytes(std::move(b)) {
         for (int f : give) {
             fds.push_back(fcntl(f, F_DUPFD_CLOEXEC, 3));
         }
     }
-    Outgoing(Outgoing &&o) noexcept : bytes(std::move(o.bytes)), fds(std::move(o.fds)) {
+    Outgoing(Outgoing &&o) noexcept : id(o.id), bytes(std::move(o.bytes)), fds(std::move(o.fds)) {
         o.fds.clear();
     }
     Outgoing(const Outgoing &) = delete;
@@ -436,6 +461,7 @@ bool Daemon::start(int ready_fd) {
     watch(listen_fd_, kListen, 0);
     watch(child_fd_, kChild, 0);
     if (life_fd_ >= 0) {
+        fcntl(life_fd_, F_SETFD, FD_CLOEXEC); // not for the processes we start
         watch(life_fd_, kLife, 0);
     }
     write_daemon_file();
@@ -482,6 +508,16 @@ void Daemon::accept_client() {
     }
 }
 
+// The reply that stands in for one too large for its socket (a Unix datagram must fit the
+// socket's send buffer, about 200 KB).
+std::string too_large(uint64_t id, size_t size) {
+    log_line("dragon-node: a reply of %zu bytes is too large for its socket", size);
+    return rt::encode({{"id", id},
+                       {"status", static_cast<int>(DRAGON_INTERNAL)},
+                       {"error", "node daemon: the reply (" + std::to_string(size) +
+                                     " bytes) is too large for the socket"}});
+}
+
 // A reply goes out at once if the socket takes it, else waits in the client's queue; a
 // client that lets its queue fill up is not reading and is disconnected.
 void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra,
@@ -502,12 +538,7 @@ void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra,
             return;
         }
         if (errno == EMSGSIZE) { // more than the socket can ever take: say so instead
-            log_line("dragon-node: a reply of %zu bytes is too large for its socket",
-                     bytes.size());
-            json small = {{"id", id},
-                          {"status", static_cast<int>(DRAGON_INTERNAL)},
-                          {"error", "node daemon: the reply is too large for the socket"}};
-            bytes = rt::encode(small);
+            bytes = too_large(id, bytes.size());
             if (rt::send_with_fds(fd, bytes, {}, MSG_DONTWAIT) >= 0) {
                 return;
             }
@@ -525,7 +556,7 @@ void Daemon::reply(int fd, uint64_t id, dragon_status_t st, json extra,
         return;
     }
     c.out_bytes += bytes.size();
-    c.out.emplace_back(std::move(bytes), fds);
+    c.out.emplace_back(id, std::move(bytes), fds);
     if (!c.want_out) {
         c.want_out = true;
         rewatch(fd, kClient, static_cast<uint64_t>(fd), EPOLLIN | EPOLLOUT);
@@ -536,6 +567,16 @@ void Daemon::client_writable(Client &c) {
     while (!c.out.empty()) {
         Outgoing &o = c.out.front();
         if (rt::send_with_fds(c.fd, o.bytes, o.fds, MSG_DONTWAIT) < 0) {
+            if (errno == EMSGSIZE) { // more than the socket can ever take: say so instead
+                c.out_bytes -= o.bytes.size();
+                o.bytes = too_large(o.id, o.bytes.size());
+                c.out_bytes += o.bytes.size();
+                for (int f : o.fds) {
+                    close(f);
+                }
+                o.fds.clear();
+                continue;
+            }
             if (errno != EAGAIN) {
                 c.dead = true;
             }
@@ -850,8 +891,9 @@ void Daemon::on_join(int fd, const rt::Message &m) {
     }
     if (w.remaining == 0 || timeout == 0) {
         // Done already, or timeout 0: the deadline has passed, so it is answered now.
-        uint64_t wid = park(std::move(w));
-        answer_join(wid, waiters_.at(wid).remaining != 0);
+        if (uint64_t wid = park(std::move(w)); wid != 0) {
+            answer_join(wid, waiters_.at(wid).remaining != 0);
+        }
         return;
     }
     park(std::move(w));
@@ -1141,9 +1183,12 @@ uint64_t Daemon::add_relay(int fd, Sink *sink) {
     r.fd = fd;
     r.sink = sink;
     r.lines = std::make_unique<rt::LineRelay>([sink](std::string_view b) { sink->put(b); });
-    bool full = sink->queued() >= kSinkHigh;
-    r.paused = full;
-    watch(fd, kRelay, id, full ? 0U : static_cast<uint32_t>(EPOLLIN));
+    if (sink->queued() >= kSinkHigh) {
+        r.paused = true; // watched once the sink has drained
+        sink->paused.insert(id);
+    } else {
+        watch(fd, kRelay, id);
+    }
     return id;
 }
 
@@ -1156,15 +1201,34 @@ void Daemon::pump(uint64_t relay_id, bool drain) {
     }
     Relay &r = it->second;
     char buf[65536];
+    // With drain, what the pipe holds now and no more: a writer that goes on writing does
+    // not keep us here, nor grow the queue beyond what the pipe held.
+    int drain_left = 0;
+    if (drain && (ioctl(r.fd, FIONREAD, &drain_left) != 0 || drain_left < 0)) {
+        drain_left = 0;
+    }
     for (;;) {
         if (!drain && r.sink->queued() >= kSinkHigh) {
             if (!r.paused) {
+                // Out of epoll altogether: a pipe whose writers are gone would report
+                // EPOLLHUP on every round.
                 r.paused = true;
-                rewatch(r.fd, kRelay, relay_id, 0);
+                r.sink->paused.insert(relay_id);
+                unwatch(r.fd);
             }
             return;
         }
-        ssize_t n = read(r.fd, buf, sizeof buf);
+        size_t want = sizeof buf;
+        if (drain) {
+            if (drain_left <= 0) {
+                return;
+            }
+            want = std::min(want, static_cast<size_t>(drain_left));
+        }
+        ssize_t n = read(r.fd, buf, want);
+        if (n > 0 && drain) {
+            drain_left -= static_cast<int>(n);
+        }
         if (n > 0) {
             r.lines->feed(std::string_view(buf, static_cast<size_t>(n)));
             continue;
@@ -1183,7 +1247,11 @@ void Daemon::close_relay(uint64_t relay_id) {
         return;
     }
     it->second.lines->finish();
-    unwatch(it->second.fd);
+    if (it->second.paused) {
+        it->second.sink->paused.erase(relay_id);
+    } else {
+        unwatch(it->second.fd);
+    }
     close(it->second.fd);
     relays_.erase(it);
 }
@@ -1203,18 +1271,25 @@ void Daemon::update_sinks() {
             }
             sinks_watched_[i] = want;
         }
-        if (s.queued() < kSinkLow) {
-            for (auto &[id, r] : relays_) {
-                if (r.paused && r.sink == &s) {
-                    r.paused = false;
-                    rewatch(r.fd, kRelay, id, EPOLLIN);
-                }
+        if (s.queued() < kSinkLow && !s.paused.empty()) {
+            for (uint64_t id : s.paused) {
+                Relay &r = relays_.at(id);
+                r.paused = false;
+                watch(r.fd, kRelay, id);
             }
+            s.paused.clear();
         }
     }
 }
 
 uint64_t Daemon::park(Waiter w) {
+    Client &c = clients_.at(w.client);
+    if (c.waiters.size() >= kClientWaiters) {
+        reply(w.client, w.request, DRAGON_NO_SPACE,
+              {{"error", "node daemon: " + std::to_string(kClientWaiters) +
+                             " joins and lookups wait for this connection already"}});
+        return 0;
+    }
     uint64_t wid = next_waiter_++;
     if (w.deadline >= 0) {
         timers_.insert({w.deadline, tag(kWaiterTimer, wid)});
@@ -1226,7 +1301,7 @@ uint64_t Daemon::park(Waiter w) {
     } else {
         lookups_by_name_.emplace(w.name, wid);
     }
-    clients_.at(w.client).waiters.insert(wid);
+    c.waiters.insert(wid);
     waiters_.emplace(wid, std::move(w));
     return wid;
 }
@@ -1448,6 +1523,8 @@ void Daemon::teardown(bool now) {
     }
     g_out.drop();
     g_err.drop();
+    g_out.restore();
+    g_err.restore();
     rt::remove_segments(runtime_id_);
     unlink((rt::runtime_dir(runtime_id_) + "/daemon").c_str());
     rmdir(rt::runtime_dir(runtime_id_).c_str()); // the launcher's, if it is gone

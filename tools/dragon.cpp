@@ -458,7 +458,10 @@ static int run(int argc, char **argv) {
         // leads a session of its own, which holds every process of the runtime.
         setsid();
         int in = open("/dev/null", O_RDONLY);
-        dup2(in, STDIN_FILENO);
+        if (in > STDIN_FILENO) {
+            dup2(in, STDIN_FILENO);
+            close(in);
+        }
         fcntl(ready[1], F_SETFD, 0);
         fcntl(life[0], F_SETFD, 0);
         std::string rfd = std::to_string(ready[1]);

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -124,23 +125,27 @@ void end_all_children(int first, int grace_ms, int give_up_ms) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
     };
+    // Woken by SIGCHLD (blocked here, taken with sigtimedwait), not by polling.
+    sigset_t chld;
+    sigset_t old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
     int64_t start = now_ms();
-    int64_t kill_at = start + grace_ms;
-    int64_t last_kill = -1;
+    int64_t kill_at = first != 0 ? start + grace_ms : start;
     if (first != 0) {
         for (pid_t c : children()) {
             signal_child(c, first);
         }
-    } else {
-        kill_at = start;
     }
+    int64_t last_kill = -1;
     for (;;) {
         if (reap_ended([](pid_t, int) {}) < 0) {
-            return; // no child left
+            break; // no child left
         }
         int64_t now = now_ms();
         if (now >= start + grace_ms + give_up_ms) {
-            return;
+            break;
         }
         if (now >= kill_at && (last_kill < 0 || now - last_kill >= 20)) {
             // Repeated: descendants adopted since the last round are children now.
@@ -149,9 +154,13 @@ void end_all_children(int first, int grace_ms, int give_up_ms) {
             }
             last_kill = now;
         }
-        struct timespec ms2 = {0, 2000000};
-        nanosleep(&ms2, nullptr);
+        // Until a child ends, or the next round of kills (20 ms) or the grace period's end.
+        int64_t next = now < kill_at ? kill_at : now + 20;
+        struct timespec wait = {static_cast<time_t>((next - now) / 1000),
+                                static_cast<long>((next - now) % 1000) * 1000000L};
+        sigtimedwait(&chld, nullptr, &wait);
     }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 uint64_t start_time(pid_t pid) {

@@ -21,25 +21,20 @@ std::string runtime_base() {
     return "/tmp/dragon-" + std::to_string(geteuid());
 }
 
-bool make_private_base(std::string *why) {
-    std::string base = runtime_base();
-    if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) {
-        *why = "cannot create the runtime base directory " + base + ": " + std::strerror(errno);
-        return false;
-    }
+bool private_dir(const std::string &dir, const char *what, std::string *why) {
     struct stat st {};
-    if (lstat(base.c_str(), &st) != 0) {
-        *why = "cannot examine the runtime base directory " + base + ": " + std::strerror(errno);
+    if (lstat(dir.c_str(), &st) != 0) {
+        *why = std::string("cannot examine the ") + what + " " + dir + ": " + std::strerror(errno);
         return false;
     }
     std::string fix = " Remove it (as its owner, or root) or set XDG_RUNTIME_DIR to a private "
                       "directory of yours.";
     if (!S_ISDIR(st.st_mode)) {
-        *why = "the runtime base directory " + base + " is not a directory (a link?)." + fix;
+        *why = std::string("the ") + what + " " + dir + " is not a directory (a link?)." + fix;
         return false;
     }
     if (st.st_uid != geteuid()) {
-        *why = "the runtime base directory " + base + " belongs to uid " +
+        *why = std::string("the ") + what + " " + dir + " belongs to uid " +
                std::to_string(st.st_uid) + ", not to you (uid " + std::to_string(geteuid()) +
                "): another user may have made it to take over your runtime." + fix;
         return false;
@@ -47,12 +42,21 @@ bool make_private_base(std::string *why) {
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        *why = "the runtime base directory " + base + " is writable by others (mode " + mode +
-               "): anyone could replace your runtime's socket. Run `chmod 700 " + base +
+        *why = std::string("the ") + what + " " + dir + " is writable by others (mode " + mode +
+               "): anyone could replace your runtime's socket. Run `chmod 700 " + dir +
                "`, or remove it.";
         return false;
     }
     return true;
+}
+
+bool make_private_base(std::string *why) {
+    std::string base = runtime_base();
+    if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) {
+        *why = "cannot create the runtime base directory " + base + ": " + std::strerror(errno);
+        return false;
+    }
+    return private_dir(base, "runtime base directory", why);
 }
 
 bool peer_is_owner(int sock, const std::string &path, std::string *why) {

@@ -39,6 +39,9 @@ inline std::string node_socket(const std::string &runtime_id, long node_id) {
 // False with *why (naming the path and what to do) when it is not.
 bool make_private_base(std::string *why);
 
+// The check of make_private_base, on any directory (`what` names it in *why).
+bool private_dir(const std::string &dir, const char *what, std::string *why);
+
 // True when the peer of a connected Unix socket runs as this process's effective uid; else
 // false with *why naming the path, the peer's uid and pid. Checked before anything is sent
 // to a node daemon (docs/runtime.md, "Security model").

@@ -74,7 +74,8 @@ check "base directory of another user: refused (125)" [ $rc -eq 125 ]
 check "base directory of another user: named, with what to do" grep -q "$xdg/dragon belongs to uid $(id -u nobody).*Remove it" <<<"$err"
 rm -rf "$xdg/dragon"; mkdir -m 0777 "$xdg/dragon"; chmod 0777 "$xdg/dragon"
 err=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2$sfx true 2>&1); rc=$?
-check "world-writable base directory: refused (125)" [ $rc -eq 125 ] && grep -q "writable by others" <<<"$err"
+check "world-writable base directory: refused (125) (status)" [ $rc -eq 125 ]
+check "world-writable base directory: refused (125) (message)" grep -q "writable by others" <<<"$err"
 rm -rf "$xdg/dragon"
 out=$(XDG_RUNTIME_DIR="$xdg" timeout 20 "$dragon" --runtime-id th2$sfx sh -c 'echo in-private-base' 2>&1)
 check "a base directory the launcher made itself works" [ "$out" = "in-private-base" ]
@@ -88,10 +89,10 @@ import socket, sys, os
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777); s.listen(8); s.settimeout(20)
 print("listening", flush=True)
-got = 0
 try:
     while True:
-        c, _ = s.accept(); c.settimeout(2)
+        c, _ = s.accept(); c.settimeout(5)
+        got = 0
         try:
             while True:
                 msg, fds, _, _ = socket.recv_fds(c, 1 << 20, 8)
@@ -99,7 +100,7 @@ try:
                 got += len(msg) + 1000 * len(fds)
                 c.send(b"{\"id\":1,\"status\":0,\"kind\":2,\"value\":\"6869\",\"puid\":7,\"pid\":1}")
         except (socket.timeout, ConnectionResetError): pass
-        print("received", got, flush=True)
+        print("connection received", got, flush=True)  # one line per connection
 except socket.timeout: pass' "$work/evil/node.sock" > "$work/evil.log" 2>&1 &
 attacker=$!
 wait_for_line "$work/evil.log" listening
@@ -107,8 +108,10 @@ out=$(DRAGON_NODE_SOCKET="$work/evil/node.sock" timeout 20 "$client" lookup mine
 check "another user's daemon: lookup refused" grep -q "^lookup 7 .*runs as uid $(id -u nobody)" <<<"$out"
 out=$(DRAGON_NODE_SOCKET="$work/evil/node.sock" timeout 20 "$client" create-inherit)
 check "another user's daemon: no spawn, no descriptor passed" grep -q "^create 7 " <<<"$out"
+for _ in $(seq 1000); do [ "$(grep -c '^connection received' "$work/evil.log")" -ge 2 ] && break; sleep 0.01; done
 kill -TERM $attacker 2>/dev/null; wait $attacker 2>/dev/null
-check "another user's daemon: received nothing" sh -c "! grep -q 'received [1-9]' '$work/evil.log'"
+check "another user's daemon: both connections seen" [ "$(grep -c '^connection received' "$work/evil.log")" -eq 2 ]
+check "another user's daemon: received nothing" [ "$(grep -c '^connection received 0$' "$work/evil.log")" -eq 2 ]
 
 # 4. A client that sends requests and never reads the replies is disconnected (logged); the
 # daemon goes on answering everyone else.
@@ -138,13 +141,19 @@ check "nothing left (th4)" nothing_left th4$sfx
 # A stdout that nobody reads (a pipe that is never read, as `| less` left alone), and a
 # program that ignores SIGINT and SIGTERM: Ctrl-C twice ends everything.
 mkfifo "$work/full"; exec 6<> "$work/full"
-"$dragon" --runtime-id th5$sfx sh -c "trap '' INT TERM; echo started >&2; exec yes" > "$work/full" 2> "$work/e5" &
+"$dragon" --runtime-id th5$sfx --grace 60 sh -c "trap '' INT TERM; echo started >&2; exec yes" > "$work/full" 2> "$work/e5" &
 launcher=$!
 wait_for_line "$work/e5" started
-for _ in $(seq 100); do [ "$(awk '{print $4}' /proc/$(daemon_of th5$sfx)/stat 2>/dev/null)" ] && break; sleep 0.01; done
-sleep 0.2 # (not for correctness: gives `yes` time to fill the pipe, the case under test)
-kill -INT $launcher; kill -INT $launcher
+# The pipe fills up (the case under test): wait until it holds 64 KiB.
+for _ in $(seq 1000); do [ "$(python3 -c 'import fcntl,sys,termios,array; a=array.array("i",[0]); fcntl.ioctl(6, termios.FIONREAD, a); print(a[0])')" -ge 65536 ] && break; sleep 0.01; done
+kill -INT $launcher
+# A second signal sent while the first is still pending would merge with it: wait until the
+# launcher has taken the first (nothing pending in /proc/PID/status).
+for _ in $(seq 1000); do grep -qE '^(SigPnd|ShdPnd):\s+0+$' /proc/$launcher/status && [ "$(grep -cE '^(SigPnd|ShdPnd):\s+0+$' /proc/$launcher/status)" -eq 2 ] && break; sleep 0.01; done
+started=$(date +%s)
+kill -INT $launcher
 wait_job $launcher 20; rc=$?
+check "full stdout: the second Ctrl-C ends the runtime at once (grace is 60 s)" [ $(($(date +%s) - started)) -lt 15 ]
 check "full stdout: two Ctrl-C end the runtime (130)" [ $rc -eq 130 ]
 for _ in $(seq 300); do nothing_left th5$sfx && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
 check "full stdout: nothing left, yes included" sh -c "! pgrep -x yes >/dev/null && ! pgrep -x dragon-node >/dev/null"
@@ -155,7 +164,45 @@ wait_for_line "$work/e6" started
 kill -KILL $launcher; wait $launcher 2>/dev/null
 for _ in $(seq 1000); do nothing_left th6$sfx && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
 check "full stdout, launcher SIGKILLed: daemon and PROGRAM gone" sh -c "! pgrep -x yes >/dev/null && ! pgrep -x dragon-node >/dev/null"
+# A relay paused on a full sink whose writers have all gone costs the daemon nothing (it is
+# out of epoll, which would report its hang-up on every round).
 exec 6>&-
+# (A FIFO of 64 KiB that is never read, 1 MiB queued in the daemon, then the relay pauses
+# with the rest, less than the 64 KiB its pipe holds, written: the writer ends.)
+mkfifo "$work/full2"; exec 7<> "$work/full2"
+"$dragon" --runtime-id th13$sfx sh -c 'head -c 1140000 /dev/zero; exec >&-; echo written >&2; sleep 2; echo slept >&2' > "$work/full2" 2> "$work/e13" &
+launcher=$!
+wait_for_line "$work/e13" slept
+ticks=$(awk '{print $14 + $15}' /proc/"$(daemon_of th13$sfx)"/stat)
+check "a paused relay at its end does not spin (daemon: $ticks ticks)" [ "$ticks" -lt 60 ]
+kill -KILL $launcher; wait $launcher 2>/dev/null
+exec 7>&-
+
+# Another user's pipe (the daemon cannot reopen it): the daemon still never blocks on it.
+xdgn="$work/xdgn"; mkdir -m 0700 "$xdgn"; chown nobody "$xdgn"
+: > "$work/e12"; chmod 0666 "$work/e12"
+if nobody test -x "$dragon"; then
+  XDG_RUNTIME_DIR="$xdgn" setpriv --reuid=nobody --regid=nogroup --clear-groups "$dragon" --runtime-id th12$sfx --grace 60 sh -c "trap '' INT TERM; echo started >&2; exec yes" > >(exec sleep 300) 2> "$work/e12" &
+  launcher=$!
+  wait_for_line "$work/e12" started
+  for _ in $(seq 1000); do grep -q "State:.*S" /proc/"$(daemon_of th12$sfx)"/status 2>/dev/null && break; sleep 0.01; done
+  kill -INT $launcher
+  for _ in $(seq 1000); do [ "$(grep -cE '^(SigPnd|ShdPnd):\s+0+$' /proc/$launcher/status)" -eq 2 ] && break; sleep 0.01; done
+  kill -INT $launcher
+  wait_job $launcher 20; rc=$?
+  check "another user's stdout pipe: two Ctrl-C end the runtime (130)" [ $rc -eq 130 ]
+  for _ in $(seq 300); do ! pgrep -x yes >/dev/null && break; sleep 0.01; done
+  check "another user's stdout pipe: nothing left" sh -c "! pgrep -x yes >/dev/null && ! pgrep -f '^dragon-node --runtime-id th12$sfx' >/dev/null"
+  pkill -KILL -x sleep 2>/dev/null
+else
+  echo "skip: user nobody cannot run $dragon"
+fi
+
+# Managed processes get no descriptor of the launcher's or the daemon's (life pipe,
+# /dev/null): what PROGRAM holds is what a plain child of this shell holds.
+mine=$(sh -c 'ls /proc/$$/fd' | sort | tr '\n' ' ')
+theirs=$(timeout 30 "$dragon" sh -c 'ls /proc/$$/fd' | sort | tr '\n' ' ')
+check "no descriptor leaks into PROGRAM ($theirs)" [ "$theirs" = "$mine" ]
 
 # 5. Output is byte-exact.
 check "binary output: cat /bin/ls is /bin/ls" sh -c "timeout 30 '$dragon' cat /bin/ls | cmp -s - /bin/ls"

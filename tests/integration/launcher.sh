@@ -73,7 +73,8 @@ check "--help prints usage" sh -c "'$dragon' --help | grep -q 'Usage: dragon'"
 check "--help documents exit statuses and stdin" sh -c "'$dragon' --help | grep -q 'Exit status:' && '$dragon' --help | grep -q 'standard input'"
 check "--version" sh -c "'$dragon' --version | grep -q '^dragon [0-9]'"
 err=$(timeout 30 "$dragon" --runtime-id 'bad/id' true 2>&1); rc=$?
-check "bad runtime id: 2, explained" [ $rc -eq 2 ] && grep -q "runtime-id" <<<"$err"
+check "bad runtime id: 2, explained (status)" [ $rc -eq 2 ]
+check "bad runtime id: 2, explained (message)" grep -q "runtime-id" <<<"$err"
 # One limit for runtime ids, the pools' (segment names carry them): 33 characters are refused
 # where the id enters, 32 work end to end, with the longest pool name too.
 err=$(timeout 30 "$dragon" --runtime-id "$(printf 'i%.0s' $(seq 33))" true 2>&1); rc=$?
@@ -87,7 +88,8 @@ check "runtime id of 32 characters: a pool is created (exit 0)" [ $rc -eq 0 ]
 check "runtime id of 32 characters: its segment" grep -qx "create 0 /dragon\.$rt32\.0\.pool\.$pool64\.[0-9a-f]\{16\}" <<<"$out"
 check "runtime id of 32 characters: nothing left" nothing_left "$rt32"
 err=$(timeout 30 "$dragon" 2>&1); rc=$?
-check "no PROGRAM: 2, explained" [ $rc -eq 2 ] && grep -q "no PROGRAM" <<<"$err"
+check "no PROGRAM: 2, explained (status)" [ $rc -eq 2 ]
+check "no PROGRAM: 2, explained (message)" grep -q "no PROGRAM" <<<"$err"
 
 # A daemon that cannot start: 125 and a clear message, nothing left.
 err=$(DRAGON_NODE_EXE=/bin/false timeout 30 "$dragon" --runtime-id tl10$sfx true 2>&1); rc=$?
@@ -95,9 +97,11 @@ check "daemon fails to start: 125" [ $rc -eq 125 ]
 check "daemon fails to start: said so" grep -q "node daemon did not start" <<<"$err"
 check "daemon fails to start: nothing left" nothing_left tl10$sfx
 err=$(DRAGON_NODE_EXE=/no/such/dragon-node timeout 30 "$dragon" true 2>&1); rc=$?
-check "daemon missing: 125, named" [ $rc -eq 125 ] && grep -q "/no/such/dragon-node" <<<"$err"
+check "daemon missing: 125, named (status)" [ $rc -eq 125 ]
+check "daemon missing: 125, named (message)" grep -q "/no/such/dragon-node" <<<"$err"
 err=$(timeout 30 "$dragon" --topology /no/such.xml true 2>&1); rc=$?
-check "--topology with a missing file: 2, named" [ $rc -eq 2 ] && grep -q "/no/such.xml" <<<"$err"
+check "--topology with a missing file: 2, named (status)" [ $rc -eq 2 ]
+check "--topology with a missing file: 2, named (message)" grep -q "/no/such.xml" <<<"$err"
 
 # Bad requests to the daemon get an error reply and change nothing: garbage, descriptors
 # sent with an op that takes none, a spawn whose "fd" streams have no descriptor, an
