@@ -5,6 +5,7 @@
 // writes is non-blocking with a bounded queue (docs/runtime.md, "Flow control").
 #include "process/reaper.hpp"
 #include "process/spawn.hpp"
+#include "node/sink.hpp"
 #include "runtime/fdpass.hpp"
 #include "runtime/line_relay.hpp"
 #include "runtime/paths.hpp"
@@ -68,129 +69,7 @@ int64_t now_ns() {
     return static_cast<int64_t>(ts.tv_sec) * kSecond + ts.tv_nsec;
 }
 
-// Where the daemon's own output goes: one of its standard streams, through a descriptor of
-// its own that never blocks. A pipe, FIFO or terminal is reopened (/proc/self/fd/N) as a new
-// open file description with O_NONBLOCK, so that the launcher's and the shell's
-// description keep their flags; a socket is written with MSG_DONTWAIT; a regular file
-// (which never blocks for long) is written as it is. What the reader does not take yet
-// waits in a queue, in order: whole lines, so lines stay whole.
-class Sink {
-  public:
-    void open(int std_fd) {
-        struct stat st {};
-        if (fstat(std_fd, &st) != 0) {
-            return; // closed: output is dropped
-        }
-        if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
-            std::string path = "/proc/self/fd/" + std::to_string(std_fd);
-            fd_ = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-            if (fd_ >= 0) {
-                mode_ = kNonBlocking;
-                return;
-            }
-        }
-        fd_ = fcntl(std_fd, F_DUPFD_CLOEXEC, 3);
-        if (S_ISSOCK(st.st_mode)) {
-            mode_ = kSocket;
-        } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
-            // Not ours to reopen (another user's pipe, a terminal after su): the shared
-            // description is made non-blocking, and its flags are given back at the end.
-            shared_flags_ = fcntl(fd_, F_GETFL);
-            fcntl(fd_, F_SETFL, shared_flags_ | O_NONBLOCK);
-            mode_ = kNonBlocking;
-        } else {
-            mode_ = kBlocking; // a regular file or a block device: never blocks for long
-        }
-    }
-    // Give a shared description its flags back (see open()).
-    void restore() {
-        if (shared_flags_ >= 0) {
-            fcntl(fd_, F_SETFL, shared_flags_);
-            shared_flags_ = -1;
-        }
-    }
-    int fd() const { return fd_; }
-    bool pollable() const { return mode_ != kBlocking && fd_ >= 0; }
-    size_t queued() const { return buf_.size() - head_; }
-    bool broken() const { return broken_; }
-    int64_t last_progress() const { return last_progress_; }
-
-    void put(std::string_view bytes) {
-        if (broken_ || fd_ < 0 || bytes.empty()) {
-            return;
-        }
-        if (queued() == 0) {
-            size_t n = write_some(bytes);
-            bytes.remove_prefix(std::min(n, bytes.size()));
-            if (bytes.empty()) {
-                return;
-            }
-        }
-        if (head_ > 0 && head_ >= buf_.size() / 2) {
-            buf_.erase(0, head_);
-            head_ = 0;
-        }
-        buf_.append(bytes);
-    }
-    // Write what the reader takes now.
-    void flush() {
-        while (queued() > 0 && !broken_) {
-            size_t n = write_some(std::string_view(buf_).substr(head_));
-            if (n == 0) {
-                return;
-            }
-            head_ += n;
-        }
-        if (queued() == 0) {
-            buf_.clear();
-            head_ = 0;
-        }
-    }
-    // Drop what is queued (teardown gave up on the reader).
-    void drop() {
-        buf_.clear();
-        head_ = 0;
-    }
-
-  private:
-    size_t write_some(std::string_view b) {
-        for (;;) {
-            ssize_t n = mode_ == kSocket
-                            ? send(fd_, b.data(), b.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
-                            : write(fd_, b.data(), b.size());
-            if (n >= 0) {
-                if (n > 0) {
-                    last_progress_ = now_ns();
-                }
-                if (mode_ == kBlocking && static_cast<size_t>(n) < b.size() && n > 0) {
-                    b.remove_prefix(static_cast<size_t>(n));
-                    size_t more = write_some(b);
-                    return static_cast<size_t>(n) + more;
-                }
-                return static_cast<size_t>(n);
-            }
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN) { // the reader is gone (EPIPE) or worse: output is dropped
-                broken_ = true;
-                drop();
-            }
-            return 0;
-        }
-    }
-    enum Mode { kNonBlocking, kSocket, kBlocking };
-    int fd_ = -1;
-    Mode mode_ = kBlocking;
-    std::string buf_;
-    size_t head_ = 0;
-    bool broken_ = false;
-    int64_t last_progress_ = 0;
-    int shared_flags_ = -1; // >= 0: the flags of a shared description we set O_NONBLOCK on
-
-  public:
-    std::set<uint64_t> paused; // relays that wait for this sink to drain
-};
+using dragon::node::Sink;
 
 Sink g_out; // the daemon's stdout: relayed stdout of managed processes
 Sink g_err; // its stderr: relayed stderr, and the daemon's log
