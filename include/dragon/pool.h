@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <dragon/status.h>
 
@@ -135,6 +136,37 @@ DRAGON_API dragon_status_t dragon_pool_mem_serialize(const dragon_pool_t *pool, 
  * dragon_pool_attach_serialized); DRAGON_NOT_ALLOCATED if the memory was freed. */
 DRAGON_API dragon_status_t dragon_pool_mem_attach(const dragon_pool_t *pool, const void *bytes,
                                                   size_t len, void **ptr, size_t *size);
+
+/* Ownership, and what dead processes leave behind.
+ *
+ * Every live allocation has an owner: the process that allocated it, until a channel takes
+ * it (a zero-copy message belongs to the channel while it is queued, and to its receiver
+ * after), another process adopts it, or it is disowned. dragon_pool_reclaim frees the
+ * allocations of processes that died without freeing them (killed, or exited), together
+ * with the waiter registrations they left in the pool and in its channels and sync
+ * objects. Channels, queues and sync objects themselves belong to nobody. See docs/pool.md. */
+
+/* Make the calling process the owner of a live allocation, e.g. one it received as a memory
+ * descriptor and keeps after its allocator exits. */
+DRAGON_API dragon_status_t dragon_pool_adopt(dragon_pool_t *pool, void *ptr);
+
+/* Make a live allocation nobody's: dragon_pool_reclaim never frees it (whoever frees it
+ * frees it), e.g. memory a process leaves behind on purpose for others. */
+DRAGON_API dragon_status_t dragon_pool_disown(dragon_pool_t *pool, void *ptr);
+
+typedef struct dragon_pool_reclaimed {
+    size_t struct_size; /* set by the caller to sizeof(dragon_pool_reclaimed_t) */
+    uint64_t blocks;    /* allocations freed */
+    uint64_t bytes;     /* their bytes (block sizes) */
+    uint64_t waiters;   /* waiter registrations of dead processes removed */
+} dragon_pool_reclaimed_t;
+
+/* Free what dead processes held in the pool: pid > 0 names one (it must be dead: gone, or a
+ * zombie; a live one gives DRAGON_INVALID_ARGUMENT), 0 means every owner that is dead,
+ * including earlier processes whose pid was reused (told apart by start time). Messages
+ * queued in a channel are not touched, whoever sent them. result may be NULL. */
+DRAGON_API dragon_status_t dragon_pool_reclaim(dragon_pool_t *pool, pid_t pid,
+                                               dragon_pool_reclaimed_t *result);
 
 #ifdef __cplusplus
 }

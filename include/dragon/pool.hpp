@@ -200,10 +200,22 @@ class Pool {
         detail::check(dragon_pool_mem_attach(pool_, d.data(), d.size(), &p, &n));
         return {p, n};
     }
-    // Take ownership of the memory a descriptor names (it is freed here, by this process).
+    // Take ownership of the memory a descriptor names (it is freed here, by this process,
+    // and belongs to it for dragon_pool_reclaim).
     Allocation adopt(const std::vector<std::uint8_t> &d) {
         auto [p, n] = attach_memory(d);
+        detail::check(dragon_pool_adopt(pool_, p));
         return Allocation(pool_, p, n);
+    }
+    // Make a live allocation nobody's: reclaim never frees it (see dragon/pool.h).
+    void disown(void *p) { detail::check(dragon_pool_disown(pool_, p)); }
+
+    // Free what dead processes held: pid 0 means every dead owner (dragon_pool_reclaim).
+    dragon_pool_reclaimed_t reclaim(pid_t pid = 0) {
+        dragon_pool_reclaimed_t r{};
+        r.struct_size = sizeof r;
+        detail::check(dragon_pool_reclaim(pool_, pid, &r));
+        return r;
     }
 
   private:

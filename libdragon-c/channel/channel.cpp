@@ -33,7 +33,6 @@ using dragon::detail::Attempt;
 using dragon::detail::fail;
 using dragon::detail::guarded;
 using dragon::detail::WaitMode;
-using dragon::detail::WaitWords;
 namespace dc = dragon::chan;
 namespace dobj = dragon::obj;
 namespace detail = dragon::detail;
@@ -43,23 +42,24 @@ namespace {
 constexpr uint64_t kMaxCapacity = 1ULL << 32;
 constexpr uint64_t kMaxSlotSize = 1ULL << 30;
 
+// Where DRAGON_TEST_CRASH_AT=<point>:<n> makes this process SIGKILL itself the n-th time it
+// gets there (tests/c uses it): send: a sender claimed a slot, before filling it; publish:
+// it filled the slot (and tagged a zero-copy message queued), before publishing it;
+// handover: a receiver took a zero-copy message's block, before claiming its slot; recv: a
+// receiver claimed a slot, before releasing it.
+enum CrashAt { kAtSend, kAtPublish, kAtHandover, kAtRecv, kCrashPoints };
 #ifdef DRAGON_TEST_HOOKS
-// DRAGON_TEST_CRASH_AT=send:<n> or recv:<n>: SIGKILL this process the n-th time it has
-// claimed a slot (send: before filling it; recv: before releasing it). tests/c uses it.
 struct CrashHooks {
-    long send_at = 0;
-    long recv_at = 0;
-    std::atomic<long> sends{0};
-    std::atomic<long> recvs{0};
+    long at[kCrashPoints] = {};
+    std::atomic<long> seen[kCrashPoints] = {};
     CrashHooks() {
         const char *spec = std::getenv("DRAGON_TEST_CRASH_AT");
-        if (spec == nullptr) {
-            return;
-        }
-        if (std::strncmp(spec, "send:", 5) == 0) {
-            send_at = std::atol(spec + 5);
-        } else if (std::strncmp(spec, "recv:", 5) == 0) {
-            recv_at = std::atol(spec + 5);
+        static const char *const names[kCrashPoints] = {"send:", "publish:", "handover:", "recv:"};
+        for (int i = 0; spec != nullptr && i < kCrashPoints; ++i) {
+            size_t n = std::strlen(names[i]);
+            if (std::strncmp(spec, names[i], n) == 0) {
+                at[i] = std::atol(spec + n);
+            }
         }
     }
 };
@@ -67,17 +67,14 @@ CrashHooks &hooks() {
     static CrashHooks h;
     return h;
 }
-inline void crash_point(bool sending) {
+inline void crash_point(CrashAt where) {
     CrashHooks &h = hooks();
-    if (sending && h.send_at > 0 && h.sends.fetch_add(1) + 1 == h.send_at) {
-        ::kill(::getpid(), SIGKILL);
-    }
-    if (!sending && h.recv_at > 0 && h.recvs.fetch_add(1) + 1 == h.recv_at) {
+    if (h.at[where] > 0 && h.seen[where].fetch_add(1) + 1 == h.at[where]) {
         ::kill(::getpid(), SIGKILL);
     }
 }
 #else
-inline void crash_point(bool) {}
+inline void crash_point(CrashAt) {}
 #endif
 
 inline dc::Slot *slot_at(const dragon_channel_t *ch, uint64_t pos) {
@@ -93,12 +90,8 @@ inline void help_advance(std::atomic<uint64_t> &counter, uint64_t from) {
                                     std::memory_order_relaxed);
 }
 
-WaitWords words(dc::Waiters &w) {
-    return WaitWords{&w.sleepers, &w.word, &w.blocked};
-}
-
-// Free a slot whose writer or reader died mid-call. The message it held (or was receiving)
-// is lost; so is a zero-copy allocation it carried (docs/channel.md).
+// Free a slot whose writer died mid-call. The message it held is lost; a zero-copy
+// allocation it carried is left to dragon_pool_reclaim (docs/channel.md).
 void recover_slot(dragon_channel_t *ch, dc::Slot *s, uint64_t seen) {
     uint64_t next = dc::make_state(dc::seq_of(seen) + ch->capacity, dc::kFree, 0);
     if (s->state.compare_exchange_strong(seen, next, std::memory_order_acq_rel,
@@ -172,11 +165,15 @@ Attempt try_send(dragon_channel_t *ch, SendArgs &m, bool check_peers, dragon_sta
                                              std::memory_order_acq_rel,
                                              std::memory_order_acquire)) {
             help_advance(h->tail, pos);
-            crash_point(true);
+            crash_point(kAtSend);
             if (m.zc != nullptr) {
                 uint64_t off = static_cast<uint64_t>(static_cast<uint8_t *>(m.zc) - ch->heap);
                 std::memcpy(payload(s), &off, sizeof off);
                 s->meta.store(dc::kZeroCopy | m.len, std::memory_order_relaxed);
+                // From here the channel holds it (the publish below orders this store).
+                dragon::pool::owner_of(ch->obj.pool, off)
+                    .store(dragon::pool::kOwnerQueued | dragon::detail::self_tag(),
+                           std::memory_order_relaxed);
             } else {
                 if (m.len != 0) {
                     std::memcpy(payload(s), m.buf, m.len);
@@ -186,6 +183,7 @@ Attempt try_send(dragon_channel_t *ch, SendArgs &m, bool check_peers, dragon_sta
             if (m.count_task) {
                 h->unfinished.fetch_add(1, std::memory_order_relaxed);
             }
+            crash_point(kAtPublish);
             s->state.exchange(dc::make_state(pos, dc::kReady, pid), std::memory_order_seq_cst);
             dragon::detail::wake_sleepers_after_rmw(&h->recv.sleepers, &h->recv.word);
             *status = DRAGON_SUCCESS;
@@ -215,6 +213,55 @@ Attempt try_send(dragon_channel_t *ch, SendArgs &m, bool check_peers, dragon_sta
 }
 
 // ---- recv ----
+
+// A zero-copy message changes hands before its slot is claimed: the receiver CASes the
+// block's owner from "queued" to itself first, so that at every moment the block is either
+// named by a ready slot or owned by a live process that can answer for it (dragon_pool_reclaim
+// relies on that). An owner that is not queued is another receiver's claim in progress (maybe
+// another thread's of this process): wait for it, or take over if that receiver died before
+// it claimed the slot. If the slot claim then fails, the owner is put back.
+struct Handover {
+    static constexpr int kClaimSpins = 64; // a live claimer finishes in nanoseconds
+
+    std::atomic<uint32_t> *owner = nullptr;
+    uint32_t prior = 0;
+
+    Attempt claim(dragon_channel_t *ch, dc::Slot *s, uint64_t seen, uint64_t off, size_t len,
+                  bool check_peers) {
+        if (off >= ch->heap_size || len > ch->heap_size - off) {
+            return Attempt::kDone; // reported as corrupted once the slot is claimed
+        }
+        std::atomic<uint32_t> &word = dragon::pool::owner_of(ch->obj.pool, off);
+        uint32_t me = dragon::detail::self_tag();
+        for (int spins = 0;; ++spins) {
+            uint32_t cur = word.load(std::memory_order_acquire);
+            if (s->state.load(std::memory_order_acquire) != seen) {
+                return Attempt::kAgain; // the slot moved on: look again
+            }
+            bool queued = (cur & dragon::pool::kOwnerKindMask) == dragon::pool::kOwnerQueued;
+            if (queued || (spins >= kClaimSpins && check_peers && cur != dragon::pool::kOwnerNone &&
+                           cur != dragon::pool::kOwnerReclaimed && dragon::detail::tag_dead(cur))) {
+                if (!word.compare_exchange_strong(cur, me, std::memory_order_acq_rel)) {
+                    return Attempt::kAgain;
+                }
+                owner = &word;
+                prior = cur;
+                return Attempt::kDone;
+            }
+            if (spins >= kClaimSpins) {
+                return Attempt::kStuck;
+            }
+            dragon::detail::cpu_relax();
+        }
+    }
+    void undo() {
+        if (owner != nullptr) {
+            uint32_t me = dragon::detail::self_tag();
+            owner->compare_exchange_strong(me, prior, std::memory_order_acq_rel);
+            owner = nullptr;
+        }
+    }
+};
 
 struct RecvArgs {
     void *buf;
@@ -289,18 +336,30 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
             // copy (possibly torn) is dropped; if it succeeds nothing touched the slot since
             // `cur` was read (its sequence only grows), so the copy is whole.
             uint64_t off = 0;
+            Handover take;
             if (zc) {
                 std::memcpy(&off, payload(s), sizeof off);
+                Attempt a = take.claim(ch, s, cur, off, len, check_peers);
+                if (a == Attempt::kAgain) {
+                    continue;
+                }
+                if (a == Attempt::kStuck) {
+                    return a;
+                }
+                if (take.owner != nullptr) {
+                    crash_point(kAtHandover);
+                }
             } else if (len != 0) {
                 std::memcpy(r.as_mem ? r.scratch : r.buf, payload(s), len);
             }
             if (!s->state.compare_exchange_strong(
                     cur, dc::make_state(pos + ch->capacity, dc::kFree, 0),
                     std::memory_order_seq_cst, std::memory_order_relaxed)) {
+                take.undo();
                 continue;
             }
             help_advance(h->head, pos);
-            crash_point(false);
+            crash_point(kAtRecv);
             if (zc && (off >= ch->heap_size || len > ch->heap_size - off)) {
                 *status = fail(DRAGON_CORRUPTED,
                                "%s: a zero-copy message names memory outside the pool "
@@ -553,7 +612,8 @@ dragon_status_t destroy(dragon_channel_t *ch) {
     obj::retire(ch->obj);
     // Wake every sleeper; each finds the object retired and returns DRAGON_CLOSED. Give them
     // (and calls already past their liveness check) time to leave before the memory goes
-    // back to the pool; a waiter that was SIGKILLed never leaves, hence the bound.
+    // back to the pool. A waiter that was SIGKILLed never leaves: its slot is taken back
+    // (one that found no slot is waited for until the bound).
     Waiters *all[] = {&h->recv, &h->send, &h->join};
     for (Waiters *w : all) {
         w->word.fetch_add(1, std::memory_order_seq_cst);
@@ -561,9 +621,16 @@ dragon_status_t destroy(dragon_channel_t *ch) {
     }
     int64_t give_up = detail::monotonic_ns() + 1000000000LL;
     struct timespec ms = {0, 1000000};
+    auto inside = [&] {
+        uint32_t n = 0;
+        for (Waiters *w : all) {
+            detail::repair_waiters(*w);
+            n += detail::blocked_count(*w);
+        }
+        return n;
+    };
     nanosleep(&ms, nullptr);
-    while (h->recv.blocked.load() + h->send.blocked.load() + h->join.blocked.load() != 0 &&
-           detail::monotonic_ns() < give_up) {
+    while (inside() != 0 && detail::monotonic_ns() < give_up) {
         for (Waiters *w : all) {
             w->word.fetch_add(1, std::memory_order_seq_cst);
             detail::futex_wake_all(&w->word);
@@ -578,7 +645,15 @@ dragon_status_t destroy(dragon_channel_t *ch) {
         if (phase_of(cur) == kReady && (meta & kZeroCopy) != 0) {
             uint64_t off = 0;
             std::memcpy(&off, payload(s), sizeof off);
-            if (off < ch->heap_size) {
+            if (off >= ch->heap_size) {
+                continue;
+            }
+            // Take it as a receiver would, so that a concurrent dragon_pool_reclaim (which
+            // no longer sees this channel) and this free do not both free it.
+            std::atomic<uint32_t> &owner = pool::owner_of(ch->obj.pool, off);
+            uint32_t was = owner.load(std::memory_order_acquire);
+            if (was != pool::kOwnerReclaimed &&
+                owner.compare_exchange_strong(was, detail::self_tag(), std::memory_order_acq_rel)) {
                 dragon_pool_free(ch->obj.pool, ch->heap + off);
             }
         }
@@ -610,7 +685,7 @@ dragon_status_t send(dragon_channel_t *ch, const void *buf, size_t len, void *zc
     SendArgs m{buf, len, zc_ptr, count_task, false};
     dragon_timeout_t left = owned != nullptr ? deadline.left() : timeout;
     dragon_status_t st = detail::blocking_wait(
-        ch->mode, left, words(ch->hdr->send),
+        ch->mode, left, ch->hdr->send,
         [&](bool check, dragon_status_t *status) { return try_send(ch, m, check, status); });
     if (st != DRAGON_SUCCESS && owned != nullptr) {
         dragon_pool_free(ch->obj.pool, owned);
@@ -626,7 +701,7 @@ dragon_status_t recv(dragon_channel_t *ch, void *buf, size_t cap, bool as_mem, v
                      size_t *len, dragon_timeout_t timeout) {
     RecvArgs r{buf, cap, as_mem, ptr, len, nullptr, 0};
     dragon_status_t st = detail::blocking_wait(
-        ch->mode, timeout, words(ch->hdr->recv),
+        ch->mode, timeout, ch->hdr->recv,
         [&](bool check, dragon_status_t *status) { return try_recv(ch, r, check, status); });
     if (r.scratch != nullptr) {
         dragon_pool_free(ch->obj.pool, r.scratch);
@@ -790,8 +865,8 @@ DRAGON_API dragon_status_t dragon_channel_info(const dragon_channel_t *channel,
     uint64_t head = h->head.load(std::memory_order_acquire);
     uint64_t tail = h->tail.load(std::memory_order_acquire);
     full.count = tail > head ? std::min<uint64_t>(tail - head, channel->capacity) : 0;
-    full.blocked_senders = h->send.blocked.load(std::memory_order_relaxed);
-    full.blocked_receivers = h->recv.blocked.load(std::memory_order_relaxed);
+    full.blocked_senders = detail::blocked_count(h->send);
+    full.blocked_receivers = detail::blocked_count(h->recv);
     std::memcpy(info, &full, std::min(info->struct_size, sizeof full));
     return DRAGON_SUCCESS;
 }
@@ -861,20 +936,13 @@ DRAGON_API dragon_status_t dragon_channel_poll(dragon_channel_t *const *channels
                 ws.push_back(&channels[i]->hdr->send);
             }
         }
+        std::vector<detail::WaitRegistration> regs;
+        regs.reserve(ws.size());
         for (dc::Waiters *w : ws) {
-            w->blocked.fetch_add(1, std::memory_order_relaxed);
-            w->sleepers.fetch_add(1, std::memory_order_seq_cst);
+            regs.emplace_back(w);
+            regs.back().sleep();
         }
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        struct Leave {
-            std::vector<dc::Waiters *> &ws;
-            ~Leave() {
-                for (dc::Waiters *w : ws) {
-                    w->sleepers.fetch_sub(1, std::memory_order_seq_cst);
-                    w->blocked.fetch_sub(1, std::memory_order_relaxed);
-                }
-            }
-        } leave{ws};
         std::vector<WaitvEntry> wv(std::min(ws.size(), kWaitvMax));
         size_t window = 0; // more words than futex_waitv takes: rotate windows, 1 ms each
         for (;;) {

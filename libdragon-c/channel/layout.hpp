@@ -4,6 +4,8 @@
 
 #include "object.hpp"
 
+#include "../common/wait.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +43,9 @@ inline uint64_t seq_of(uint64_t state) {
 }
 
 // meta: message length, and whether the payload is a zero-copy allocation (whose heap
-// offset then fills the first 8 payload bytes).
+// offset then fills the first 8 payload bytes). A zero-copy message's block carries the
+// owner tag "queued by <sender>" (pool/layout.hpp) from before it is published until a
+// receiver puts its own tag on it, which it does before it claims the slot.
 constexpr uint64_t kZeroCopy = 1ULL << 63;
 constexpr uint64_t kLenMask = kZeroCopy - 1;
 
@@ -52,12 +56,7 @@ struct Slot {
 };
 constexpr uint64_t kSlotHeader = sizeof(Slot);
 
-struct Waiters {
-    std::atomic<uint32_t> sleepers; // asleep on word
-    std::atomic<uint32_t> word;     // bumped by wakers
-    std::atomic<uint32_t> blocked;  // inside a blocking call (queries)
-    uint32_t pad;
-};
+using detail::Waiters;
 
 // The padding is the point: each line has one writer side.
 struct alignas(64) ChannelHeader { // NOLINT(clang-analyzer-optin.performance.Padding)

@@ -4,6 +4,7 @@
 #include "../common/error.hpp"
 #include "../common/proc.hpp"
 #include "../pool/descriptor.hpp"
+#include "../pool/internal.hpp"
 
 #include <cinttypes>
 #include <cstdio>
@@ -43,6 +44,11 @@ std::string pool_key(const pool::Descriptor &d) {
     std::snprintf(buf, sizeof buf, "%s/%" PRIu64 "/%s/%016" PRIx64, d.runtime_id, d.node_id, d.name,
                   d.uid);
     return buf;
+}
+
+std::atomic<uint32_t> &owner_of(dragon_pool_t *pool, const void *mem) {
+    auto off = static_cast<uint64_t>(static_cast<const uint8_t *>(mem) - pool::heap_base_of(pool));
+    return pool::owner_of(pool, off);
 }
 
 } // namespace
@@ -131,6 +137,9 @@ dragon_status_t create(dragon_pool_t *pool, Kind kind, size_t bytes, Attached *o
         return fail(st, "create %s: %zu bytes from pool '%s': %s", kind_name(kind), bytes, name,
                     dragon_last_error());
     }
+    // Shared by every process that attaches it: no process owns it (dragon_pool_reclaim
+    // leaves it alone). Killed before this store, the creator leaves a block it owns.
+    owner_of(pool, mem).store(pool::kOwnerNone, std::memory_order_release);
     std::memset(mem, 0, bytes);
     auto *h = static_cast<ObjectHeader *>(mem);
     h->kind = static_cast<uint8_t>(kind);
@@ -270,6 +279,9 @@ void release(Attached *a) {
 
 void retire(const Attached &a) {
     static_cast<ObjectHeader *>(a.base)->magic.store(0, std::memory_order_seq_cst);
+    // From here the destroyer answers for the memory: killed before it frees it, it leaves a
+    // block that dragon_pool_reclaim gives back.
+    owner_of(a.pool, a.base).store(detail::self_tag(), std::memory_order_release);
 }
 
 dragon_status_t free_memory(Attached *a) {

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 namespace dragon::obj {
 
@@ -28,7 +30,7 @@ const char *kind_name(Kind kind);
 constexpr uint32_t kObjectMagic = 0x4A424F44;     // "DOBJ" in memory
 constexpr uint32_t kDescriptorMagic = 0x424F4744; // "DGOB" on the wire
 constexpr uint8_t kDescriptorVersion = 1;
-constexpr uint8_t kLayoutVersion = 1;
+constexpr uint8_t kLayoutVersion = 2; // 2: waiter slots (common/wait.hpp)
 constexpr size_t kDescriptorFixed = 16;
 
 struct ObjectHeader {
@@ -88,5 +90,12 @@ void release(Attached *a);
 void retire(const Attached &a);
 // Return the memory to the pool and release.
 dragon_status_t free_memory(Attached *a);
+
+// For dragon_pool_reclaim (channel/reclaim.cpp): look at one live block of a pool that no
+// process owns. If it holds a channel, queue or sync object, take back its waiter slots whose
+// callers `dead` accepts, and append to *held the heap offsets of the zero-copy messages it
+// holds (queued, or being sent by a live sender). Returns the slots taken back.
+uint64_t scan_for_reclaim(uint8_t *heap, uint64_t heap_size, uint64_t offset, uint64_t size,
+                          const std::function<bool(uint32_t)> &dead, std::vector<uint64_t> *held);
 
 } // namespace dragon::obj

@@ -9,10 +9,18 @@
 // Either the waiter's retry sees the publication, or the waker sees the sleeper and wakes
 // it. Wakers pay one load of `sleepers` (a line nobody writes on the fast path) and no
 // system call while nobody sleeps.
+//
+// A waiter that is SIGKILLed never takes itself off the counts. So that someone can, a
+// waiter takes one of a few slots that name it (its owner tag, common/proc.hpp), and what it
+// counts is tied to its slot: it is blocked while it holds the slot, and asleep while bit
+// <slot> of `sleepers` is set. repair_waiters() clears the slots (and bits) of dead
+// processes. A waiter that finds every slot taken counts anonymously (`blocked`, and
+// kAnonSleeper steps of `sleepers`): that is never repaired.
 #pragma once
 
 #include "clock.hpp"
 #include "futex.hpp"
+#include "proc.hpp"
 
 #include <dragon/status.h>
 
@@ -46,10 +54,130 @@ inline void cpu_relax() {
 #endif
 }
 
-struct WaitWords {
-    std::atomic<uint32_t> *sleepers; // processes asleep on `word` (gates wakes)
-    std::atomic<uint32_t> *word;     // bumped by every waker
-    std::atomic<uint32_t> *blocked;  // processes inside a blocking call (queries only)
+// The wait words of one side of an object, in shared memory: 56 bytes, so that a side fits a
+// cache line next to one 64-bit word (a queue's unfinished-task count).
+constexpr unsigned kWaiterSlots = 10;
+constexpr uint32_t kAnonSleeper = 1U << kWaiterSlots;
+struct Waiters {
+    std::atomic<uint32_t> sleepers; // bit i: slot i's holder is asleep on `word`; plus
+                                    // kAnonSleeper per anonymous sleeper (gates wakes)
+    std::atomic<uint32_t> word;     // bumped by every waker
+    std::atomic<uint32_t> blocked;  // callers inside a blocking call without a slot
+    uint32_t reserved;
+    std::atomic<uint32_t> slot[kWaiterSlots]; // owner tag of a caller inside a blocking call
+};
+static_assert(sizeof(Waiters) == 56);
+
+// Callers inside a blocking call (queries, and destroy waiting for them to leave).
+inline uint32_t blocked_count(const Waiters &w) {
+    uint32_t n = w.blocked.load(std::memory_order_relaxed);
+    for (const auto &s : w.slot) {
+        n += s.load(std::memory_order_relaxed) != 0 ? 1 : 0;
+    }
+    return n;
+}
+
+// Take the slots (and sleeping bits) of dead callers back: those whose tag `dead` accepts
+// (it is given only tags of processes found dead). Returns how many.
+template <typename Dead>
+unsigned repair_waiters(Waiters &w, Dead &&dead) {
+    unsigned repaired = 0;
+    for (unsigned i = 0; i < kWaiterSlots; ++i) {
+        uint32_t v = w.slot[i].load(std::memory_order_acquire);
+        if (v == 0 || !dead(v)) {
+            continue;
+        }
+        // Bit i belongs to the slot's holder; nobody else takes the slot until it is free.
+        w.sleepers.fetch_and(~(1U << i), std::memory_order_seq_cst);
+        if (w.slot[i].compare_exchange_strong(v, 0, std::memory_order_acq_rel)) {
+            ++repaired;
+        }
+    }
+    return repaired;
+}
+inline unsigned repair_waiters(Waiters &w) {
+    return repair_waiters(w, [](uint32_t tag) { return tag_dead(tag); });
+}
+
+// One caller's presence in a Waiters: blocked (a slot, or anonymous) and asleep.
+class WaitRegistration {
+  public:
+    WaitRegistration() = default;
+    explicit WaitRegistration(Waiters *w) : w_(w) {}
+    WaitRegistration(const WaitRegistration &) = delete;
+    WaitRegistration &operator=(const WaitRegistration &) = delete;
+    WaitRegistration(WaitRegistration &&o) noexcept
+        : w_(o.w_), slot_(o.slot_), blocked_(o.blocked_), asleep_(o.asleep_) {
+        o.blocked_ = false;
+        o.asleep_ = false;
+    }
+    WaitRegistration &operator=(WaitRegistration &&) = delete;
+    ~WaitRegistration() { leave(); }
+
+    // Count as blocked (once).
+    void block() {
+        if (blocked_) {
+            return;
+        }
+        blocked_ = true;
+        uint32_t tag = self_tag();
+        // Every slot taken: some may be dead callers' (the slow path can afford the look).
+        for (int round = 0; round < 2; ++round) {
+            for (unsigned i = 0; i < kWaiterSlots; ++i) {
+                uint32_t expect = 0;
+                if (w_->slot[i].load(std::memory_order_relaxed) == 0 &&
+                    w_->slot[i].compare_exchange_strong(expect, tag, std::memory_order_acq_rel)) {
+                    slot_ = static_cast<int>(i);
+                    return;
+                }
+            }
+            if (round == 0 && repair_waiters(*w_) == 0) {
+                break;
+            }
+        }
+        slot_ = -1;
+        w_->blocked.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Count as asleep on `word` (blocked first); a sequentially consistent RMW, as the
+    // protocol above needs.
+    void sleep() {
+        block();
+        asleep_ = true;
+        if (slot_ >= 0) {
+            w_->sleepers.fetch_or(1U << slot_, std::memory_order_seq_cst);
+        } else {
+            w_->sleepers.fetch_add(kAnonSleeper, std::memory_order_seq_cst);
+        }
+    }
+    void wake() {
+        if (!asleep_) {
+            return;
+        }
+        asleep_ = false;
+        if (slot_ >= 0) {
+            w_->sleepers.fetch_and(~(1U << slot_), std::memory_order_seq_cst);
+        } else {
+            w_->sleepers.fetch_sub(kAnonSleeper, std::memory_order_seq_cst);
+        }
+    }
+    void leave() {
+        wake();
+        if (!blocked_) {
+            return;
+        }
+        blocked_ = false;
+        if (slot_ >= 0) {
+            w_->slot[slot_].store(0, std::memory_order_release);
+        } else {
+            w_->blocked.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+
+  private:
+    Waiters *w_ = nullptr;
+    int slot_ = -1;
+    bool blocked_ = false;
+    bool asleep_ = false;
 };
 
 // For a waker whose publication was a sequentially consistent read-modify-write (an
@@ -71,8 +199,7 @@ inline void wake_sleepers(std::atomic<uint32_t> *sleepers, std::atomic<uint32_t>
 // attempt(bool check_peers) -> Attempt, writing the final status into *status when kDone.
 // check_peers allows the attempt to run slow liveness checks on peers it finds stuck.
 template <typename F>
-dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const WaitWords &w,
-                              F &&attempt) {
+dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, Waiters &w, F &&attempt) {
     dragon_status_t status = DRAGON_SUCCESS;
     Attempt a = attempt(timeout == 0, &status);
     if (a == Attempt::kDone) {
@@ -83,22 +210,8 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
     }
     Deadline deadline(timeout);
     // Counted as blocked (for queries) only once the wait lasts: a call that waits a few
-    // hundred nanoseconds, as in a ping-pong, does not write the shared counter at all.
-    struct Leave {
-        std::atomic<uint32_t> *blocked;
-        bool counted = false;
-        void count() {
-            if (!counted) {
-                counted = true;
-                blocked->fetch_add(1, std::memory_order_relaxed);
-            }
-        }
-        ~Leave() {
-            if (counted) {
-                blocked->fetch_sub(1, std::memory_order_relaxed);
-            }
-        }
-    } leave{w.blocked};
+    // hundred nanoseconds, as in a ping-pong, does not write the shared line at all.
+    WaitRegistration reg(&w);
 
     if (mode != WaitMode::kIdle) {
         int64_t spin_end = mode == WaitMode::kSpin ? INT64_MAX : monotonic_ns() + kAdaptiveSpinNs;
@@ -110,7 +223,7 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
                 return status;
             }
             if (check_time) {
-                leave.count();
+                reg.block();
                 int64_t now = monotonic_ns();
                 if (!deadline.forever() && deadline.expired()) {
                     return DRAGON_TIMEOUT;
@@ -122,16 +235,11 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
         }
     }
 
-    leave.count();
-    w.sleepers->fetch_add(1, std::memory_order_seq_cst);
+    reg.sleep();
     std::atomic_thread_fence(std::memory_order_seq_cst); // before every later retry's loads
-    struct Wake {
-        std::atomic<uint32_t> *sleepers;
-        ~Wake() { sleepers->fetch_sub(1, std::memory_order_seq_cst); }
-    } wake{w.sleepers};
     int64_t stuck_slice = kStuckSliceNs;
     for (;;) {
-        uint32_t seen = w.word->load(std::memory_order_seq_cst);
+        uint32_t seen = w.word.load(std::memory_order_seq_cst);
         a = attempt(true, &status);
         if (a == Attempt::kDone) {
             return status;
@@ -148,7 +256,7 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, const Wai
             rel = &slice;
             stuck_slice = stuck_slice * 2 > kStuckSliceMaxNs ? kStuckSliceMaxNs : stuck_slice * 2;
         }
-        futex_wait(w.word, seen, rel);
+        futex_wait(&w.word, seen, rel);
     }
 }
 

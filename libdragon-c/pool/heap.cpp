@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <new>
+#include <utility>
 
 #include <sched.h>
 #ifdef DRAGON_HAVE_RSEQ
@@ -66,6 +67,7 @@ class Heap::Locked {
 Heap::Heap(void *base) : hdr_(static_cast<SegmentHeader *>(base)) {
     auto *bytes = static_cast<uint8_t *>(base);
     map_ = reinterpret_cast<std::atomic<uint8_t> *>(bytes + hdr_->map_offset);
+    owners_ = reinterpret_cast<std::atomic<uint32_t> *>(bytes + hdr_->owner_offset);
     heap_ = bytes + hdr_->heap_offset;
     heap_size_ = hdr_->heap_size;
     min_order_ = hdr_->min_order;
@@ -73,13 +75,14 @@ Heap::Heap(void *base) : hdr_(static_cast<SegmentHeader *>(base)) {
     shard_mask_ = hdr_->shard_count - 1;
 }
 
-void Heap::format(void *base, uint64_t segment_size, uint64_t map_offset, uint64_t heap_offset,
-                  uint64_t heap_size, unsigned min_order) {
+void Heap::format(void *base, uint64_t segment_size, uint64_t map_offset, uint64_t owner_offset,
+                  uint64_t heap_offset, uint64_t heap_size, unsigned min_order) {
     auto *hdr = new (base) SegmentHeader{};
     hdr->layout_version = kLayoutVersion;
     hdr->header_size = sizeof(SegmentHeader);
     hdr->segment_size = segment_size;
     hdr->map_offset = map_offset;
+    hdr->owner_offset = owner_offset;
     hdr->heap_offset = heap_offset;
     hdr->heap_size = heap_size;
     hdr->min_order = min_order;
@@ -207,7 +210,7 @@ void Heap::list_remove(uint64_t offset, unsigned order) {
 
 // Every store to the block map below leaves it describing a valid partition of the heap, so a
 // crash at any point leaves something rebuild() can read (docs/pool.md walks through it).
-dragon_status_t Heap::buddy_alloc(unsigned order, uint64_t *offset) {
+dragon_status_t Heap::buddy_alloc(unsigned order, uint32_t tag, uint64_t *offset) {
     uint64_t avail = hdr_->nonempty & (~0ULL << order);
     if (avail == 0) {
         return DRAGON_NO_SPACE;
@@ -222,6 +225,7 @@ dragon_status_t Heap::buddy_alloc(unsigned order, uint64_t *offset) {
         list_insert(off + (1ULL << k), k);
         maybe_crash(CrashPoint::kSplit);
     }
+    owner_at(off).store(tag, std::memory_order_relaxed);
     map_at(off).store(pack(kLive, order), std::memory_order_release);
     hdr_->live_blocks++;
     *offset = off;
@@ -299,6 +303,7 @@ void Heap::rebuild() {
             k = std::min({k, floor_log2(heap_size_ - off), max_order_});
             k = std::max(k, min_order_);
             st = kLive;
+            owner_at(off).store(kOwnerNone, std::memory_order_relaxed); // never reclaimed
             map_at(off).store(pack(kLive, k), std::memory_order_release);
         }
         if (st == kFree) {
@@ -310,51 +315,64 @@ void Heap::rebuild() {
     }
 }
 
-dragon_status_t Heap::alloc_slow(unsigned order, uint64_t *offset) {
+dragon_status_t Heap::alloc_slow(unsigned order, uint32_t tag, uint64_t *offset) {
     Locked lock(*this);
     if (lock.status() != DRAGON_SUCCESS) {
         return lock.status();
     }
-    dragon_status_t st = buddy_alloc(order, offset);
+    dragon_status_t st = buddy_alloc(order, tag, offset);
     if (st == DRAGON_NO_SPACE && drain_caches() != 0) {
-        st = buddy_alloc(order, offset);
+        st = buddy_alloc(order, tag, offset);
     }
     return st;
 }
 
-dragon_status_t Heap::alloc(unsigned order, uint64_t *offset) {
+// A block just popped from a cache stack becomes ours, unless reclaim() took it from a
+// process that died holding it popped (see reclaim): the exchange decides which.
+bool Heap::take_cached(uint64_t offset, unsigned order, uint32_t tag) {
+    if (owner_at(offset).exchange(tag, std::memory_order_acq_rel) == kOwnerReclaimed) {
+        return false;
+    }
+    map_at(offset).store(pack(kLive, order), std::memory_order_release);
+    return true;
+}
+
+dragon_status_t Heap::alloc(unsigned order, uint32_t tag, uint64_t *offset) {
     // Own shard first, then the others' (blocks freed by a process on another CPU), and only
     // then the buddy allocator's lock.
     unsigned own = my_shard();
-    uint64_t off = cache_pop(stack(own, order));
-    for (unsigned i = 1; off == kNil && i <= shard_mask_; ++i) {
-        off = cache_pop(stack((own + i) & shard_mask_, order));
+    for (unsigned i = 0; i <= shard_mask_; ++i) {
+        std::atomic<uint64_t> &top = stack((own + i) & shard_mask_, order);
+        uint64_t off;
+        while ((off = cache_pop(top)) != kNil) {
+            if (take_cached(off, order, tag)) {
+                *offset = off;
+                return DRAGON_SUCCESS;
+            }
+        }
     }
-    if (off != kNil) {
-        map_at(off).store(pack(kLive, order), std::memory_order_release);
-        *offset = off;
-        return DRAGON_SUCCESS;
-    }
-    return alloc_slow(order, offset);
+    return alloc_slow(order, tag, offset);
 }
 
-dragon_status_t Heap::alloc_wait(unsigned order, dragon_timeout_t timeout, uint64_t *offset) {
+dragon_status_t Heap::alloc_wait(unsigned order, uint32_t tag, dragon_timeout_t timeout,
+                                 uint64_t *offset) {
     detail::Deadline deadline(timeout);
+    detail::WaitRegistration reg(&hdr_->space);
     for (;;) {
-        dragon_status_t st = alloc(order, offset);
+        dragon_status_t st = alloc(order, tag, offset);
         if (st != DRAGON_NO_SPACE || timeout == 0) {
             return st;
         }
         // Announce ourselves, then look once more: a free that lands after this point sees
-        // waiters > 0 and bumps space_seq, so the futex wait below cannot miss it.
-        hdr_->waiters.fetch_add(1, std::memory_order_seq_cst);
-        uint32_t seq = hdr_->space_seq.load(std::memory_order_seq_cst);
-        st = alloc(order, offset);
+        // a sleeper and bumps the word, so the futex wait below cannot miss it.
+        reg.sleep();
+        uint32_t seq = hdr_->space.word.load(std::memory_order_seq_cst);
+        st = alloc(order, tag, offset);
         if (st == DRAGON_NO_SPACE && !deadline.expired()) {
             struct timespec ts {};
-            detail::futex_wait(&hdr_->space_seq, seq, deadline.remaining(&ts));
+            detail::futex_wait(&hdr_->space.word, seq, deadline.remaining(&ts));
         }
-        hdr_->waiters.fetch_sub(1, std::memory_order_seq_cst);
+        reg.wake();
         if (st != DRAGON_NO_SPACE) {
             return st;
         }
@@ -364,11 +382,17 @@ dragon_status_t Heap::alloc_wait(unsigned order, dragon_timeout_t timeout, uint6
     }
 }
 
-dragon_status_t Heap::free(uint64_t offset) {
+dragon_status_t Heap::free(uint64_t offset, uint32_t tag) {
     std::atomic<uint8_t> &slot = map_at(offset);
     uint8_t b = slot.load(std::memory_order_acquire);
     if (state_of(b) != kLive) {
         return DRAGON_NOT_ALLOCATED;
+    }
+    // The freer answers for the block until it is on a stack: killed between the exchange
+    // and the push, it leaves a cached block on no stack that reclaim() can give back.
+    std::atomic<uint32_t> &owner = owner_at(offset);
+    if (owner.load(std::memory_order_relaxed) != tag) {
+        owner.store(tag, std::memory_order_relaxed);
     }
     // The exchange makes a racing double free lose cleanly instead of caching a block twice.
     if (!slot.compare_exchange_strong(b, pack(kCached, order_of(b)), std::memory_order_acq_rel,
@@ -376,11 +400,23 @@ dragon_status_t Heap::free(uint64_t offset) {
         return DRAGON_NOT_ALLOCATED;
     }
     cache_push(stack(my_shard(), order_of(b)), offset);
-    if (hdr_->waiters.load(std::memory_order_seq_cst) != 0) {
-        hdr_->space_seq.fetch_add(1, std::memory_order_seq_cst);
-        detail::futex_wake_all(&hdr_->space_seq);
-    }
+    detail::wake_sleepers_after_rmw(&hdr_->space.sleepers, &hdr_->space.word);
     return DRAGON_SUCCESS;
+}
+
+dragon_status_t Heap::set_owner(uint64_t offset, uint32_t tag) {
+    std::atomic<uint32_t> &owner = owner_at(offset);
+    uint32_t cur = owner.load(std::memory_order_acquire);
+    for (;;) {
+        if (state_of(map_at(offset).load(std::memory_order_acquire)) != kLive ||
+            cur == kOwnerReclaimed) {
+            return DRAGON_NOT_ALLOCATED;
+        }
+        if (owner.compare_exchange_weak(cur, tag, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+            return DRAGON_SUCCESS;
+        }
+    }
 }
 
 uint64_t Heap::live_block_size(uint64_t offset) const {
@@ -398,6 +434,92 @@ dragon_status_t Heap::stats(Stats *out) {
     out->free_bytes = hdr_->free_bytes;
     out->live_blocks = hdr_->live_blocks;
     out->largest_free = hdr_->nonempty == 0 ? 0 : 1ULL << floor_log2(hdr_->nonempty);
+    return DRAGON_SUCCESS;
+}
+
+// Under the lock the block map is a valid partition of the heap; meanwhile the lock-free fast
+// path only flips blocks between live and cached, and pushes and pops cached blocks.
+//
+// A block is reclaimed when the owner it names is dead, and
+//   - it is live and no shared object holds it (a zero-copy message queued in a channel
+//     names its sender, or a receiver that died before it claimed the message);
+//   - or it is cached and on no stack: a process died between popping it and marking it
+//     (it then names that block's last freer, as every free does), or between marking it
+//     cached and pushing it (it names that freer).
+// The owners are read first, the objects' holdings after, so a block that enters a channel
+// after its owner was read has changed owner (the sender tags it queued). Every cached block
+// on a stack is popped by drain_caches() before the cached candidates are looked at again;
+// one that is still cached with the same owner was on no stack. Each block is taken with a
+// CAS of its owner to kOwnerReclaimed, which the fast path's exchange on pop (take_cached)
+// and a receiver's or adopter's CAS arbitrate against.
+dragon_status_t Heap::reclaim(const ReclaimPlan &plan, ReclaimResult *out) {
+    Locked lock(*this);
+    if (lock.status() != DRAGON_SUCCESS) {
+        return lock.status();
+    }
+    struct Candidate {
+        uint64_t offset;
+        unsigned order;
+        uint32_t tag;
+        bool live;
+    };
+    std::vector<Candidate> found;
+    std::vector<std::pair<uint64_t, uint64_t>> objects;
+    for (uint64_t off = 0; off < heap_size_;) {
+        uint8_t b = map_at(off).load(std::memory_order_acquire);
+        BlockState st = state_of(b);
+        unsigned k = order_of(b);
+        if (st == kNone || k < min_order_ || k > max_order_ || off + (1ULL << k) > heap_size_) {
+            off += 1ULL << min_order_; // never seen: the map is valid under the lock
+            continue;
+        }
+        if (st == kLive || st == kCached) {
+            uint32_t tag = owner_at(off).load(std::memory_order_acquire);
+            if (tag == kOwnerNone) {
+                if (st == kLive) {
+                    objects.emplace_back(off, 1ULL << k);
+                }
+            } else if (tag != kOwnerReclaimed && plan.dead(tag)) {
+                found.push_back({off, k, tag, st == kLive});
+            }
+        }
+        off += 1ULL << k;
+    }
+    std::vector<uint64_t> held;
+    for (const auto &[off, size] : objects) {
+        plan.object(off, size, &held);
+    }
+    std::sort(held.begin(), held.end());
+    drain_caches();
+
+    ReclaimResult r;
+    for (const Candidate &c : found) {
+        std::atomic<uint8_t> &state = map_at(c.offset);
+        uint8_t want = pack(c.live ? kLive : kCached, c.order);
+        if (state.load(std::memory_order_acquire) != want ||
+            (c.live && std::binary_search(held.begin(), held.end(), c.offset))) {
+            continue;
+        }
+        uint32_t tag = c.tag;
+        if (!owner_at(c.offset).compare_exchange_strong(tag, kOwnerReclaimed,
+                                                        std::memory_order_acq_rel)) {
+            continue;
+        }
+        // A live block may still be freed by a process that uses it without owning it
+        // (before the CAS above it would have changed the owner): the state decides.
+        if (c.live && !state.compare_exchange_strong(want, pack(kCached, c.order),
+                                                     std::memory_order_acq_rel)) {
+            continue;
+        }
+        buddy_release(c.offset, c.order);
+        r.blocks++;
+        r.bytes += 1ULL << c.order;
+    }
+    r.waiters = detail::repair_waiters(hdr_->space, plan.dead);
+    if (r.blocks != 0) {
+        detail::wake_sleepers(&hdr_->space.sleepers, &hdr_->space.word);
+    }
+    *out = r;
     return DRAGON_SUCCESS;
 }
 

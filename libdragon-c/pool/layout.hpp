@@ -1,13 +1,21 @@
 // The memory layout of a pool segment. Everything here lives in shared memory and is read
 // and written by every attached process; see docs/pool.md for the picture.
 //
-//   [SegmentHeader][block map: one byte per granule][padding to 4 KiB][heap]
+//   [SegmentHeader][block map: one byte per granule][owner table: four bytes per granule]
+//   [padding to 4 KiB][heap]
 //
 // The block map is the single source of truth about the heap: the byte of a granule where a
 // block starts holds the block's state and order (log2 of its size). Free lists, counters and
 // the non-empty bitmap are derived from it and are rebuilt from it when a process died while
 // holding the pool's lock.
+//
+// The owner table says who answers for each block, by the entry of the block's first
+// granule: an owner tag (common/proc.hpp) written by alloc (the allocator), by free (the
+// freer, until the block is on a cache stack), by a channel send (queued) and receive (the
+// receiver), or 0 for shared objects nobody owns. dragon_pool_reclaim reads it.
 #pragma once
+
+#include "../common/wait.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -16,7 +24,7 @@
 namespace dragon::pool {
 
 constexpr uint64_t kSegmentMagic = 0x314c4f4f50524744ULL; // "DGRPOOL1", little-endian
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;                    // 2: owner table, waiter slots
 constexpr unsigned kMaxOrder = 63;
 constexpr unsigned kOrders = 64;
 constexpr unsigned kMinOrderFloor = 6; // 64-byte blocks and alignment at least
@@ -37,6 +45,17 @@ constexpr uint64_t map_index(uint64_t granule) {
 constexpr uint64_t map_bytes(uint64_t granules) {
     return (granules + kMapChunk - 1) / kMapChunk * kMapChunk;
 }
+// The owner table is swizzled the same way (entry g at map_index(g)), four bytes an entry.
+constexpr uint64_t owner_bytes(uint64_t granules) {
+    return map_bytes(granules) * 4;
+}
+
+// Owner tags: the low 22 bits a pid, the top 8 bits its start time (common/proc.hpp); the two
+// bits between say what the process does with the block.
+constexpr uint32_t kOwnerNone = 0;             // a shared object, or disowned: never reclaimed
+constexpr uint32_t kOwnerQueued = 1U << 22;    // | sender: a channel holds it (zero-copy message)
+constexpr uint32_t kOwnerReclaimed = 2U << 22; // pid 0: dragon_pool_reclaim is freeing it
+constexpr uint32_t kOwnerKindMask = 3U << 22;
 
 // Block states, in the top two bits of a block-map byte; the low six bits hold the order.
 enum BlockState : uint8_t {
@@ -71,7 +90,7 @@ struct FreeNode {
     uint64_t prev;
 };
 
-struct SegmentHeader {
+struct SegmentHeader {           // NOLINT(clang-analyzer-optin.performance.Padding)
     std::atomic<uint64_t> magic; // kSegmentMagic, written last at creation
     uint32_t layout_version;
     uint32_t header_size;
@@ -79,6 +98,7 @@ struct SegmentHeader {
     uint64_t node_id;
     uint64_t segment_size;
     uint64_t map_offset;
+    uint64_t owner_offset;
     uint64_t heap_offset;
     uint64_t heap_size;
     uint32_t min_order;
@@ -96,9 +116,9 @@ struct SegmentHeader {
     uint64_t live_blocks; // blocks in state kLive or kCached
     uint64_t recoveries;  // times the lock was recovered from a dead owner
 
-    // Waiting for space: blocked allocators sleep on space_seq while waiters > 0.
-    alignas(64) std::atomic<uint32_t> space_seq;
-    std::atomic<uint32_t> waiters;
+    // Waiting for space: blocked allocators sleep on space.word; frees wake them while
+    // space.sleepers != 0.
+    alignas(64) detail::Waiters space;
 
     CacheShard cache[kMaxShards];
 };

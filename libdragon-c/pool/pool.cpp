@@ -5,6 +5,7 @@
 #include "internal.hpp"
 #include "naming.hpp"
 
+#include "../channel/object.hpp"
 #include "../common/error.hpp"
 #include "../common/proc.hpp"
 
@@ -19,6 +20,7 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -211,7 +213,9 @@ dragon_status_t check_header(const dp::SegmentHeader *h, uint64_t file_size, con
               h->min_order >= dp::kMinOrderFloor && h->min_order <= kMaxMinOrder &&
               h->heap_size != 0 && (h->heap_size & ((1ULL << h->min_order) - 1)) == 0 &&
               h->map_offset >= sizeof(dp::SegmentHeader) &&
-              h->map_offset + dp::map_bytes(granules) <= h->heap_offset &&
+              h->map_offset + dp::map_bytes(granules) <= h->owner_offset &&
+              h->owner_offset % 64 == 0 &&
+              h->owner_offset + dp::owner_bytes(granules) <= h->heap_offset &&
               h->heap_offset % dp::kHeapAlign == 0 && h->heap_offset + h->heap_size == file_size &&
               h->max_order == 63U - static_cast<unsigned>(__builtin_clzll(h->heap_size));
     if (!ok) {
@@ -412,7 +416,8 @@ DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
                         name, size, block);
         }
         uint64_t map_offset = round_up(sizeof(dp::SegmentHeader), 64);
-        uint64_t heap_offset = round_up(map_offset + dp::map_bytes(granules), dp::kHeapAlign);
+        uint64_t owner_offset = round_up(map_offset + dp::map_bytes(granules), 64);
+        uint64_t heap_offset = round_up(owner_offset + dp::owner_bytes(granules), dp::kHeapAlign);
         uint64_t segment_size = heap_offset + heap_size;
 
         auto p = std::make_unique<dragon_pool>();
@@ -482,7 +487,8 @@ DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
         p->base = base;
         p->map_size = segment_size;
 
-        dp::Heap::format(base, segment_size, map_offset, heap_offset, heap_size, r.min_order);
+        dp::Heap::format(base, segment_size, map_offset, owner_offset, heap_offset, heap_size,
+                         r.min_order);
         auto *hdr = static_cast<dp::SegmentHeader *>(base);
         hdr->uid = dragon::detail::random_uid();
         hdr->node_id = r.node_id;
@@ -658,8 +664,9 @@ DRAGON_API dragon_status_t dragon_pool_alloc_timeout(dragon_pool_t *pool, size_t
                     pool->name, size, 1ULL << pool->heap.max_order(), pool->heap.heap_size());
     }
     uint64_t off = 0;
-    dragon_status_t st =
-        timeout == 0 ? pool->heap.alloc(order, &off) : pool->heap.alloc_wait(order, timeout, &off);
+    uint32_t tag = dragon::detail::self_tag();
+    dragon_status_t st = timeout == 0 ? pool->heap.alloc(order, tag, &off)
+                                      : pool->heap.alloc_wait(order, tag, timeout, &off);
     if (st == DRAGON_SUCCESS) {
         *ptr = pool->heap.heap_base() + off;
         return DRAGON_SUCCESS;
@@ -687,10 +694,94 @@ DRAGON_API dragon_status_t dragon_pool_free(dragon_pool_t *pool, void *ptr) {
     if (dragon_status_t st = offset_of(pool, ptr, &off); st != DRAGON_SUCCESS) {
         return st;
     }
-    if (pool->heap.free(off) != DRAGON_SUCCESS) {
+    if (pool->heap.free(off, dragon::detail::self_tag()) != DRAGON_SUCCESS) {
         return not_live(pool, ptr);
     }
     return DRAGON_SUCCESS;
+}
+
+namespace {
+
+dragon_status_t set_owner(dragon_pool_t *pool, void *ptr, uint32_t tag, const char *what) {
+    if (pool == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "%s: pool is NULL", what);
+    }
+    uint64_t off = 0;
+    if (dragon_status_t st = offset_of(pool, ptr, &off); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    if (pool->heap.set_owner(off, tag) != DRAGON_SUCCESS) {
+        return not_live(pool, ptr);
+    }
+    return DRAGON_SUCCESS;
+}
+
+} // namespace
+
+DRAGON_API dragon_status_t dragon_pool_adopt(dragon_pool_t *pool, void *ptr) {
+    return set_owner(pool, ptr, dragon::detail::self_tag(), "dragon_pool_adopt");
+}
+
+DRAGON_API dragon_status_t dragon_pool_disown(dragon_pool_t *pool, void *ptr) {
+    return set_owner(pool, ptr, dp::kOwnerNone, "dragon_pool_disown");
+}
+
+DRAGON_API dragon_status_t dragon_pool_reclaim(dragon_pool_t *pool, pid_t pid,
+                                               dragon_pool_reclaimed_t *result) {
+    return guarded("dragon_pool_reclaim", [&]() -> dragon_status_t {
+        if (pool == nullptr) {
+            return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_reclaim: pool is NULL");
+        }
+        if (result != nullptr && result->struct_size < sizeof(size_t)) {
+            return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_reclaim: set result->struct_size = "
+                                                 "sizeof(dragon_pool_reclaimed_t)");
+        }
+        if (pid < 0 || static_cast<uint32_t>(pid) > dragon::detail::kPidMask) {
+            return fail(DRAGON_INVALID_ARGUMENT, "pool '%s': reclaim: %d is not a pid", pool->name,
+                        static_cast<int>(pid));
+        }
+        auto want = static_cast<uint32_t>(pid);
+        if (want != 0 && !dragon::detail::pid_dead(want)) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "pool '%s': reclaim: process %d is alive; only what dead processes "
+                        "held can be reclaimed",
+                        pool->name, static_cast<int>(pid));
+        }
+        // One /proc look-up per owner, however many blocks it holds.
+        std::unordered_map<uint32_t, bool> known;
+        auto dead = [&](uint32_t tag) {
+            if (want != 0 && dragon::detail::tag_pid(tag) != want) {
+                return false;
+            }
+            uint32_t who = tag & ~dragon::detail::kTagKindMask;
+            auto it = known.find(who);
+            if (it == known.end()) {
+                it = known.emplace(who, dragon::detail::tag_dead(who)).first;
+            }
+            return it->second;
+        };
+        uint8_t *heap = pool->heap.heap_base();
+        uint64_t heap_size = pool->heap.heap_size();
+        uint64_t waiters = 0;
+        dp::ReclaimPlan plan;
+        plan.dead = dead;
+        plan.object = [&](uint64_t off, uint64_t size, std::vector<uint64_t> *held) {
+            waiters += dragon::obj::scan_for_reclaim(heap, heap_size, off, size, plan.dead, held);
+        };
+        dp::ReclaimResult r;
+        if (dragon_status_t st = pool->heap.reclaim(plan, &r); st != DRAGON_SUCCESS) {
+            return fail(st, "pool '%s': reclaim: %s", pool->name, dragon_strerror(st));
+        }
+        if (result != nullptr) {
+            dragon_pool_reclaimed_t full{};
+            full.struct_size = result->struct_size;
+            full.blocks = r.blocks;
+            full.bytes = r.bytes;
+            full.waiters = r.waiters + waiters;
+            std::memcpy(result, &full, std::min(result->struct_size, sizeof full));
+        }
+        return DRAGON_SUCCESS;
+    });
 }
 
 DRAGON_API dragon_status_t dragon_pool_block_size(const dragon_pool_t *pool, const void *ptr,
@@ -788,6 +879,10 @@ uint8_t *heap_base_of(const dragon_pool_t *pool) {
 
 uint64_t heap_size_of(const dragon_pool_t *pool) {
     return pool->heap.heap_size();
+}
+
+std::atomic<uint32_t> &owner_of(const dragon_pool_t *pool, uint64_t offset) {
+    return pool->heap.owner_at(offset);
 }
 
 } // namespace dragon::pool

@@ -6,6 +6,7 @@
 #include "../common/error.hpp"
 #include "../common/proc.hpp"
 #include "../common/wait.hpp"
+#include "layout.hpp"
 
 #include <dragon/sync.h>
 
@@ -18,26 +19,12 @@ using dragon::detail::Attempt;
 using dragon::detail::fail;
 using dragon::detail::guarded;
 using dragon::detail::WaitMode;
-using dragon::detail::WaitWords;
 namespace dc = dragon::chan;
 namespace dobj = dragon::obj;
 namespace detail = dragon::detail;
+using dragon::sync::SyncHeader;
 
 namespace {
-
-struct alignas(64) SyncHeader { // NOLINT(clang-analyzer-optin.performance.Padding)
-    dobj::ObjectHeader obj;
-    uint32_t param; // recursive flag / semaphore bound (0: unbounded) / barrier parties
-    uint32_t reserved;
-    // Line 1: the state.
-    alignas(64) std::atomic<uint32_t> value; // lock holder tid / semaphore count / event flag
-    std::atomic<uint32_t> count;             // recursive lock: depth
-    std::atomic<uint64_t> barrier;           // bit 63 broken, 62..32 generation, 31..0 arrived
-    std::atomic<uint32_t> last_reset;        // barrier: generation + 1 that reset ended
-    // Line 2: waiters.
-    alignas(64) dc::Waiters waiters;
-};
-static_assert(sizeof(SyncHeader) == size_t{3} * 64);
 
 dragon_status_t resolve_mode(const dragon_channel_attr_t *given, WaitMode *mode) {
     dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
@@ -48,8 +35,8 @@ dragon_status_t resolve_mode(const dragon_channel_attr_t *given, WaitMode *mode)
     return DRAGON_SUCCESS;
 }
 
-WaitWords words(SyncHeader *h) {
-    return WaitWords{&h->waiters.sleepers, &h->waiters.word, &h->waiters.blocked};
+detail::Waiters &words(SyncHeader *h) {
+    return h->waiters;
 }
 
 } // namespace
@@ -149,11 +136,13 @@ dragon_status_t sync_destroy(T *s) {
     SyncHeader *h = s->h;
     int64_t give_up = detail::monotonic_ns() + 1000000000LL;
     struct timespec ms = {0, 1000000};
+    // A waiter that was SIGKILLed never leaves: its slot is taken back instead.
     do {
         h->waiters.word.fetch_add(1, std::memory_order_seq_cst);
         detail::futex_wake_all(&h->waiters.word);
         nanosleep(&ms, nullptr);
-    } while (h->waiters.blocked.load() != 0 && detail::monotonic_ns() < give_up);
+        detail::repair_waiters(h->waiters);
+    } while (detail::blocked_count(h->waiters) != 0 && detail::monotonic_ns() < give_up);
     dragon_status_t st = dobj::free_memory(&s->obj);
     delete s;
     return st;
@@ -311,9 +300,8 @@ DRAGON_API dragon_status_t dragon_queue_join(dragon_queue_t *queue, dragon_timeo
     }
     dragon_channel_t *ch = queue->ch;
     dc::ChannelHeader *h = ch->hdr;
-    dragon_status_t st = detail::blocking_wait(
-        ch->mode, timeout, WaitWords{&h->join.sleepers, &h->join.word, &h->join.blocked},
-        [&](bool, dragon_status_t *status) {
+    dragon_status_t st =
+        detail::blocking_wait(ch->mode, timeout, h->join, [&](bool, dragon_status_t *status) {
             if (!dobj::alive(ch->obj)) {
                 *status = fail(DRAGON_CLOSED, "queue was destroyed");
                 return Attempt::kDone;

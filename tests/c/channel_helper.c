@@ -13,12 +13,21 @@
  *   sem      SEM TIMEOUT_MS                acquire the semaphore
  *   barrier  BARRIER TIMEOUT_MS            wait at the barrier; prints "status <n> <index>"
  *   worker   QUEUE                         get items until an empty one; task_done each
+ *   send-zc  CHAN N SIZE                   send N zero-copy messages of SIZE bytes (send_mem;
+ *                                          byte j of message i is i + j), print "sent", then
+ *                                          wait to be killed
+ *   zc-produce CHAN CTRL                   send messages (zc_stress.h) until CTRL says stop:
+ *                                          small ones, large ones copied, large ones zero-copy
+ *   zc-consume CHAN CTRL                   receive and check messages (copying or zero-copy)
+ *                                          until a stop message, marking each in CTRL
  */
 #include "test_util.h"
+#include "zc_stress.h"
 
 #include <dragon/dragon.h>
 
 #include <stdatomic.h>
+#include <sys/prctl.h>
 
 #define DESC_MAX DRAGON_OBJECT_DESCRIPTOR_MAX
 
@@ -288,6 +297,199 @@ static int worker_role(char **argv) {
     return 0;
 }
 
+static int send_zc(char **argv) {
+    dragon_channel_t *ch = attach_channel(argv[0], DRAGON_WAIT_ADAPTIVE);
+    dragon_pool_t *pool = NULL;
+    dragon_channel_pool(ch, &pool);
+    long n = atol(argv[1]);
+    size_t size = (size_t)strtoull(argv[2], NULL, 10);
+    for (long i = 0; i < n; ++i) {
+        unsigned char *p = NULL;
+        dragon_status_t st = dragon_pool_alloc(pool, size, (void **)&p);
+        if (st == DRAGON_SUCCESS) {
+            for (size_t j = 0; j < size; ++j) {
+                p[j] = (unsigned char)(i + (long)j);
+            }
+            st = dragon_channel_send_mem(ch, p, size, 10000000000LL);
+        }
+        if (st != DRAGON_SUCCESS) {
+            printf("status %d %s\n", st, dragon_last_error());
+            return 1;
+        }
+    }
+    printf("sent\n");
+    fflush(stdout);
+    for (;;) {
+        pause(); /* the test kills us */
+    }
+}
+
+static zs_ctrl *attach_ctrl(dragon_channel_t *ch, const char *hex) {
+    unsigned char d[DRAGON_POOL_DESCRIPTOR_MAX];
+    size_t len = unhex(hex, d, sizeof d);
+    dragon_pool_t *pool = NULL;
+    dragon_channel_pool(ch, &pool);
+    void *mem = NULL;
+    size_t size = 0;
+    if (dragon_pool_mem_attach(pool, d, len, &mem, &size) != DRAGON_SUCCESS ||
+        size < sizeof(zs_ctrl)) {
+        printf("ctrl %s\n", dragon_last_error());
+        exit(3);
+    }
+    return (zs_ctrl *)mem;
+}
+
+/* The pair runs until told to stop; should the test fail first, it must not run on for ever:
+ * it dies with the test, and gives up after a minute in any case. */
+static int64_t pair_deadline;
+static void bind_to_test(void) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pair_deadline = tu_now_ms() + 60000;
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void zs_fill(unsigned char *p, uint64_t seq, size_t len) {
+    zs_head h = {seq, (uint32_t)len, ZS_MAGIC};
+    memcpy(p, &h, sizeof h);
+    for (size_t i = sizeof h; i < len; ++i) {
+        p[i] = zs_byte(seq, i);
+    }
+}
+
+static int zc_produce(char **argv) {
+    dragon_channel_t *ch = attach_channel(argv[0], DRAGON_WAIT_ADAPTIVE);
+    zs_ctrl *ctrl = attach_ctrl(ch, argv[1]);
+    dragon_pool_t *pool = NULL;
+    dragon_channel_pool(ch, &pool);
+    dragon_channel_info_t info = {.struct_size = sizeof info};
+    dragon_channel_info(ch, &info);
+    rng_state = (uint64_t)getpid() * 2654435761ULL + 11;
+    static unsigned char buf[16384];
+    bind_to_test();
+    printf("ready\n");
+    fflush(stdout);
+    while (atomic_load(&ctrl->stop) == 0 && tu_now_ms() < pair_deadline) {
+        uint64_t seq = atomic_fetch_add(&ctrl->next_seq, 1);
+        if (seq >= ZS_MAX_MSGS) {
+            break;
+        }
+        uint64_t r = rnd();
+        int kind = (int)(r % 4); /* 0, 1: small; 2: large, copied; 3: large, zero-copy */
+        size_t len =
+            kind < 2 ? sizeof(zs_head) + (size_t)((r >> 8) % (info.slot_size - 15))
+                     : info.slot_size + 1 + (size_t)((r >> 8) % (sizeof buf - info.slot_size - 1));
+        unsigned char *mem = NULL;
+        if (kind == 3) {
+            if (dragon_pool_alloc_timeout(pool, len, 1000000000LL, (void **)&mem) !=
+                DRAGON_SUCCESS) {
+                printf("alloc %s\n", dragon_last_error());
+                return 1;
+            }
+            zs_fill(mem, seq, len);
+        } else {
+            zs_fill(buf, seq, len);
+        }
+        for (;;) {
+            dragon_status_t st = kind == 3 ? dragon_channel_send_mem(ch, mem, len, 50000000LL)
+                                           : dragon_channel_send(ch, buf, len, 50000000LL);
+            if (st == DRAGON_SUCCESS) {
+                break;
+            }
+            if (st != DRAGON_TIMEOUT) {
+                printf("send %d %s\n", st, dragon_last_error());
+                return 1;
+            }
+            if (atomic_load(&ctrl->stop) != 0) {
+                if (mem != NULL) {
+                    dragon_pool_free(pool, mem);
+                }
+                break;
+            }
+        }
+    }
+    dragon_channel_detach(ch);
+    return 0;
+}
+
+static int zc_check(zs_ctrl *ctrl, const unsigned char *p, size_t n) {
+    zs_head h;
+    if (n < sizeof h) {
+        printf("short message of %zu bytes\n", n);
+        return 0;
+    }
+    memcpy(&h, p, sizeof h);
+    if (h.magic != ZS_MAGIC || h.len != n || h.seq >= ZS_MAX_MSGS) {
+        printf("bad header: seq %llu len %u magic %x, %zu bytes\n", (unsigned long long)h.seq,
+               h.len, h.magic, n);
+        return 0;
+    }
+    for (size_t i = sizeof h; i < n; ++i) {
+        if (p[i] != zs_byte(h.seq, i)) {
+            printf("message %llu: byte %zu is damaged\n", (unsigned long long)h.seq, i);
+            return 0;
+        }
+    }
+    uint64_t bit = 1ULL << (h.seq % 64);
+    if ((atomic_fetch_or(&ctrl->seen[h.seq / 64], bit) & bit) != 0) {
+        printf("message %llu received twice\n", (unsigned long long)h.seq);
+        return 0;
+    }
+    return 1;
+}
+
+static int zc_consume(char **argv) {
+    dragon_channel_t *ch = attach_channel(argv[0], DRAGON_WAIT_ADAPTIVE);
+    zs_ctrl *ctrl = attach_ctrl(ch, argv[1]);
+    dragon_pool_t *pool = NULL;
+    dragon_channel_pool(ch, &pool);
+    rng_state = (uint64_t)getpid() * 2654435761ULL + 13;
+    static unsigned char buf[16384];
+    bind_to_test();
+    printf("ready\n");
+    fflush(stdout);
+    while (tu_now_ms() < pair_deadline) {
+        int as_mem = (rnd() & 1) != 0;
+        unsigned char *p = buf;
+        size_t n = 0;
+        dragon_status_t st = as_mem ? dragon_channel_recv_mem(ch, (void **)&p, &n, 50000000LL)
+                                    : dragon_channel_recv(ch, buf, sizeof buf, &n, 50000000LL);
+        if (st == DRAGON_TIMEOUT) {
+            continue;
+        }
+        if (st != DRAGON_SUCCESS) {
+            printf("recv %d %s\n", st, dragon_last_error());
+            return 1;
+        }
+        zs_head h = {0, 0, 0};
+        memcpy(&h, p, n < sizeof h ? n : sizeof h);
+        int stop = n == sizeof h && h.seq == ZS_STOP;
+        if (!stop) {
+            if (zc_check(ctrl, p, n)) {
+                atomic_fetch_add(&ctrl->received, 1);
+            } else {
+                atomic_fetch_add(&ctrl->errors, 1);
+            }
+        }
+        if (as_mem && dragon_pool_free(pool, p) != DRAGON_SUCCESS) {
+            printf("free %s\n", dragon_last_error());
+            return 1;
+        }
+        if (stop) {
+            dragon_channel_detach(ch);
+            return 0;
+        }
+    }
+    printf("no stop message within a minute\n");
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: channel-helper ROLE ARGS...\n");
@@ -325,6 +527,15 @@ int main(int argc, char **argv) {
     }
     if (strcmp(role, "worker") == 0 && argc == 3) {
         return worker_role(a);
+    }
+    if (strcmp(role, "send-zc") == 0 && argc == 5) {
+        return send_zc(a);
+    }
+    if (strcmp(role, "zc-produce") == 0 && argc == 4) {
+        return zc_produce(a);
+    }
+    if (strcmp(role, "zc-consume") == 0 && argc == 4) {
+        return zc_consume(a);
     }
     fprintf(stderr, "channel-helper: unknown role or arguments\n");
     return 2;

@@ -3,6 +3,7 @@
  * processes killed mid-send / mid-recv. Runs under a runtime id of its own; the last test
  * checks that nothing of it is left in /dev/shm. */
 #include "test_util.h"
+#include "zc_stress.h"
 
 #include <dragon/dragon.h>
 
@@ -643,6 +644,288 @@ static void test_corrupted_slot(void **state) {
     OK(dragon_pool_destroy(pool));
 }
 
+/* ---- what dead processes leave: dragon_pool_reclaim --------------------------------- */
+
+static dragon_pool_stats_t pool_stats(dragon_pool_t *pool) {
+    dragon_pool_stats_t s = {.struct_size = sizeof s};
+    OK(dragon_pool_stats(pool, &s));
+    return s;
+}
+
+static dragon_pool_reclaimed_t reclaim(dragon_pool_t *pool, pid_t pid) {
+    dragon_pool_reclaimed_t r = {.struct_size = sizeof r};
+    OK(dragon_pool_reclaim(pool, pid, &r));
+    return r;
+}
+
+/* Start the helper with a role, held by a pidfd; its stdout is c->out. */
+static void start(tu_child *c, const char *env, const char *a0, const char *a1, const char *a2,
+                  const char *a3, const char *a4) {
+    char *argv[] = {(char *)helper, (char *)a0, (char *)a1, (char *)a2,
+                    (char *)a3,     (char *)a4, NULL};
+    assert_int_equal(tu_child_spawn(c, argv, env), 0);
+}
+
+static void kill_and_reap(tu_child *c) {
+    assert_int_equal(tu_child_kill(c, SIGKILL), 0);
+    int status = tu_child_wait(c, 30000);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* A helper that SIGKILLs itself at a crash point. */
+static pid_t run_to_crash(const char *env, const char *a0, const char *a1, const char *a2,
+                          const char *a3) {
+    tu_child c;
+    start(&c, env, a0, a1, a2, a3, NULL);
+    pid_t pid = c.pid;
+    int status = tu_child_wait(&c, 30000);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    return pid;
+}
+
+static void send_pattern_mem(dragon_channel_t *ch, dragon_pool_t *pool, size_t size, int first) {
+    unsigned char *p = NULL;
+    OK(dragon_pool_alloc(pool, size, (void **)&p));
+    for (size_t j = 0; j < size; ++j) {
+        p[j] = (unsigned char)(first + (int)j);
+    }
+    OK(dragon_channel_send_mem(ch, p, size, 0));
+}
+
+static void recv_pattern(dragon_channel_t *ch, size_t size, int first) {
+    unsigned char buf[4096];
+    size_t n = 0;
+    OK(dragon_channel_recv(ch, buf, sizeof buf, &n, 5000 * MS));
+    assert_int_equal(n, size);
+    for (size_t j = 0; j < size; ++j) {
+        assert_int_equal(buf[j], (unsigned char)(first + (int)j));
+    }
+}
+
+/* A zero-copy message belongs to its sender until it is queued, to the channel while queued
+ * (whoever dies), and to its receiver once the receiver took it. Each hand-over point is
+ * crossed by a process killed right there; reclaim then frees exactly what is lost. */
+static void test_reclaim_zero_copy_handover(void **state) {
+    (void)state;
+    dragon_pool_t *pool = make_pool("handover", 1 << 20);
+    dragon_channel_t *ch = make_channel(pool, 4, 16);
+    char hex[2 * DRAGON_OBJECT_DESCRIPTOR_MAX + 1];
+    hex_of(ch, hex);
+    uint64_t base = pool_stats(pool).free_bytes;
+
+    /* A sender killed after publishing: its queued messages are the channel's. */
+    tu_child c;
+    start(&c, NULL, "send-zc", hex, "2", "1000", NULL);
+    expect_line(c.out, "sent");
+    pid_t sender = c.pid;
+    kill_and_reap(&c);
+    assert_true(pool_stats(pool).free_bytes < base);
+    dragon_pool_reclaimed_t r = reclaim(pool, sender);
+    assert_int_equal(r.blocks, 0);
+    recv_pattern(ch, 1000, 0);
+    recv_pattern(ch, 1000, 1);
+    assert_int_equal(pool_stats(pool).free_bytes, base);
+
+    /* Killed after its claim, and after filling the slot but before publishing: the message
+     * is lost, and its memory the dead sender's. */
+    const char *points[] = {"DRAGON_TEST_CRASH_AT=send:1", "DRAGON_TEST_CRASH_AT=publish:1"};
+    for (int i = 0; i < 2; ++i) {
+        sender = run_to_crash(points[i], "send-zc", hex, "1", "1000");
+        r = reclaim(pool, sender);
+        assert_int_equal(r.blocks, 1);
+        assert_int_equal(r.bytes, 1024);
+        size_t n = 0;
+        uint64_t v = 0;
+        assert_int_equal(dragon_channel_recv(ch, &v, sizeof v, &n, 0), DRAGON_TIMEOUT);
+        assert_int_equal(pool_stats(pool).free_bytes, base);
+    }
+
+    /* A receiver killed after claiming the message: lost with it; its memory the receiver's. */
+    send_pattern_mem(ch, pool, 1000, 7);
+    pid_t receiver = run_to_crash("DRAGON_TEST_CRASH_AT=recv:1", "recv", hex, "10000", "0");
+    r = reclaim(pool, receiver);
+    assert_int_equal(r.blocks, 1);
+    assert_int_equal(pool_stats(pool).free_bytes, base);
+
+    /* A receiver killed after taking the block but before claiming the slot: the message is
+     * still queued (reclaim leaves it), and the next receiver takes it over. */
+    send_pattern_mem(ch, pool, 1000, 9);
+    receiver = run_to_crash("DRAGON_TEST_CRASH_AT=handover:1", "recv", hex, "10000", "0");
+    r = reclaim(pool, receiver);
+    assert_int_equal(r.blocks, 0);
+    recv_pattern(ch, 1000, 9);
+    assert_int_equal(pool_stats(pool).free_bytes, base);
+    assert_int_equal(info_of(ch).count, 0);
+
+    OK(dragon_channel_destroy(ch));
+    assert_int_equal(live_allocations(pool), 0);
+    OK(dragon_pool_destroy(pool));
+}
+
+/* Callers killed while blocked leave their registrations behind (a stale blocked-sender
+ * count, sleepers that every waker pays a system call for); reclaim takes them back. */
+static void test_reclaim_stale_waiters(void **state) {
+    (void)state;
+    dragon_pool_t *pool = make_pool("stale", 1 << 20);
+    dragon_channel_t *full = make_channel(pool, 1, 16);
+    dragon_channel_t *empty = make_channel(pool, 1, 16);
+    dragon_semaphore_t *sem = NULL;
+    OK(dragon_semaphore_create(pool, 0, 0, NULL, &sem));
+    char fhex[2 * DRAGON_OBJECT_DESCRIPTOR_MAX + 1], ehex[2 * DRAGON_OBJECT_DESCRIPTOR_MAX + 1];
+    char shex[2 * DRAGON_OBJECT_DESCRIPTOR_MAX + 1];
+    hex_of(full, fhex);
+    hex_of(empty, ehex);
+    {
+        unsigned char d[DRAGON_OBJECT_DESCRIPTOR_MAX];
+        size_t len = 0;
+        OK(dragon_semaphore_serialize(sem, d, sizeof d, &len));
+        tu_to_hex(d, len, shex);
+    }
+    send_u64(full, 1);
+    tu_child c[3];
+    start(&c[0], NULL, "send", fhex, "10", "1", NULL);
+    start(&c[1], NULL, "recv", ehex, "-1", "2", NULL);
+    start(&c[2], NULL, "sem", shex, "-1", NULL, NULL);
+    for (int i = 0; i < 3; ++i) {
+        expect_line(c[i].out, "ready");
+    }
+    wait_blocked(full, 0, 1);
+    wait_blocked(empty, 1, 0);
+    assert_true(tu_wait_sleeping(c[2].pid, 30000));
+
+    /* Only what dead processes left can be reclaimed. */
+    dragon_pool_reclaimed_t r = {.struct_size = sizeof r};
+    assert_int_equal(dragon_pool_reclaim(pool, c[0].pid, &r), DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "alive"));
+    assert_int_equal(dragon_pool_reclaim(pool, getpid(), &r), DRAGON_INVALID_ARGUMENT);
+    assert_int_equal(dragon_pool_reclaim(pool, -1, &r), DRAGON_INVALID_ARGUMENT);
+
+    for (int i = 0; i < 3; ++i) {
+        kill_and_reap(&c[i]);
+    }
+    assert_int_equal(info_of(full).blocked_senders, 1); /* stale until repaired */
+    assert_int_equal(info_of(empty).blocked_receivers, 1);
+    r = reclaim(pool, 0);
+    assert_int_equal(r.waiters, 3);
+    assert_int_equal(r.blocks, 0);
+    assert_int_equal(info_of(full).blocked_senders, 0);
+    assert_int_equal(info_of(empty).blocked_receivers, 0);
+    assert_int_equal(reclaim(pool, 0).waiters, 0);
+
+    assert_int_equal(recv_u64(full, 0), 1);
+    OK(dragon_semaphore_destroy(sem));
+    OK(dragon_channel_destroy(full));
+    OK(dragon_channel_destroy(empty));
+    assert_int_equal(live_allocations(pool), 0);
+    OK(dragon_pool_destroy(pool));
+}
+
+static uint64_t test_rng;
+static uint64_t test_rnd(void) {
+    test_rng ^= test_rng << 13;
+    test_rng ^= test_rng >> 7;
+    test_rng ^= test_rng << 17;
+    return test_rng;
+}
+
+/* The pair the next test kills: a producer of small, large (copied) and large zero-copy
+ * messages, and a consumer that receives by copy and zero-copy and checks each. */
+static void start_pair_member(tu_child *c, int consumer, const char *hex, const char *ctrl) {
+    start(c, NULL, consumer ? "zc-consume" : "zc-produce", hex, ctrl, NULL, NULL);
+    expect_line(c->out, "ready");
+}
+
+static void test_reclaim_after_50_kills(void **state) {
+    (void)state;
+    enum { kKills = 50 };
+    dragon_pool_t *pool = make_pool("kills", 8 << 20);
+    dragon_channel_t *ch = make_channel(pool, 32, 64);
+    char hex[2 * DRAGON_OBJECT_DESCRIPTOR_MAX + 1];
+    hex_of(ch, hex);
+    zs_ctrl *ctrl = NULL;
+    OK(dragon_pool_alloc(pool, sizeof *ctrl, (void **)&ctrl));
+    memset(ctrl, 0, sizeof *ctrl);
+    unsigned char md[DRAGON_POOL_DESCRIPTOR_MAX];
+    size_t mlen = 0;
+    OK(dragon_pool_mem_serialize(pool, ctrl, sizeof *ctrl, md, sizeof md, &mlen));
+    char chex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+    tu_to_hex(md, mlen, chex);
+    dragon_pool_stats_t base = pool_stats(pool);
+
+    test_rng = (uint64_t)getpid() * 2654435761ULL + 1;
+    tu_child pair[2];
+    start_pair_member(&pair[0], 0, hex, chex);
+    start_pair_member(&pair[1], 1, hex, chex);
+    int kills[2] = {0, 0};
+    dragon_pool_reclaimed_t reclaimed = {.struct_size = sizeof reclaimed};
+    for (int k = 0; k < kKills; ++k) {
+        /* Let the pair get a random way further, then strike at a random moment. */
+        uint64_t target = atomic_load(&ctrl->received) + 1 + test_rnd() % 200;
+        int64_t end = tu_now_ms() + 20000;
+        while (atomic_load(&ctrl->received) < target) {
+            if (tu_now_ms() > end || atomic_load(&ctrl->errors) != 0) {
+                fail_msg("no progress after kill %d (%llu received, %llu bad)", k,
+                         (unsigned long long)atomic_load(&ctrl->received),
+                         (unsigned long long)atomic_load(&ctrl->errors));
+            }
+            sched_yield();
+        }
+        for (volatile uint64_t spin = test_rnd() % 100000; spin > 0; --spin) {
+        }
+        int victim = (int)(test_rnd() & 1);
+        pid_t dead = pair[victim].pid;
+        kill_and_reap(&pair[victim]);
+        kills[victim]++;
+        /* While its partner runs on: what the victim held goes back, what it sent stays. */
+        dragon_pool_reclaimed_t got = reclaim(pool, dead);
+        reclaimed.blocks += got.blocks;
+        reclaimed.bytes += got.bytes;
+        reclaimed.waiters += got.waiters;
+        start_pair_member(&pair[victim], victim, hex, chex);
+    }
+    /* Stop: the producer leaves its loop; then a stop message queues behind all data. */
+    atomic_store(&ctrl->stop, 1);
+    int status = tu_child_wait(&pair[0], 30000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    zs_head stop = {ZS_STOP, sizeof stop, ZS_MAGIC};
+    OK(dragon_channel_send(ch, &stop, sizeof stop, 30000 * MS));
+    status = tu_child_wait(&pair[1], 30000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* Every message received was whole and arrived once; a kill loses at most the one
+     * message its victim had in hand. */
+    assert_int_equal(atomic_load(&ctrl->errors), 0);
+    assert_int_equal(info_of(ch).count, 0);
+    uint64_t seen = 0;
+    for (size_t i = 0; i < ZS_MAX_MSGS / 64; ++i) {
+        seen += (uint64_t)__builtin_popcountll(atomic_load(&ctrl->seen[i]));
+    }
+    uint64_t sent = atomic_load(&ctrl->next_seq);
+    uint64_t received = atomic_load(&ctrl->received);
+    assert_true(seen >= received && seen - received <= (uint64_t)kKills);
+    assert_true(sent >= seen && sent - seen <= (uint64_t)kKills + 1);
+
+    /* And the pool's free bytes are back where they started. */
+    dragon_pool_reclaimed_t r = reclaim(pool, 0);
+    dragon_pool_stats_t after = pool_stats(pool);
+    print_message("%d kills (%d producer, %d consumer), %llu messages, %llu lost; reclaimed "
+                  "%llu blocks (%llu bytes) and %llu waiters along the way, %llu blocks and "
+                  "%llu waiters at the end\n",
+                  kKills, kills[0], kills[1], (unsigned long long)seen,
+                  (unsigned long long)(sent - seen), (unsigned long long)reclaimed.blocks,
+                  (unsigned long long)reclaimed.bytes, (unsigned long long)reclaimed.waiters,
+                  (unsigned long long)r.blocks, (unsigned long long)r.waiters);
+    assert_int_equal(after.free_bytes, base.free_bytes);
+    assert_int_equal(after.allocation_count, base.allocation_count);
+    assert_int_equal(info_of(ch).blocked_senders, 0);
+    assert_int_equal(info_of(ch).blocked_receivers, 0);
+
+    OK(dragon_pool_free(pool, ctrl));
+    OK(dragon_channel_destroy(ch));
+    assert_int_equal(live_allocations(pool), 0);
+    OK(dragon_pool_destroy(pool));
+}
+
 static void test_nothing_left_in_dev_shm(void **state) {
     (void)state;
     assert_int_equal(tu_count_leftovers(runtime_id), 0);
@@ -672,6 +955,9 @@ int main(void) {
         cmocka_unit_test(test_killed_mid_send),
         cmocka_unit_test(test_killed_mid_recv),
         cmocka_unit_test(test_corrupted_slot),
+        cmocka_unit_test(test_reclaim_zero_copy_handover),
+        cmocka_unit_test(test_reclaim_stale_waiters),
+        cmocka_unit_test(test_reclaim_after_50_kills),
         cmocka_unit_test(test_nothing_left_in_dev_shm),
     };
     return cmocka_run_group_tests_name("channel", tests, NULL, NULL);

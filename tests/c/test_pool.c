@@ -817,6 +817,153 @@ static void test_random_sigkill(void **state) {
     }
 }
 
+/* ---- reclaiming what dead processes held --------------------------------------------- */
+
+static dragon_pool_reclaimed_t reclaim(dragon_pool_t *pool, pid_t pid) {
+    dragon_pool_reclaimed_t r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    OK(dragon_pool_reclaim(pool, pid, &r));
+    return r;
+}
+
+/* Run `pool-helper publish` (it allocates, prints the descriptor, exits without freeing) and
+ * attach the memory it left. Returns its pid. */
+static pid_t publish(dragon_pool_t *pool, const char *pool_hex, const char *size, void **mem,
+                     unsigned char *d, size_t *len) {
+    char *argv[] = {(char *)helper_path, "publish", (char *)pool_hex, (char *)size, "42", NULL};
+    tu_child c;
+    assert_int_equal(tu_child_spawn(&c, argv, NULL), 0);
+    char line[2 * DRAGON_POOL_DESCRIPTOR_MAX + 8];
+    assert_true(tu_read_line(c.out, line, sizeof line, 10000) > 0);
+    pid_t pid = c.pid;
+    int status = tu_child_wait(&c, 10000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    long n = tu_from_hex(line, d, DRAGON_POOL_DESCRIPTOR_MAX);
+    assert_true(n > 0);
+    *len = (size_t)n;
+    size_t size_got = 0;
+    OK(dragon_pool_mem_attach(pool, d, *len, mem, &size_got));
+    return pid;
+}
+
+/* What an exited process left is its until somebody adopts or disowns it. */
+static void test_reclaim_ownership(void **state) {
+    (void)state;
+    dragon_pool_t *pool = make_pool("owners", 1 << 20);
+    char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+    hex_of_pool(pool, pool_hex);
+    void *mine = NULL;
+    OK(dragon_pool_alloc(pool, 100, &mine));
+
+    unsigned char d[3][DRAGON_POOL_DESCRIPTOR_MAX];
+    size_t len[3];
+    void *mem[3];
+    pid_t pid[3];
+    for (int i = 0; i < 3; ++i) {
+        pid[i] = publish(pool, pool_hex, "3000", &mem[i], d[i], &len[i]);
+    }
+    OK(dragon_pool_adopt(pool, mem[1]));
+    OK(dragon_pool_disown(pool, mem[2]));
+    assert_int_equal(dragon_pool_adopt(pool, (char *)mem[1] + 64), DRAGON_NOT_ALLOCATED);
+    assert_int_equal(dragon_pool_disown(pool, &len[0]), DRAGON_BAD_POINTER);
+
+    /* Bad arguments, and live processes (this one), are refused. */
+    dragon_pool_reclaimed_t r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(dragon_pool_reclaim(pool, pid[0], &r), DRAGON_INVALID_ARGUMENT);
+    r.struct_size = sizeof r;
+    assert_int_equal(dragon_pool_reclaim(NULL, 0, &r), DRAGON_INVALID_ARGUMENT);
+    assert_int_equal(dragon_pool_reclaim(pool, -5, &r), DRAGON_INVALID_ARGUMENT);
+    assert_int_equal(dragon_pool_reclaim(pool, getpid(), &r), DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "alive"));
+
+    /* The adopted and the disowned blocks stay; the dead publisher's goes. */
+    r = reclaim(pool, pid[1]);
+    assert_int_equal(r.blocks, 0);
+    r = reclaim(pool, pid[0]);
+    assert_int_equal(r.blocks, 1);
+    assert_int_equal(r.bytes, 4096);
+    void *q = NULL;
+    size_t qn = 0;
+    assert_int_equal(dragon_pool_mem_attach(pool, d[0], len[0], &q, &qn), DRAGON_NOT_ALLOCATED);
+    OK(dragon_pool_reclaim(pool, 0, NULL));
+    OK(dragon_pool_mem_attach(pool, d[1], len[1], &q, &qn));
+    OK(dragon_pool_mem_attach(pool, d[2], len[2], &q, &qn));
+    assert_int_equal(((unsigned char *)mem[1])[2999], 42);
+    assert_int_equal(stats_of(pool).allocation_count, 3);
+    OK(dragon_pool_free(pool, mem[1]));
+    OK(dragon_pool_free(pool, mem[2]));
+    OK(dragon_pool_free(pool, mine));
+    assert_empty(pool);
+    OK(dragon_pool_destroy(pool));
+}
+
+/* An allocator killed while it waits for space leaves a sleeper registered, which every free
+ * then pays a wake-up system call for; reclaim takes it back. */
+static void test_reclaim_stale_alloc_waiter(void **state) {
+    (void)state;
+    dragon_pool_t *pool = make_pool("staleway", 8192);
+    void *all = NULL;
+    OK(dragon_pool_alloc(pool, 8192, &all));
+    char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+    hex_of_pool(pool, pool_hex);
+    char *argv[] = {(char *)helper_path, "alloc-wait", pool_hex, "4096", "60000", NULL};
+    tu_child c;
+    assert_int_equal(tu_child_spawn(&c, argv, NULL), 0);
+    char line[64];
+    assert_true(tu_read_line(c.out, line, sizeof line, 10000) > 0);
+    assert_string_equal(line, "waiting");
+    assert_true(tu_wait_sleeping(c.pid, 10000));
+    assert_int_equal(tu_child_kill(&c, SIGKILL), 0);
+    int status = tu_child_wait(&c, 10000);
+    assert_true(WIFSIGNALED(status));
+    dragon_pool_reclaimed_t r = reclaim(pool, 0);
+    assert_int_equal(r.waiters, 1);
+    assert_int_equal(r.blocks, 0);
+    assert_int_equal(reclaim(pool, 0).waiters, 0);
+    OK(dragon_pool_free(pool, all));
+    assert_empty(pool);
+    OK(dragon_pool_destroy(pool));
+}
+
+/* Churners killed at arbitrary moments, in the middle of anything (the fast path's pops and
+ * pushes included): after reclaim the pool is exactly empty again. */
+static void test_reclaim_killed_churners(void **state) {
+    (void)state;
+    enum { kRounds = 12 };
+    for (int round = 0; round < kRounds; ++round) {
+        dragon_pool_t *pool = make_pool("reclaim", 16 * 1024);
+        char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+        hex_of_pool(pool, pool_hex);
+        char *argv[] = {(char *)helper_path, "churn", pool_hex, "16", "1024", NULL};
+        tu_child c[2];
+        char line[2 * DRAGON_POOL_DESCRIPTOR_MAX + 16];
+        for (int k = 0; k < 2; ++k) {
+            assert_int_equal(tu_child_spawn(&c[k], argv, NULL), 0);
+            assert_true(tu_read_line(c[k].out, line, sizeof line, 10000) > 0); /* ledger */
+        }
+        for (int k = 0; k < 2; ++k) {
+            assert_true(tu_read_line(c[k].out, line, sizeof line, 10000) > 0);
+            assert_string_equal(line, "running");
+        }
+        pid_t pid[2];
+        for (int k = 0; k < 2; ++k) {
+            for (volatile int spin = 0; spin < (round + k) * 150000; ++spin) {
+            }
+            pid[k] = c[k].pid;
+            assert_int_equal(tu_child_kill(&c[k], SIGKILL), 0);
+            int status = tu_child_wait(&c[k], 10000);
+            assert_true(WIFSIGNALED(status));
+        }
+        /* One by pid, then every other dead owner. */
+        reclaim(pool, pid[0]);
+        reclaim(pool, 0);
+        assert_empty(pool);
+        OK(dragon_pool_destroy(pool));
+    }
+}
+
 /* ---- nothing left behind ----------------------------------------------------------- */
 
 static void test_nothing_left_in_dev_shm(void **state) {
@@ -852,6 +999,9 @@ int main(void) {
         cmocka_unit_test(test_killed_holding_lock),
         cmocka_unit_test(test_killed_while_recovering),
         cmocka_unit_test(test_random_sigkill),
+        cmocka_unit_test(test_reclaim_ownership),
+        cmocka_unit_test(test_reclaim_stale_alloc_waiter),
+        cmocka_unit_test(test_reclaim_killed_churners),
         cmocka_unit_test(test_nothing_left_in_dev_shm),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);

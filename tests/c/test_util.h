@@ -161,6 +161,55 @@ static inline int tu_wait(pid_t pid, int timeout_ms) {
     return status;
 }
 
+/* A child of this process held by a pidfd, so that signalling it can never reach another
+ * process that got its pid after it was reaped. */
+typedef struct {
+    pid_t pid;
+    int pidfd;
+    int out; /* its stdout (a pipe), or -1 */
+} tu_child;
+
+/* Spawn as tu_spawn does and open a pidfd on the child at once (it is not reaped before
+ * tu_child_wait, so its pid cannot be reused meanwhile). Returns 0, or -1. */
+static inline int tu_child_spawn(tu_child *c, char *const argv[], const char *extra_env) {
+    c->out = -1;
+    c->pidfd = -1;
+    c->pid = tu_spawn(argv, &c->out, extra_env);
+    if (c->pid <= 0) {
+        return -1;
+    }
+    c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    return c->pidfd >= 0 ? 0 : -1;
+}
+
+static inline int tu_child_kill(const tu_child *c, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0);
+}
+
+/* Wait for the child within timeout_ms and reap it; returns its wait status, or -1 on
+ * timeout (it is then SIGKILLed through its pidfd and reaped). Closes its descriptors. */
+static inline int tu_child_wait(tu_child *c, int timeout_ms) {
+    struct pollfd p = {c->pidfd, POLLIN, 0};
+    int64_t end = tu_now_ms() + timeout_ms;
+    int rc;
+    do {
+        int64_t left = end - tu_now_ms();
+        rc = left > 0 ? poll(&p, 1, (int)left) : 0;
+    } while (rc < 0 && errno == EINTR);
+    int timed_out = rc == 0;
+    if (timed_out) {
+        tu_child_kill(c, SIGKILL);
+    }
+    int status = 0;
+    pid_t got = waitpid(c->pid, &status, 0);
+    close(c->pidfd);
+    if (c->out >= 0) {
+        close(c->out);
+    }
+    c->pidfd = c->out = -1;
+    return got == c->pid && !timed_out ? status : -1;
+}
+
 /* Wait until /proc/<pid>/stat shows the process asleep (state S) — i.e. blocked — within
  * timeout_ms. Returns 1 if it did. */
 static inline int tu_wait_sleeping(pid_t pid, int timeout_ms) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -132,6 +133,50 @@ TEST_F(PoolTest, AttachByDescriptorAndOptions) {
     a.free();
     dragon::Pool moved = std::move(by_name);
     EXPECT_TRUE(moved);
+    pool.destroy();
+}
+
+// A forked child allocates twice and exits without freeing; its parent adopts one.
+TEST_F(PoolTest, ReclaimWhatADeadChildHeld) {
+    auto pool = dragon::Pool::create("cpp-reclaim", 1 << 16);
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        void *a = nullptr;
+        void *b = nullptr;
+        bool ok = dragon_pool_alloc(pool.handle(), 100, &a) == DRAGON_SUCCESS &&
+                  dragon_pool_alloc(pool.handle(), 1000, &b) == DRAGON_SUCCESS;
+        ssize_t n = ok ? write(fds[1], &b, sizeof b) : 0;
+        _exit(n == static_cast<ssize_t>(sizeof b) ? 0 : 1);
+    }
+    close(fds[1]);
+    void *kept = nullptr;
+    ASSERT_EQ(read(fds[0], &kept, sizeof kept), static_cast<ssize_t>(sizeof kept));
+    close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    EXPECT_EQ(status_of([&] { (void)pool.reclaim(getpid()); }), DRAGON_INVALID_ARGUMENT);
+    dragon::Allocation own = pool.allocate(1); // this process's: unaffected
+    std::vector<std::uint8_t> d;
+    {
+        dragon::Allocation view(pool.handle(), kept, 1000);
+        d = view.descriptor();
+        (void)view.release();
+    }
+    dragon::Allocation mine = pool.adopt(d);
+    EXPECT_EQ(mine.data(), kept);
+    dragon_pool_reclaimed_t r = pool.reclaim(child);
+    EXPECT_EQ(r.blocks, 1u);
+    EXPECT_EQ(r.bytes, 128u);
+    EXPECT_EQ(pool.reclaim().blocks, 0u);
+    EXPECT_EQ(pool.stats().allocation_count, 2u);
+    mine.free();
+    own.free();
+    EXPECT_EQ(pool.stats().allocation_count, 0u);
     pool.destroy();
 }
 
