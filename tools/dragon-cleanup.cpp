@@ -2,6 +2,8 @@
 // killed: its processes (the session its daemon led), its shared-memory segments, its
 // runtime directory. Only the invoking user's processes and files are ever touched, and a
 // process only through a pidfd, after checking it is still the one found.
+// With --reclaim, it frees instead what dead processes left in one live pool
+// (dragon_pool_reclaim), and removes nothing.
 #include <dragon/dragon.h>
 
 #include <cerrno>
@@ -35,6 +37,7 @@ constexpr const char *kShmDir = "/dev/shm";
 void usage(FILE *to) {
     std::fprintf(to,
                  "Usage: dragon-cleanup [--runtime-id ID | --all] [--dry-run] [--verbose]\n"
+                 "       dragon-cleanup --reclaim POOL [-r ID] [--node-id N] [--pid PID]\n"
                  "\n"
                  "Remove what a libdragon runtime left behind, e.g. after its launcher was\n"
                  "killed with SIGKILL: with a runtime id, its processes (SIGKILL), its\n"
@@ -46,10 +49,17 @@ void usage(FILE *to) {
                  "  -a, --all            every libdragon segment you own, of any runtime\n"
                  "  -n, --dry-run        list what would be removed, remove nothing\n"
                  "  -v, --verbose        name each segment removed\n"
+                 "  -R, --reclaim POOL   touch nothing else: in the live pool POOL, free what\n"
+                 "                       dead processes held and the waiter registrations\n"
+                 "                       they left (queued messages stay)\n"
+                 "      --node-id N      the node of POOL (default: $DRAGON_NODE_ID, or 0)\n"
+                 "      --pid PID        only what process PID held (it must be dead);\n"
+                 "                       default: every dead process\n"
                  "  -h, --help           this text\n"
                  "\n"
-                 "Exit status: 0 when nothing of the runtime is left, 1 when something could\n"
-                 "not be removed, 2 on a usage error.\n");
+                 "Exit status: 0 when nothing of the runtime is left (with --reclaim: when the\n"
+                 "pool was reclaimed), 1 when something could not be removed (or reclaimed),\n"
+                 "2 on a usage error.\n");
 }
 
 std::string read_file(const std::string &path) {
@@ -225,6 +235,45 @@ bool kill_runtime_processes(const std::string &runtime, bool dry_run, bool verbo
     return false;
 }
 
+// --reclaim: dragon_pool_reclaim on one pool of the runtime.
+int reclaim_pool(const std::string &runtime, const std::string &name, long node, long pid) {
+    dragon_pool_attr_t attr;
+    dragon_pool_attr_init(&attr);
+    attr.runtime_id = runtime.c_str();
+    attr.node_id = node;
+    dragon_pool_t *pool = nullptr;
+    if (dragon_pool_attach(name.c_str(), &attr, &pool) != DRAGON_SUCCESS) {
+        std::fprintf(stderr, "dragon-cleanup: %s\n", dragon_last_error());
+        return 1;
+    }
+    dragon_pool_reclaimed_t r{};
+    r.struct_size = sizeof r;
+    dragon_status_t st = dragon_pool_reclaim(pool, static_cast<pid_t>(pid), &r);
+    if (st != DRAGON_SUCCESS) {
+        std::fprintf(stderr, "dragon-cleanup: %s\n", dragon_last_error());
+    } else {
+        std::printf("dragon-cleanup: pool '%s': reclaimed %llu block%s (%llu bytes) and %llu "
+                    "waiter registration%s\n",
+                    name.c_str(), static_cast<unsigned long long>(r.blocks),
+                    r.blocks == 1 ? "" : "s", static_cast<unsigned long long>(r.bytes),
+                    static_cast<unsigned long long>(r.waiters), r.waiters == 1 ? "" : "s");
+    }
+    dragon_pool_detach(pool);
+    return st == DRAGON_SUCCESS ? 0 : 1;
+}
+
+long number_arg(const char *what, const char *text, long min) {
+    char *end = nullptr;
+    errno = 0;
+    long v = std::strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min) {
+        std::fprintf(stderr, "dragon-cleanup: %s '%s' is not a number of %ld or more\n", what, text,
+                     min);
+        std::exit(2);
+    }
+    return v;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -232,15 +281,30 @@ int main(int argc, char **argv) {
     bool all = false;
     bool dry_run = false;
     bool verbose = false;
+    std::string reclaim;
+    long node = -1;
+    long pid = 0;
     static const option opts[] = {{"runtime-id", required_argument, nullptr, 'r'},
                                   {"all", no_argument, nullptr, 'a'},
                                   {"dry-run", no_argument, nullptr, 'n'},
                                   {"verbose", no_argument, nullptr, 'v'},
+                                  {"reclaim", required_argument, nullptr, 'R'},
+                                  {"node-id", required_argument, nullptr, 'N'},
+                                  {"pid", required_argument, nullptr, 'P'},
                                   {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "r:anvh", opts, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:anvR:h", opts, nullptr)) != -1) {
         switch (c) {
+        case 'R':
+            reclaim = optarg;
+            break;
+        case 'N':
+            node = number_arg("node id", optarg, 0);
+            break;
+        case 'P':
+            pid = number_arg("pid", optarg, 1);
+            break;
         case 'r':
             runtime = optarg;
             break;
@@ -276,6 +340,17 @@ int main(int argc, char **argv) {
     }
     if (!all && !dragon::runtime::valid_runtime_id(runtime)) {
         std::fprintf(stderr, "dragon-cleanup: '%s' is not a runtime id\n", runtime.c_str());
+        return 2;
+    }
+    if (!reclaim.empty()) {
+        if (all || dry_run) {
+            std::fprintf(stderr, "dragon-cleanup: --reclaim takes neither --all nor --dry-run\n");
+            return 2;
+        }
+        return reclaim_pool(runtime, reclaim, node, pid);
+    }
+    if (node >= 0 || pid != 0) {
+        std::fprintf(stderr, "dragon-cleanup: --node-id and --pid go with --reclaim\n");
         return 2;
     }
     std::string prefix = all ? "dragon." : "dragon." + runtime + ".";

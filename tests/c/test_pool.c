@@ -16,6 +16,7 @@
 
 static char runtime_id[32];
 static const char *helper_path;
+static const char *cleanup_tool;
 
 #define OK(call) assert_int_equal((call), DRAGON_SUCCESS)
 
@@ -964,6 +965,37 @@ static void test_reclaim_killed_churners(void **state) {
     }
 }
 
+/* The same from the command line: dragon-cleanup --reclaim POOL. */
+static void test_reclaim_by_tool(void **state) {
+    (void)state;
+    if (cleanup_tool == NULL) {
+        skip();
+    }
+    dragon_pool_t *pool = make_pool("bytool", 1 << 20);
+    char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+    hex_of_pool(pool, pool_hex);
+    unsigned char d[DRAGON_POOL_DESCRIPTOR_MAX];
+    size_t len = 0;
+    void *mem = NULL;
+    publish(pool, pool_hex, "3000", &mem, d, &len);
+    char self[16];
+    snprintf(self, sizeof self, "%d", (int)getpid());
+    char *live[] = {(char *)cleanup_tool, "--reclaim", "bytool", "--runtime-id",
+                    runtime_id,           "--pid",     self,     NULL};
+    int status = run_helper(live, NULL, 10000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1); /* this process is alive */
+    char *argv[] = {(char *)cleanup_tool, "--reclaim", "bytool", "--runtime-id", runtime_id, NULL};
+    tu_child c;
+    assert_int_equal(tu_child_spawn(&c, argv, NULL), 0);
+    char line[256];
+    assert_true(tu_read_line(c.out, line, sizeof line, 10000) > 0);
+    assert_non_null(strstr(line, "reclaimed 1 block (4096 bytes)"));
+    status = tu_child_wait(&c, 10000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_empty(pool);
+    OK(dragon_pool_destroy(pool));
+}
+
 /* ---- nothing left behind ----------------------------------------------------------- */
 
 static void test_nothing_left_in_dev_shm(void **state) {
@@ -976,6 +1008,7 @@ int main(void) {
     setenv("DRAGON_RUNTIME_ID", runtime_id, 1);
     unsetenv("DRAGON_NODE_ID");
     unsetenv("DRAGON_RUNTIME_TOKEN");
+    cleanup_tool = getenv("DRAGON_CLEANUP_TOOL");
     helper_path = getenv("DRAGON_POOL_HELPER");
     if (helper_path == NULL) {
         fprintf(stderr, "set DRAGON_POOL_HELPER to the pool-helper executable\n");
@@ -1002,6 +1035,7 @@ int main(void) {
         cmocka_unit_test(test_reclaim_ownership),
         cmocka_unit_test(test_reclaim_stale_alloc_waiter),
         cmocka_unit_test(test_reclaim_killed_churners),
+        cmocka_unit_test(test_reclaim_by_tool),
         cmocka_unit_test(test_nothing_left_in_dev_shm),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
