@@ -3,9 +3,9 @@
 // SIGCHLD (a signalfd), each managed process's output pipes, the daemon's own stdout and
 // stderr, and the launcher's life pipe. Nothing in the loop blocks: every descriptor it
 // writes is non-blocking with a bounded queue (docs/runtime.md, "Flow control").
+#include "node/sink.hpp"
 #include "process/reaper.hpp"
 #include "process/spawn.hpp"
-#include "node/sink.hpp"
 #include "runtime/fdpass.hpp"
 #include "runtime/line_relay.hpp"
 #include "runtime/paths.hpp"
