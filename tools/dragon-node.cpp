@@ -1314,8 +1314,10 @@ int Daemon::run() {
 // processes that are still this daemon's unreaped children are signalled: managed process
 // groups through their leaders' pidfds, and every other child (an orphan the daemon adopted
 // as a child subreaper) through a pidfd of its own; descendants of those become children
-// as their parents die and are ended in turn. Nothing here waits on a write: a reader that
-// takes no output for 10 s, or the launcher's end, drops what is left.
+// as their parents die and are ended in turn. Nothing here blocks on a write: queued output
+// goes out while the launcher waits for it (a slow reader, such as a pager, gets it all),
+// and is dropped when the launcher hurries or leaves (or, without a launcher, when the
+// reader has taken nothing for 10 s).
 void Daemon::teardown(bool now) {
     unwatch(listen_fd_);
     close(listen_fd_);
@@ -1384,7 +1386,9 @@ void Daemon::teardown(bool now) {
     update_sinks();
     while (!forced && (g_out.queued() > 0 || g_err.queued() > 0)) {
         int64_t progress = std::max(g_out.last_progress(), g_err.last_progress());
-        if (now_ns() - std::max(progress, kill_at) > kFlushNoProgress ||
+        // With a launcher, as long as it waits (it hurries us on a signal, and its end is
+        // seen at once); without one, until the reader has taken nothing for 10 s.
+        if ((life_fd_ < 0 && now_ns() - std::max(progress, kill_at) > kFlushNoProgress) ||
             (!g_out.pollable() && !g_err.pollable())) {
             break;
         }

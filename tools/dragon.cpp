@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -280,6 +281,7 @@ class StdinFeed {
 };
 
 struct Runtime {
+    std::set<pid_t> before; // children of ours from before the runtime: not its processes
     std::string id;
     std::string dir;
     pid_t daemon = -1;
@@ -334,7 +336,7 @@ struct Runtime {
             close(life_w);
             life_w = -1;
         }
-        dragon::proc::end_all_children(0, 0, 5000);
+        dragon::proc::end_all_children(0, 0, 5000, before);
         rt::remove_segments(id);
         unlink(rt::node_socket(id, 0).c_str());
         unlink((dir + "/daemon").c_str());
@@ -427,9 +429,14 @@ static int run(int argc, char **argv) {
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
 
-    // Processes of the runtime that outlive the daemon become ours, to be ended here.
+    // Processes of the runtime that outlive the daemon become ours, to be ended here; the
+    // children this process had already (a shell's, through exec: `exec dragon ...`, a
+    // process substitution) are not the runtime's and are left alone.
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     Runtime rtm;
+    for (pid_t c : dragon::proc::children()) {
+        rtm.before.insert(c);
+    }
     rtm.id = runtime_id;
     if (std::string why; !rt::make_private_base(&why)) {
         std::fprintf(stderr, "dragon: %s\n", why.c_str());

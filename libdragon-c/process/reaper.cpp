@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef PIDFD_SIGNAL_PROCESS_GROUP
@@ -119,11 +120,21 @@ int signal_child(pid_t pid, int sig) {
     return rc;
 }
 
-void end_all_children(int first, int grace_ms, int give_up_ms) {
+void end_all_children(int first, int grace_ms, int give_up_ms, const std::set<pid_t> &spare) {
     auto now_ms = [] {
         struct timespec ts {};
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    };
+    // The children to end now (not spared), the ended ones among them reaped.
+    auto ours = [&spare] {
+        std::vector<pid_t> out;
+        for (pid_t c : children()) {
+            if (spare.count(c) == 0 && waitpid(c, nullptr, WNOHANG) != c) {
+                out.push_back(c);
+            }
+        }
+        return out;
     };
     // Woken by SIGCHLD (blocked here, taken with sigtimedwait), not by polling.
     sigset_t chld;
@@ -134,14 +145,15 @@ void end_all_children(int first, int grace_ms, int give_up_ms) {
     int64_t start = now_ms();
     int64_t kill_at = first != 0 ? start + grace_ms : start;
     if (first != 0) {
-        for (pid_t c : children()) {
+        for (pid_t c : ours()) {
             signal_child(c, first);
         }
     }
     int64_t last_kill = -1;
     for (;;) {
-        if (reap_ended([](pid_t, int) {}) < 0) {
-            break; // no child left
+        std::vector<pid_t> left = ours();
+        if (left.empty()) {
+            break;
         }
         int64_t now = now_ms();
         if (now >= start + grace_ms + give_up_ms) {
@@ -149,7 +161,7 @@ void end_all_children(int first, int grace_ms, int give_up_ms) {
         }
         if (now >= kill_at && (last_kill < 0 || now - last_kill >= 20)) {
             // Repeated: descendants adopted since the last round are children now.
-            for (pid_t c : children()) {
+            for (pid_t c : left) {
                 signal_child(c, SIGKILL);
             }
             last_kill = now;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <vector>
 
 #include <sys/types.h>
@@ -26,11 +27,13 @@ int signal_child(pid_t pid, int sig);
 template <typename F>
 int reap_ended(F on_exit);
 
-// End every child of the caller and all their descendants (which, the caller being a child
+// End every child of the caller but those in `spare` (children it had before, say ones a
+// shell left it through exec), and all their descendants (which, the caller being a child
 // subreaper, become its children as their parents die): `first` (SIGTERM, or 0 for none) to
 // all, SIGKILL to what is left after grace_ms, repeated until none is left. Returns when the
-// caller has no child, or after grace_ms + give_up_ms.
-void end_all_children(int first, int grace_ms, int give_up_ms);
+// caller has no such child, or after grace_ms + give_up_ms. Spared children are neither
+// signalled nor reaped.
+void end_all_children(int first, int grace_ms, int give_up_ms, const std::set<pid_t> &spare = {});
 
 // The start time of a process (clock ticks since boot, /proc/<pid>/stat field 22), 0 if it
 // does not exist. A pid with another start time is another process.

@@ -42,10 +42,19 @@ wait_exec() {
 alive() { [ -n "$(ps -o stat= -p "$1" 2>/dev/null | grep -v Z)" ]; }
 # Nothing of the runtime is left: in this pid namespace, no dragon-node, no segment.
 nothing_left() {
-  ! pgrep -x dragon-node >/dev/null && ! ls /dev/shm/dragon."$1".* >/dev/null 2>&1
+  ! pgrep -f -- "^dragon-node --runtime-id $1 " >/dev/null && ! ls /dev/shm/dragon."$1".* >/dev/null 2>&1
 }
 daemon_of() { pgrep -f -- "^dragon-node --runtime-id $1 " | head -1; }
 nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+
+# A slow reader (a pager left alone for a while) still gets all of PROGRAM's output after
+# PROGRAM has ended: the daemon writes its queue out while the launcher waits. Started here,
+# checked at the end (its reader starts reading after 11 s).
+"$dragon" --runtime-id th14$sfx head -c 500000 /dev/urandom > >(exec /usr/bin/python3 -c '
+import sys, time
+time.sleep(11)
+print(len(sys.stdin.buffer.read()))' > "$work/slow") &
+slow_launcher=$!
 
 # 1. Teardown never signals a pid it has reaped: a process of the runtime ends, its pid goes
 # to an unrelated process group leader, and the runtime ends.
@@ -156,14 +165,14 @@ wait_job $launcher 20; rc=$?
 check "full stdout: the second Ctrl-C ends the runtime at once (grace is 60 s)" [ $(($(date +%s) - started)) -lt 15 ]
 check "full stdout: two Ctrl-C end the runtime (130)" [ $rc -eq 130 ]
 for _ in $(seq 300); do nothing_left th5$sfx && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
-check "full stdout: nothing left, yes included" sh -c "! pgrep -x yes >/dev/null && ! pgrep -x dragon-node >/dev/null"
+check "full stdout: nothing left, yes included" sh -c "! pgrep -x yes >/dev/null && ! pgrep -f '^dragon-node --runtime-id th5$sfx ' >/dev/null"
 # ... and a SIGKILLed launcher: the daemon does not wait on the stuck write.
 "$dragon" --runtime-id th6$sfx sh -c "echo started >&2; exec yes" > "$work/full" 2> "$work/e6" &
 launcher=$!
 wait_for_line "$work/e6" started
 kill -KILL $launcher; wait $launcher 2>/dev/null
 for _ in $(seq 1000); do nothing_left th6$sfx && ! pgrep -x yes >/dev/null && break; sleep 0.01; done
-check "full stdout, launcher SIGKILLed: daemon and PROGRAM gone" sh -c "! pgrep -x yes >/dev/null && ! pgrep -x dragon-node >/dev/null"
+check "full stdout, launcher SIGKILLed: daemon and PROGRAM gone" sh -c "! pgrep -x yes >/dev/null && ! pgrep -f '^dragon-node --runtime-id th6$sfx ' >/dev/null"
 # A relay paused on a full sink whose writers have all gone costs the daemon nothing (it is
 # out of epoll, which would report its hang-up on every round).
 exec 6>&-
@@ -300,6 +309,11 @@ check "registry: capped (NO_SPACE after 64 MiB of values, said so)" grep -q "^re
 check "registry: the daemon stays small" awk '/^rss-mb/ { exit !($2 < 200) }' <<<"$out"
 check "4000 parked lookups: requests cost no more CPU in the daemon" awk '/^cpu-ticks/ { exit !($3 <= 2 * $2 + 10) }' <<<"$out"
 echo "  $(grep -E '^(registered|rss-mb|cpu-ticks)' <<<"$out" | tr '\n' ' ')"
+
+wait_job $slow_launcher 60; rc=$?
+for _ in $(seq 1000); do [ -s "$work/slow" ] && break; sleep 0.01; done
+check "a reader that waits 11 s gets every byte after PROGRAM ended (exit 0)" [ $rc -eq 0 ]
+check "... $(cat "$work/slow") of 500000 bytes" [ "$(cat "$work/slow")" = 500000 ]
 
 echo "$fails failed"
 [ $fails -eq 0 ]
