@@ -349,10 +349,7 @@ static void bind_to_test(void) {
 
 static uint64_t rng_state;
 static uint64_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return tu_xorshift(&rng_state);
 }
 
 static void zs_fill(unsigned char *p, uint64_t seq, size_t len) {

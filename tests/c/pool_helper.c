@@ -37,10 +37,7 @@ static dragon_pool_t *attach_hex(const char *hex) {
 
 static uint64_t rng_state;
 static uint64_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return tu_xorshift(&rng_state);
 }
 
 struct slot {

@@ -822,10 +822,7 @@ static void test_reclaim_stale_waiters(void **state) {
 
 static uint64_t test_rng;
 static uint64_t test_rnd(void) {
-    test_rng ^= test_rng << 13;
-    test_rng ^= test_rng >> 7;
-    test_rng ^= test_rng << 17;
-    return test_rng;
+    return tu_xorshift(&test_rng);
 }
 
 /* The pair the next test kills: a producer of small, large (copied) and large zero-copy

@@ -135,20 +135,34 @@ static inline int tu_read_line(int fd, char *buf, size_t cap, int timeout_ms) {
     return (int)n;
 }
 
+/* xorshift64: a cheap, repeatable stream of pseudo-random numbers from *state (not 0). */
+static inline uint64_t tu_xorshift(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* Poll a pidfd until its process has ended, or timeout_ms; 1 when it ended, 0 on timeout. */
+static inline int tu_pidfd_wait(int pidfd, int timeout_ms) {
+    struct pollfd p = {pidfd, POLLIN, 0};
+    int64_t end = tu_now_ms() + timeout_ms;
+    int rc;
+    do {
+        int64_t left = end - tu_now_ms();
+        rc = left > 0 ? poll(&p, 1, (int)left) : 0;
+    } while (rc < 0 && errno == EINTR);
+    return rc != 0;
+}
+
 /* Wait for pid within timeout_ms; returns its wait status, or -1 on timeout (the child is
  * then killed and reaped, so no test leaves a process behind). */
 static inline int tu_wait(pid_t pid, int timeout_ms) {
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd >= 0) {
-        struct pollfd p = {pidfd, POLLIN, 0};
-        int64_t end = tu_now_ms() + timeout_ms;
-        int rc;
-        do {
-            int64_t left = end - tu_now_ms();
-            rc = left > 0 ? poll(&p, 1, (int)left) : 0;
-        } while (rc < 0 && errno == EINTR);
+        int ended = tu_pidfd_wait(pidfd, timeout_ms);
         close(pidfd);
-        if (rc == 0) {
+        if (!ended) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
             return -1;
@@ -189,14 +203,7 @@ static inline int tu_child_kill(const tu_child *c, int sig) {
 /* Wait for the child within timeout_ms and reap it; returns its wait status, or -1 on
  * timeout (it is then SIGKILLed through its pidfd and reaped). Closes its descriptors. */
 static inline int tu_child_wait(tu_child *c, int timeout_ms) {
-    struct pollfd p = {c->pidfd, POLLIN, 0};
-    int64_t end = tu_now_ms() + timeout_ms;
-    int rc;
-    do {
-        int64_t left = end - tu_now_ms();
-        rc = left > 0 ? poll(&p, 1, (int)left) : 0;
-    } while (rc < 0 && errno == EINTR);
-    int timed_out = rc == 0;
+    int timed_out = !tu_pidfd_wait(c->pidfd, timeout_ms);
     if (timed_out) {
         tu_child_kill(c, SIGKILL);
     }
