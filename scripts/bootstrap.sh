@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev procps
   clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libsodium-dev libpmix-dev libjemalloc-dev libcmocka-dev
-  libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git python3 util-linux
+  libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git python3 python3-cbor2 util-linux
   bsdutils)
 missing=()
 for p in "${packages[@]}"; do

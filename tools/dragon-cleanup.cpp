@@ -22,8 +22,8 @@
 #include <sstream>
 #include <vector>
 
+#include "node/paths.hpp"
 #include "process/reaper.hpp"
-#include "runtime/paths.hpp"
 
 #include <sys/mman.h>
 #include <sys/stat.h>

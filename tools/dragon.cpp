@@ -1,10 +1,9 @@
 // dragon: the launcher (docs/runtime.md). Boots the runtime on this machine (one dragon-node
 // acting as local and global services), runs PROGRAM as a managed process with its output
 // relayed line by line, and exits with PROGRAM's exit code, tearing everything down.
+#include "node/paths.hpp"
 #include "process/reaper.hpp"
-#include "runtime/fdpass.hpp"
-#include "runtime/paths.hpp"
-#include "runtime/protocol.hpp"
+#include "runtime/endpoint.hpp"
 
 #include <dragon/dragon.h>
 
@@ -37,7 +36,7 @@
 namespace {
 
 namespace rt = dragon::runtime;
-using json = nlohmann::json;
+namespace pr = dragon::protocol;
 
 constexpr int kRuntimeError = 125; // the runtime itself failed
 constexpr int kNotFound = 127;     // PROGRAM not found
@@ -142,62 +141,6 @@ std::string random_id() {
     return out;
 }
 
-class Client {
-  public:
-    bool connect_to(const std::string &path, std::string *why) {
-        fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        struct sockaddr_un addr {};
-        addr.sun_family = AF_UNIX;
-        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-        if (fd_ < 0 || connect(fd_, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr) != 0) {
-            *why = std::string("cannot reach the node daemon: ") + std::strerror(errno);
-            return false;
-        }
-        return rt::peer_is_owner(fd_, path, why); // nothing is sent to another user's daemon
-    }
-    int fd() const { return fd_; }
-    // Send a request, with a descriptor (SCM_RIGHTS) when pass_fd >= 0.
-    uint64_t send_op(json m, int pass_fd = -1) {
-        m["id"] = ++id_;
-        std::vector<int> fds;
-        if (pass_fd >= 0) {
-            fds.push_back(pass_fd);
-        }
-        rt::send_with_fds(fd_, rt::encode(m), fds);
-        return id_;
-    }
-    // Receive one reply (blocking); false when the daemon is gone.
-    bool receive(json *out) {
-        std::string buf(rt::kMaxMessage, '\0');
-        ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-        if (n <= 0) {
-            return false;
-        }
-        buf.resize(static_cast<size_t>(n));
-        *out = json::parse(buf, nullptr, false);
-        return out->is_object();
-    }
-    json call(json m, int pass_fd = -1) {
-        uint64_t id = send_op(std::move(m), pass_fd);
-        json r;
-        while (receive(&r)) {
-            if (r.value("id", uint64_t{0}) == id) {
-                return r;
-            }
-        }
-        return json{{"status", static_cast<int>(DRAGON_CLOSED)}, {"error", "daemon gone"}};
-    }
-    ~Client() {
-        if (fd_ >= 0) {
-            close(fd_);
-        }
-    }
-
-  private:
-    int fd_ = -1;
-    uint64_t id_ = 0;
-};
-
 // PROGRAM's stdin. A file or a pipe is passed on as it is (the daemon gets the descriptor).
 // A terminal is not: PROGRAM runs in a process group of its own and would be stopped by
 // SIGTTIN on reading it, so the launcher, while it is the terminal's foreground job, reads
@@ -293,9 +236,15 @@ struct Runtime {
     // its life pipe close) and then, after 3 s, kills it. Whatever the daemon left (its
     // processes become this launcher's children, a child subreaper, when it dies) is
     // killed here, and the runtime's files removed.
-    void shutdown(Client *c, bool now, int sfd) {
-        if (c != nullptr) {
-            c->send_op({{"op", "shutdown"}, {"now", now}});
+    void shutdown(rt::Endpoint *c, bool now, int sfd) {
+        pr::Shutdown bye;
+        bye.now = now;
+        if (c != nullptr && c->send(pr::Request{0, "", bye}, {}) == DRAGON_SUCCESS) {
+            // the daemon tears down and ends; we wait for it below
+        } else if (c != nullptr && life_w >= 0) {
+            close(life_w);
+            life_w = -1;
+            c = nullptr;
         } else if (life_w >= 0) {
             close(life_w); // the daemon tears down at once
             life_w = -1;
@@ -390,8 +339,7 @@ static int run(int argc, char **argv) {
             setenv("DRAGON_TOPOLOGY_XML", optarg, 1); // for the daemon and PROGRAM alike
             break;
         case 'V':
-            std::printf("dragon %s (control protocol %d)\n", DRAGON_VERSION_STRING,
-                        rt::kProtocolVersion);
+            std::printf("dragon %s (control protocol %u)\n", DRAGON_VERSION_STRING, pr::kVersion);
             return 0;
         case 'h':
             usage(stdout);
@@ -494,36 +442,48 @@ static int run(int argc, char **argv) {
     }
     close(ready[0]);
 
-    Client client;
-    if (std::string why; !client.connect_to(rt::node_socket(runtime_id, 0), &why)) {
-        std::fprintf(stderr, "dragon: %s\n", why.c_str());
+    // The same endpoint as every process of the runtime uses, to the daemon it started.
+    rt::Endpoint client(rt::node_socket(runtime_id, 0), "launcher");
+    if (client.connect() != DRAGON_SUCCESS) {
+        std::fprintf(stderr, "dragon: %s\n", dragon_last_error());
         rtm.shutdown(nullptr, true, -1);
         return kRuntimeError;
     }
-    json hello = client.call({{"op", "hello"}, {"protocol", rt::kProtocolVersion}});
-    std::vector<std::string> args(argv + optind + 1, argv + argc);
     StdinFeed feed;
     int stdin_fd = feed.open();
-    json spawned = client.call({{"op", "spawn"},
-                                {"program", argv[optind]},
-                                {"args", args},
-                                {"stdin", stdin_fd >= 0 ? "fd" : "devnull"},
-                                {"stdout", "relay"},
-                                {"stderr", "relay"}},
-                               stdin_fd);
+    pr::Spawn spawn;
+    spawn.program = argv[optind];
+    spawn.args.assign(argv + optind + 1, argv + argc);
+    spawn.streams[0] = stdin_fd >= 0 ? pr::Stream::kFd : pr::Stream::kDevNull;
+    pr::Reply spawned;
+    std::vector<int> send_fds;
+    if (stdin_fd >= 0) {
+        send_fds.push_back(stdin_fd);
+    }
+    dragon_status_t st = client.call(pr::Request{0, "", std::move(spawn)}, rt::Endpoint::kCallMs,
+                                     &spawned, send_fds);
     feed.sent();
-    int st = spawned.value("status", static_cast<int>(DRAGON_INTERNAL));
     if (st != DRAGON_SUCCESS) {
-        std::fprintf(stderr, "dragon: %s\n", spawned.value("error", std::string("?")).c_str());
-        rtm.shutdown(&client, true, sfd);
+        std::fprintf(stderr, "dragon: %s\n", dragon_last_error());
+        rtm.shutdown(st == DRAGON_CLOSED || st == DRAGON_TIMEOUT ? nullptr : &client, true, sfd);
         return st == DRAGON_NOT_FOUND           ? kNotFound
                : st == DRAGON_PERMISSION_DENIED ? kNotExecutable
                                                 : kRuntimeError;
     }
-    uint64_t puid = spawned.value("puid", uint64_t{0});
-    uint64_t join_id = client.send_op({{"op", "join"}, {"puid", puid}});
-
+    uint64_t puid = std::get<pr::SpawnReply>(spawned.body).puids.at(0);
     int exit_code = kRuntimeError;
+    bool joined = false;
+    pr::Join join;
+    join.puids = {puid};
+    client.send(pr::Request{0, "", join},
+                [&](dragon_status_t jst, pr::Reply &r, std::vector<int> &) {
+                    const auto *codes = std::get_if<pr::JoinReply>(&r.body);
+                    if (jst == DRAGON_SUCCESS && codes != nullptr && !codes->exit_codes.empty()) {
+                        exit_code = codes->exit_codes[0];
+                        joined = true;
+                    }
+                });
+
     int first_signal = 0;
     int64_t kill_at = -1; // the grace period after the first signal ends then
     bool daemon_gone = false;
@@ -541,7 +501,10 @@ static int run(int argc, char **argv) {
             if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
                 if (first_signal == 0) { // passed on; the grace period starts
                     first_signal = static_cast<int>(si.ssi_signo);
-                    client.send_op({{"op", "signal"}, {"puid", puid}, {"signal", first_signal}});
+                    pr::Signal pass;
+                    pass.puids = {puid};
+                    pass.signal = first_signal;
+                    client.send(pr::Request{0, "", pass}, {});
                     kill_at = now_ms() + static_cast<int64_t>(grace * 1000);
                 } else {
                     kill_now = true; // a second one: at once
@@ -553,16 +516,14 @@ static int run(int argc, char **argv) {
             killed = true;
             break;
         }
-        if ((fds[0].revents & (POLLIN | POLLHUP)) != 0) {
-            json r;
-            if (!client.receive(&r)) {
+        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            if (client.pump(0) == DRAGON_CLOSED) {
                 std::fprintf(stderr, "dragon: the node daemon went away; its processes are "
                                      "killed\n");
                 daemon_gone = true;
                 break;
             }
-            if (r.value("id", uint64_t{0}) == join_id) {
-                exit_code = r.value("exit_code", kRuntimeError);
+            if (joined) {
                 break;
             }
         }

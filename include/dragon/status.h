@@ -45,6 +45,8 @@ typedef enum dragon_status {
     DRAGON_SYSTEM_ERROR = 17,     /* an operating system call failed (see last_error) */
     DRAGON_INTERNAL = 18,         /* a bug in libdragon: please report it */
     DRAGON_BROKEN = 19,           /* the barrier is broken (aborted, or a wait timed out) */
+    DRAGON_MALFORMED = 20,        /* a control message that cannot be decoded (see last_error) */
+    DRAGON_VERSION_MISMATCH = 21, /* a peer speaks another protocol version (both are named) */
     DRAGON_STATUS_COUNT_          /* not a status; keeps the table honest */
 } dragon_status_t;
 

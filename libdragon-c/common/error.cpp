@@ -45,6 +45,8 @@ constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
     "system call failed",
     "internal error",
     "barrier broken",
+    "malformed message",
+    "protocol version mismatch",
 };
 
 } // namespace

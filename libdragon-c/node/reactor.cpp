@@ -169,6 +169,9 @@ void Reactor::run_once(int timeout_ms) {
     }
     run_posted();
     run_timers();
+    for (Task &t : rounds_) {
+        t();
+    }
 }
 
 void Reactor::run() {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -51,6 +52,11 @@ class Reactor {
     // From any thread: run `task` on the reactor's thread soon (in posting order).
     void post(Task task);
 
+    // Run `task` at the end of every round, after the handlers (in the order added): for
+    // work that is cheaper once per round than once per event (closing what a round marked
+    // dead, re-arming watches).
+    void each_round(Task task) { rounds_.push_back(std::move(task)); }
+
     // Run rounds until stop(); one round waits at most timeout_ms (-1: until something
     // happens) and runs what is due. stop() may be called from a handler or posted.
     void run();
@@ -76,6 +82,7 @@ class Reactor {
     std::set<std::pair<int64_t, uint64_t>> due_;                           // (when, id)
     std::mutex posted_mutex_;
     std::deque<Task> posted_;
+    std::vector<Task> rounds_;
     bool stopping_ = false;
 };
 

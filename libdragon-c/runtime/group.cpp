@@ -1,9 +1,9 @@
 // Process groups (docs/runtime.md): kept in the process that made the group; members are
 // runtime processes. Each template's members start with one request to the node daemon,
 // and join, stop and member queries are one request for the whole group.
+#include "../protocol/messages.hpp"
 #include "attr.hpp"
-#include "client.hpp"
-#include "protocol.hpp"
+#include "process_ops.hpp"
 
 #include "../common/error.hpp"
 
@@ -243,7 +243,7 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
             // One request per template (at most kMaxSpawnCount members each).
             dragon_status_t st = DRAGON_SUCCESS;
             for (uint32_t done = 0; done < t.count && st == DRAGON_SUCCESS;) {
-                uint32_t n = std::min(t.count - done, rt::kMaxSpawnCount);
+                uint32_t n = std::min(t.count - done, dragon::protocol::kMaxSpawnCount);
                 std::vector<uint64_t> some;
                 st = rt::spawn_processes(argv.data(), a, n, &some, nullptr);
                 for (uint32_t k = 0; k < some.size() && st == DRAGON_SUCCESS; ++k) {

@@ -1,7 +1,6 @@
 // The registry's C ABI (docs/registry.md): requests to the node daemon, which keeps the
 // names (on one node it is the head node's global service).
-#include "connection.hpp"
-#include "protocol.hpp"
+#include "endpoint.hpp"
 
 #include "../common/error.hpp"
 
@@ -13,7 +12,7 @@
 using dragon::detail::fail;
 using dragon::detail::guarded;
 namespace rt = dragon::runtime;
-using json = nlohmann::json;
+namespace pr = dragon::protocol;
 
 namespace {
 
@@ -21,8 +20,10 @@ dragon_status_t check_name(const char *name) {
     if (name == nullptr) {
         return fail(DRAGON_INVALID_ARGUMENT, "registry: name is NULL");
     }
-    std::string n;
-    return rt::parse_name({{"name", name}}, &n);
+    if (std::string why; !pr::valid_name(name, &why)) {
+        return fail(DRAGON_INVALID_ARGUMENT, "%s", why.c_str());
+    }
+    return DRAGON_SUCCESS;
 }
 
 } // namespace
@@ -44,13 +45,13 @@ DRAGON_API dragon_status_t dragon_registry_register(const char *name, dragon_reg
             return fail(DRAGON_INVALID_ARGUMENT, "registry: values have 0 to %d bytes",
                         DRAGON_REGISTRY_VALUE_MAX);
         }
-        json reply;
-        return rt::request({{"op", "register"},
-                            {"name", name},
-                            {"kind", raw},
-                            {"value", rt::hex_encode(value, len)},
-                            {"replace", replace != 0}},
-                           rt::kCallMs, &reply);
+        pr::Register req;
+        req.name = name;
+        req.kind = static_cast<uint32_t>(raw);
+        req.value.assign(static_cast<const char *>(value), len);
+        req.replace = replace != 0;
+        pr::Reply reply;
+        return rt::request(std::move(req), rt::Endpoint::kCallMs, &reply);
     });
 }
 
@@ -64,23 +65,22 @@ DRAGON_API dragon_status_t dragon_registry_lookup(const char *name, dragon_timeo
         if (len == nullptr || (buf == nullptr && cap != 0)) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_registry_lookup: bad buffer");
         }
-        json req = {{"op", "lookup"}, {"name", name}};
-        req["timeout_ns"] = timeout < 0 ? int64_t{-1} : timeout;
-        json reply;
-        if (dragon_status_t st = rt::request(req, rt::reply_wait_ms(timeout), &reply);
+        pr::Lookup req;
+        req.name = name;
+        req.timeout_ns = timeout < 0 ? int64_t{-1} : timeout;
+        pr::Reply reply;
+        if (dragon_status_t st = rt::request(std::move(req), rt::reply_wait_ms(timeout), &reply);
             st != DRAGON_SUCCESS) {
             return st;
         }
-        auto v = reply.find("value");
-        auto k = reply.find("kind");
-        std::string bytes;
-        if (v == reply.end() || !v->is_string() || k == reply.end() || !k->is_number_integer() ||
-            rt::hex_decode(v->get_ref<const std::string &>(), &bytes) != DRAGON_SUCCESS) {
+        const auto *r = std::get_if<pr::LookupReply>(&reply.body);
+        if (r == nullptr) {
             return fail(DRAGON_CORRUPTED, "node daemon: malformed lookup reply");
         }
+        const std::string &bytes = r->value;
         *len = bytes.size();
         if (kind != nullptr) {
-            *kind = static_cast<dragon_registry_kind_t>(k->get<int>());
+            *kind = static_cast<dragon_registry_kind_t>(r->kind);
         }
         if (bytes.size() > cap) {
             return fail(DRAGON_BUFFER_TOO_SMALL, "registry: '%s' has %zu bytes, the buffer %zu",
@@ -98,8 +98,8 @@ DRAGON_API dragon_status_t dragon_registry_unregister(const char *name) {
         if (dragon_status_t st = check_name(name); st != DRAGON_SUCCESS) {
             return st;
         }
-        json reply;
-        return rt::request({{"op", "unregister"}, {"name", name}}, rt::kCallMs, &reply);
+        pr::Reply reply;
+        return rt::request(pr::Unregister{name}, rt::Endpoint::kCallMs, &reply);
     });
 }
 

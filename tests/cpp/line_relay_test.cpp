@@ -1,5 +1,5 @@
 // LineRelay: whole lines out, one call each, whatever the read boundaries; byte-exact.
-#include "runtime/line_relay.hpp"
+#include "node/line_relay.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 
 namespace {
 
-using dragon::runtime::LineRelay;
+using dragon::node::LineRelay;
 
 std::vector<std::string> relay(const std::vector<std::string> &chunks, std::size_t max = 65536) {
     std::vector<std::string> out;

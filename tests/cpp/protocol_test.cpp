@@ -1,7 +1,12 @@
-// The node daemon's control messages: envelope validation and spawn requests.
-#include "runtime/protocol.hpp"
+// The control protocol's codec (libdragon-c/protocol): every request, reply and event round
+// trips; what is not a well-formed message of this version is refused with its own status
+// and a reason. Malformed input is built here with nlohmann-json's CBOR writer, as a peer
+// of any implementation could send it.
+#include "protocol/codec.hpp"
 
 #include <dragon/dragon.h>
+
+#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
@@ -9,141 +14,262 @@
 
 namespace {
 
-namespace rt = dragon::runtime;
-namespace dp = dragon::proc;
+namespace pr = dragon::protocol;
+using json = nlohmann::json;
 
-TEST(Protocol, EnvelopeRoundTrip) {
-    nlohmann::json m = {{"op", "spawn"}, {"id", 7}, {"program", "/bin/true"}};
-    rt::Message got;
-    ASSERT_EQ(rt::decode(rt::encode(m), &got), DRAGON_SUCCESS) << dragon_last_error();
-    EXPECT_EQ(got.op, "spawn");
-    EXPECT_EQ(got.id, 7U);
-    EXPECT_EQ(got.body["program"], "/bin/true");
+std::string cbor(const json &j) {
+    std::vector<uint8_t> v = json::to_cbor(j);
+    return {v.begin(), v.end()};
 }
 
-TEST(Protocol, BadEnvelopesAreRefusedWithAReason) {
-    rt::Message m;
-    for (const char *bad : {"", "nonsense", "[1,2]", "{\"id\":1}", "{\"op\":\"spawn\"}",
-                            "{\"op\":\"Spawn!\",\"id\":1}", "{\"op\":\"spawn\",\"id\":-1}",
-                            "{\"op\":\"spawn\",\"id\":\"1\"}", "{\"op\":7,\"id\":1}"}) {
-        EXPECT_EQ(rt::decode(bad, &m), DRAGON_BAD_DESCRIPTOR) << bad;
-        EXPECT_STRNE(dragon_last_error(), "") << bad;
+json envelope(const char *op, uint64_t id = 1) {
+    return {{"v", pr::kVersion}, {"op", op}, {"id", id}};
+}
+
+template <typename T>
+T round_trip(const T &body, uint64_t id = 9) {
+    pr::Request out;
+    EXPECT_EQ(pr::decode(pr::encode(pr::Request{id, "", body}), &out), DRAGON_SUCCESS)
+        << dragon_last_error();
+    EXPECT_EQ(out.id, id);
+    EXPECT_EQ(out.op, pr::op_name(pr::RequestBody{body}));
+    const T *got = std::get_if<T>(&out.body);
+    EXPECT_NE(got, nullptr);
+    return got != nullptr ? *got : T{};
+}
+
+TEST(Protocol, RequestsRoundTrip) {
+    pr::Spawn s;
+    s.program = "sh";
+    s.args = {"-c", "true", std::string("\xff\x00x", 3).substr(0, 1)};
+    s.env = {"A=1"};
+    s.cwd = "/tmp";
+    s.cpus = {0, 3};
+    s.gpus = {1};
+    s.streams[0] = pr::Stream::kFd;
+    s.streams[2] = pr::Stream::kFd;
+    s.count = 64;
+    s.restart = 3;
+    s.host_name = "n1";
+    s.host_id = 0;
+    s.wait_mode = pr::WaitMode::kSpin;
+    pr::Spawn g = round_trip(s);
+    EXPECT_EQ(g.program, "sh");
+    EXPECT_EQ(g.args, s.args);
+    EXPECT_EQ(g.env, s.env);
+    EXPECT_EQ(g.cwd, "/tmp");
+    EXPECT_EQ(g.cpus, s.cpus);
+    EXPECT_EQ(g.gpus, s.gpus);
+    EXPECT_EQ(g.streams[0], pr::Stream::kFd);
+    EXPECT_EQ(g.streams[1], pr::Stream::kRelay);
+    EXPECT_EQ(g.fds_expected(), 2);
+    EXPECT_EQ(g.count, 64U);
+    EXPECT_EQ(g.restart, 3U);
+    EXPECT_EQ(g.host_name, "n1");
+    EXPECT_EQ(g.host_id, 0);
+    EXPECT_EQ(g.wait_mode, pr::WaitMode::kSpin);
+
+    EXPECT_EQ(round_trip(pr::Join{{1, 2, 3}, 5000}).timeout_ns, 5000);
+    pr::Signal sig = round_trip(pr::Signal{{7}, 15, true});
+    EXPECT_EQ(sig.signal, 15);
+    EXPECT_TRUE(sig.final);
+    EXPECT_EQ(round_trip(pr::Status{{4, 5}}).puids.size(), 2U);
+    // Binary values travel as binary: every byte value, NULs included.
+    std::string bytes;
+    for (int i = 0; i < 256; ++i) {
+        bytes.push_back(static_cast<char>(i));
     }
-    std::string deep(1000, '[');
-    EXPECT_EQ(rt::decode(deep, &m), DRAGON_BAD_DESCRIPTOR);
-    EXPECT_NE(std::string(dragon_last_error()).find("nested"), std::string::npos);
-    std::string huge =
-        "{\"op\":\"x\",\"id\":1,\"pad\":\"" + std::string(rt::kMaxMessage, 'a') + "\"}";
-    EXPECT_EQ(rt::decode(huge, &m), DRAGON_BAD_DESCRIPTOR);
-    // Brackets inside strings do not count as nesting.
-    std::string quoted = "{\"op\":\"x\",\"id\":1,\"s\":\"" + std::string(100, '[') + "\"}";
-    EXPECT_EQ(rt::decode(quoted, &m), DRAGON_SUCCESS) << dragon_last_error();
+    pr::Register reg = round_trip(pr::Register{"pool:results/0", 2, bytes, true});
+    EXPECT_EQ(reg.value, bytes);
+    EXPECT_EQ(reg.kind, 2U);
+    EXPECT_TRUE(reg.replace);
+    EXPECT_EQ(round_trip(pr::Lookup{"x", -1}).timeout_ns, -1);
+    EXPECT_EQ(round_trip(pr::Unregister{"x"}).name, "x");
+    round_trip(pr::NodeQuery{});
+    EXPECT_TRUE(round_trip(pr::Shutdown{true}).now);
+    EXPECT_TRUE(round_trip(pr::Subscribe{true}).proc_ended);
+    EXPECT_EQ(round_trip(pr::Hello{"launcher"}).role, "launcher");
 }
 
-TEST(Protocol, SpawnRequests) {
-    nlohmann::json body = {{"op", "spawn"},     {"id", 1},
-                           {"program", "sh"},   {"args", {"-c", "true"}},
-                           {"cwd", "/tmp"},     {"cpus", nlohmann::json::array({0})},
-                           {"stdout", "relay"}, {"stderr", "devnull"}};
-    rt::SpawnSpec spec;
-    ASSERT_EQ(rt::parse_spawn(body, &spec), DRAGON_SUCCESS) << dragon_last_error();
-    const dp::SpawnRequest &r = spec.req;
-    EXPECT_EQ(r.program, "sh");
-    EXPECT_EQ(r.args.size(), 2U);
-    EXPECT_EQ(r.cwd, "/tmp");
-    EXPECT_EQ(r.cpus.size(), 1U);
-    EXPECT_EQ(r.out, dp::Stdio::kPipe);
-    EXPECT_EQ(r.err, dp::Stdio::kDevNull);
-    EXPECT_EQ(r.in, dp::Stdio::kDevNull); // stdin defaults to /dev/null
-    EXPECT_EQ(spec.streams[1], rt::Stream::kRelay);
-    EXPECT_EQ(spec.count, 1U);
-    EXPECT_EQ(spec.max_restarts, 0U);
-    EXPECT_EQ(spec.fds_expected(), 0);
+TEST(Protocol, RepliesAndEventsRoundTrip) {
+    pr::Reply r;
+    r.id = 42;
+    r.status = DRAGON_TIMEOUT;
+    r.error = "still running";
+    r.body = pr::JoinReply{{-1, 0, 137}};
+    pr::Incoming in;
+    ASSERT_EQ(pr::decode(pr::encode(r, "join"), &in), DRAGON_SUCCESS) << dragon_last_error();
+    const auto &got = std::get<pr::Reply>(in);
+    EXPECT_EQ(got.id, 42U);
+    EXPECT_EQ(got.status, DRAGON_TIMEOUT);
+    EXPECT_EQ(got.error, "still running");
+    EXPECT_EQ(std::get<pr::JoinReply>(got.body).exit_codes, (std::vector<int>{-1, 0, 137}));
 
-    nlohmann::json more = body;
-    more["stdin"] = "fd";
-    more["stderr"] = "fd";
-    more["count"] = 64;
-    more["restart"] = 3;
-    more["host_name"] = "n1";
-    more["host_id"] = 0;
-    ASSERT_EQ(rt::parse_spawn(more, &spec), DRAGON_SUCCESS) << dragon_last_error();
-    EXPECT_EQ(spec.fds_expected(), 2);
-    EXPECT_EQ(spec.req.in, dp::Stdio::kFd);
-    EXPECT_EQ(spec.count, 64U);
-    EXPECT_EQ(spec.max_restarts, 3U);
-    EXPECT_EQ(spec.host_name, "n1");
-    EXPECT_EQ(spec.host_id, 0);
+    pr::NodeReply n;
+    n.node_id = 3;
+    n.host_name = "h";
+    n.cpu_count = 8;
+    n.gpus.push_back({1, 0, 1, "0000:3b:00.0"});
+    n.gpu_policies.push_back({{4, 5}, {0}});
+    r = pr::Reply{};
+    r.body = n;
+    ASSERT_EQ(pr::decode(pr::encode(r, "node"), &in), DRAGON_SUCCESS) << dragon_last_error();
+    const auto &node = std::get<pr::NodeReply>(std::get<pr::Reply>(in).body);
+    EXPECT_EQ(node.host_name, "h");
+    EXPECT_EQ(node.gpus.at(0).pci_bus_id, "0000:3b:00.0");
+    EXPECT_EQ(node.gpu_policies.at(0).cpus, (std::vector<uint32_t>{4, 5}));
 
-    for (const auto &mutate : std::vector<std::pair<const char *, nlohmann::json>>{
+    r.body = pr::LookupReply{7, std::string("\0\1", 2)};
+    ASSERT_EQ(pr::decode(pr::encode(r, "lookup"), &in), DRAGON_SUCCESS);
+    EXPECT_EQ(std::get<pr::LookupReply>(std::get<pr::Reply>(in).body).value.size(), 2U);
+
+    ASSERT_EQ(pr::decode(pr::encode(pr::Event{pr::ProcEnded{11, 3}}), &in), DRAGON_SUCCESS);
+    EXPECT_EQ(std::get<pr::ProcEnded>(std::get<pr::Event>(in).body).exit_code, 3);
+}
+
+TEST(Protocol, MalformedMessagesGetTheirOwnStatusAndAReason) {
+    pr::Request m;
+    json no_id = {{"v", pr::kVersion}, {"op", "hello"}};
+    json no_op = {{"v", pr::kVersion}, {"id", 1}};
+    json bad_op = envelope("Spawn!");
+    json neg_id = {{"v", pr::kVersion}, {"op", "hello"}, {"id", -1}};
+    json str_id = {{"v", pr::kVersion}, {"op", "hello"}, {"id", "1"}};
+    for (const std::string &bad :
+         {std::string(), std::string("nonsense"), cbor(json::array({1, 2})), cbor(no_id),
+          cbor(no_op), cbor(bad_op), cbor(neg_id), cbor(str_id), cbor(json(7)),
+          std::string("\xff\x00not json", 10), cbor(envelope("hello")) + "x",
+          cbor(envelope("hello")).substr(0, 5)}) {
+        EXPECT_EQ(pr::decode(bad, &m), DRAGON_MALFORMED) << json::to_cbor(bad).size();
+        EXPECT_STRNE(dragon_last_error(), "");
+    }
+    // Nesting deeper than the limit is refused before the parser recurses.
+    json deep = envelope("hello");
+    json *at = &deep["x"];
+    for (int i = 0; i < 40; ++i) {
+        *at = json::array({nullptr});
+        at = &(*at)[0];
+    }
+    EXPECT_EQ(pr::decode(cbor(deep), &m), DRAGON_MALFORMED);
+    EXPECT_NE(std::string(dragon_last_error()).find("nested"), std::string::npos);
+    json huge = envelope("hello");
+    huge["pad"] = std::string(pr::kMaxMessage, 'a');
+    EXPECT_EQ(pr::decode(cbor(huge), &m), DRAGON_MALFORMED);
+    // A declared length far beyond the bytes there: refused, nothing allocated for it.
+    std::string lying = cbor(envelope("hello"));
+    lying[0] = static_cast<char>(0xbb); // a map of 2^64-ish pairs follows
+    lying.insert(1, std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8));
+    EXPECT_EQ(pr::decode(lying, &m), DRAGON_MALFORMED);
+    // The id is read first, so that even a refusal answers the right request.
+    json bad_body = envelope("join", 77);
+    bad_body["puids"] = "all";
+    EXPECT_EQ(pr::decode(cbor(bad_body), &m), DRAGON_MALFORMED);
+    EXPECT_EQ(m.id, 77U);
+    EXPECT_NE(std::string(dragon_last_error()).find("puids"), std::string::npos);
+}
+
+TEST(Protocol, OtherVersionsAreNamed) {
+    pr::Request m;
+    json old = envelope("hello", 5);
+    old["v"] = 1;
+    EXPECT_EQ(pr::decode(cbor(old), &m), DRAGON_VERSION_MISMATCH);
+    EXPECT_EQ(m.id, 5U);
+    std::string why = dragon_last_error();
+    EXPECT_NE(why.find("version 1"), std::string::npos) << why;
+    EXPECT_NE(why.find("version " + std::to_string(pr::kVersion)), std::string::npos) << why;
+    // Version 1 spoke JSON.
+    EXPECT_EQ(pr::decode("{\"op\":\"hello\",\"id\":1}", &m), DRAGON_VERSION_MISMATCH);
+    EXPECT_NE(std::string(dragon_last_error()).find("JSON"), std::string::npos);
+    pr::Incoming in;
+    pr::Reply r;
+    std::string reply = pr::encode(r, "");
+    json j = json::from_cbor(reply);
+    j["v"] = pr::kVersion + 1;
+    EXPECT_EQ(pr::decode(cbor(j), &in), DRAGON_VERSION_MISMATCH);
+}
+
+TEST(Protocol, UnknownOpsDecodeForTheRouterToRefuse) {
+    pr::Request m;
+    ASSERT_EQ(pr::decode(cbor(envelope("frobnicate", 4)), &m), DRAGON_SUCCESS);
+    EXPECT_EQ(m.op, "frobnicate");
+    EXPECT_EQ(m.body.index(), 0U);
+}
+
+TEST(Protocol, SpawnFieldRules) {
+    json body = envelope("spawn");
+    body["program"] = "sh";
+    body["args"] = {"-c", "true"};
+    body["stdout"] = "relay";
+    body["stderr"] = "devnull";
+    pr::Request m;
+    ASSERT_EQ(pr::decode(cbor(body), &m), DRAGON_SUCCESS) << dragon_last_error();
+    const auto &s = std::get<pr::Spawn>(m.body);
+    EXPECT_EQ(s.streams[0], pr::Stream::kDevNull); // stdin defaults to /dev/null
+    EXPECT_EQ(s.streams[2], pr::Stream::kDevNull);
+    EXPECT_EQ(s.count, 1U);
+
+    for (const auto &[key, value] : std::vector<std::pair<const char *, json>>{
              {"program", ""},
              {"program", 5},
+             {"program", std::string("a\0b", 3)},
              {"args", "not an array"},
              {"args", {1, 2}},
              {"env", {"A=1", nullptr}},
              {"cwd", 3},
-             {"cpus", nlohmann::json::array({-1})},
-             {"cpus", nlohmann::json::array({"0"})},
+             {"cpus", json::array({-1})},
+             {"cpus", json::array({"0"})},
              {"stdout", "file"},
              {"stdin", "relay"},
              {"count", 0},
-             {"count", rt::kMaxSpawnCount + 1},
+             {"count", pr::kMaxSpawnCount + 1},
              {"count", -1},
              {"restart", "yes"},
              {"host_id", -2},
              {"host_name", 7},
+             {"wait_mode", "fast"},
          }) {
-        nlohmann::json b = body;
-        b[mutate.first] = mutate.second;
-        EXPECT_EQ(rt::parse_spawn(b, &spec), DRAGON_BAD_DESCRIPTOR) << b.dump();
-        EXPECT_STRNE(dragon_last_error(), "");
+        json b = body;
+        b[key] = value;
+        EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_MALFORMED) << b.dump();
+        EXPECT_NE(std::string(dragon_last_error()).find(key), std::string::npos)
+            << dragon_last_error();
     }
     // A pipe back to the requester is for one process that is not restarted.
     for (const auto &[key, value] :
          std::vector<std::pair<const char *, int>>{{"count", 2}, {"restart", 1}}) {
-        nlohmann::json b = body;
+        json b = body;
         b["stdout"] = "pipe";
         b[key] = value;
-        EXPECT_EQ(rt::parse_spawn(b, &spec), DRAGON_BAD_DESCRIPTOR) << b.dump();
-    }
-    nlohmann::json nul = body;
-    nul["program"] = std::string("a\0b", 3);
-    EXPECT_EQ(rt::parse_spawn(nul, &spec), DRAGON_BAD_DESCRIPTOR);
-}
-
-TEST(Protocol, ProcessIds) {
-    std::vector<uint64_t> puids;
-    ASSERT_EQ(rt::parse_puids({{"puid", 5}}, &puids), DRAGON_SUCCESS);
-    EXPECT_EQ(puids, std::vector<uint64_t>{5});
-    ASSERT_EQ(rt::parse_puids({{"puids", {1, 2, 3}}}, &puids), DRAGON_SUCCESS);
-    EXPECT_EQ(puids.size(), 3U);
-    for (const nlohmann::json &bad :
-         {nlohmann::json::object(), nlohmann::json{{"puid", -1}}, nlohmann::json{{"puid", "1"}},
-          nlohmann::json{{"puids", nlohmann::json::array()}}, nlohmann::json{{"puids", {1, -1}}},
-          nlohmann::json{{"puids", 3}}}) {
-        EXPECT_EQ(rt::parse_puids(bad, &puids), DRAGON_BAD_DESCRIPTOR) << bad.dump();
+        EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_INVALID_ARGUMENT) << b.dump();
     }
 }
 
-TEST(Protocol, RegistryNamesAndValues) {
-    std::string name;
-    EXPECT_EQ(rt::parse_name({{"name", "pool:results/0"}}, &name), DRAGON_SUCCESS);
-    EXPECT_EQ(name, "pool:results/0");
-    EXPECT_EQ(rt::parse_name({{"name", ""}}, &name), DRAGON_INVALID_ARGUMENT);
-    EXPECT_EQ(rt::parse_name({{"name", "a b"}}, &name), DRAGON_INVALID_ARGUMENT);
-    EXPECT_EQ(rt::parse_name({{"name", std::string(256, 'x')}}, &name), DRAGON_INVALID_ARGUMENT);
-    EXPECT_EQ(rt::parse_name({{"name", 3}}, &name), DRAGON_BAD_DESCRIPTOR);
-    EXPECT_EQ(rt::parse_name(nlohmann::json::object(), &name), DRAGON_BAD_DESCRIPTOR);
-
-    std::string bytes("\x00\x01\xfe\xff dragon", 10);
-    std::string hex = rt::hex_encode(bytes.data(), bytes.size());
-    EXPECT_EQ(hex.substr(0, 8), "0001feff");
-    std::string back;
-    ASSERT_EQ(rt::hex_decode(hex, &back), DRAGON_SUCCESS);
-    EXPECT_EQ(back, bytes);
-    EXPECT_EQ(rt::hex_decode("abc", &back), DRAGON_BAD_DESCRIPTOR);
-    EXPECT_EQ(rt::hex_decode("zz", &back), DRAGON_BAD_DESCRIPTOR);
-    EXPECT_EQ(rt::hex_decode("AB", &back), DRAGON_BAD_DESCRIPTOR); // lowercase only
+TEST(Protocol, ProcessIdsAndRegistryNames) {
+    pr::Request m;
+    json one = envelope("status");
+    one["puid"] = 5;
+    ASSERT_EQ(pr::decode(cbor(one), &m), DRAGON_SUCCESS);
+    EXPECT_EQ(std::get<pr::Status>(m.body).puids, std::vector<uint64_t>{5});
+    for (const json &puids :
+         {json::array(), json{1, -1}, json(3), json(std::vector<int>(pr::kMaxPuids + 1, 1))}) {
+        json b = envelope("status");
+        b["puids"] = puids;
+        EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_MALFORMED) << puids.dump();
+    }
+    std::string why;
+    EXPECT_TRUE(pr::valid_name("pool:results/0", &why));
+    EXPECT_FALSE(pr::valid_name("", &why));
+    EXPECT_FALSE(pr::valid_name("a b", &why));
+    EXPECT_FALSE(pr::valid_name(std::string(256, 'x'), &why));
+    json reg = envelope("register");
+    reg["name"] = "a b";
+    reg["kind"] = 1;
+    reg["value"] = json::binary({1});
+    EXPECT_EQ(pr::decode(cbor(reg), &m), DRAGON_INVALID_ARGUMENT);
+    reg["name"] = "ab";
+    reg["value"] = "6869"; // hex text is not a value any more: binary only
+    EXPECT_EQ(pr::decode(cbor(reg), &m), DRAGON_MALFORMED);
+    reg["value"] = json::binary(std::vector<uint8_t>(pr::kMaxValueLength + 1));
+    EXPECT_EQ(pr::decode(cbor(reg), &m), DRAGON_MALFORMED);
 }
 
 } // namespace

@@ -1,49 +1,86 @@
-// libFuzzer harness for the node daemon's control-message decoder: arbitrary bytes from a
-// client must give a status, never a crash, an exception or unbounded work; what decode()
-// accepts re-encodes and decodes again to the same message, and the field parsers (spawn,
-// puids, registry names and hex values) either refuse it or yield something within bounds.
-#include "runtime/protocol.hpp"
+// libFuzzer harness for every decoder of the control protocol (libdragon-c/protocol): the
+// request decoder the daemon runs on clients' bytes, and the reply/event decoder clients run
+// on the daemon's. Arbitrary bytes must give a status, never a crash, an exception or
+// unbounded work; what a decoder accepts re-encodes and decodes again to the same message,
+// and stays within the protocol's limits.
+#include "protocol/codec.hpp"
 
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <variant>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    namespace rt = dragon::runtime;
-    std::string_view bytes(reinterpret_cast<const char *>(data), size);
-    rt::Message m;
-    if (rt::decode(bytes, &m) != DRAGON_SUCCESS) {
-        return 0;
+namespace {
+
+namespace pr = dragon::protocol;
+
+void check_request(const pr::Request &m) {
+    if (const auto *s = std::get_if<pr::Spawn>(&m.body)) {
+        if (s->program.empty() || s->count == 0 || s->count > pr::kMaxSpawnCount ||
+            s->fds_expected() > 3 || s->streams[0] == pr::Stream::kRelay) {
+            std::abort();
+        }
     }
-    rt::Message again;
-    if (rt::decode(rt::encode(m.body), &again) != DRAGON_SUCCESS || again.op != m.op ||
-        again.id != m.id) {
+    auto bounded = [](const std::vector<uint64_t> &p) {
+        if (p.empty() || p.size() > pr::kMaxPuids) {
+            std::abort();
+        }
+    };
+    if (const auto *j = std::get_if<pr::Join>(&m.body)) {
+        bounded(j->puids);
+    } else if (const auto *s = std::get_if<pr::Status>(&m.body)) {
+        bounded(s->puids);
+    } else if (const auto *g = std::get_if<pr::Signal>(&m.body)) {
+        bounded(g->puids);
+    } else if (const auto *r = std::get_if<pr::Register>(&m.body)) {
+        std::string why;
+        if (!pr::valid_name(r->name, &why) || r->value.size() > pr::kMaxValueLength ||
+            r->kind > 255) {
+            std::abort();
+        }
+    }
+    if (m.body.index() == 0) {
+        return; // an unknown op: nothing to re-encode
+    }
+    pr::Request again;
+    if (pr::decode(pr::encode(m), &again) != DRAGON_SUCCESS || again.op != m.op ||
+        again.id != m.id || again.body.index() != m.body.index()) {
         std::abort(); // accepted something that does not survive its own encoding
     }
-    rt::SpawnSpec spec;
-    if (rt::parse_spawn(m.body, &spec) == DRAGON_SUCCESS &&
-        (spec.req.program.empty() || spec.count == 0 || spec.count > rt::kMaxSpawnCount ||
-         spec.fds_expected() > 3)) {
+}
+
+void check_incoming(const pr::Incoming &in) {
+    std::string bytes;
+    if (const auto *r = std::get_if<pr::Reply>(&in)) {
+        static const char *const ops[] = {"", "hello", "spawn", "join", "status", "lookup", "node"};
+        bytes = pr::encode(*r, ops[r->body.index()]);
+    } else {
+        bytes = pr::encode(std::get<pr::Event>(in));
+    }
+    pr::Incoming again;
+    if (pr::decode(bytes, &again) != DRAGON_SUCCESS || again.index() != in.index()) {
         std::abort();
     }
-    std::vector<uint64_t> puids;
-    if (rt::parse_puids(m.body, &puids) == DRAGON_SUCCESS &&
-        (puids.empty() || puids.size() > rt::kMaxPuids)) {
-        std::abort();
-    }
-    std::string name;
-    if (rt::parse_name(m.body, &name) == DRAGON_SUCCESS &&
-        (name.empty() || name.size() > rt::kMaxNameLength)) {
-        std::abort();
-    }
-    if (auto v = m.body.find("value"); v != m.body.end() && v->is_string()) {
-        std::string bytes;
-        if (rt::hex_decode(v->get_ref<const std::string &>(), &bytes) == DRAGON_SUCCESS &&
-            rt::hex_encode(bytes.data(), bytes.size()) != v->get_ref<const std::string &>()) {
-            std::abort(); // decoding is exact: it re-encodes to the same text
+    if (const auto *r = std::get_if<pr::Reply>(&in)) {
+        const auto &a = std::get<pr::Reply>(again);
+        if (a.id != r->id || a.status != r->status || a.body.index() != r->body.index()) {
+            std::abort();
         }
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    std::string_view bytes(reinterpret_cast<const char *>(data), size);
+    pr::Request m;
+    if (pr::decode(bytes, &m) == DRAGON_SUCCESS) {
+        check_request(m);
+    }
+    pr::Incoming in;
+    if (pr::decode(bytes, &in) == DRAGON_SUCCESS) {
+        check_incoming(in);
     }
     return 0;
 }

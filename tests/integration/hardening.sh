@@ -125,21 +125,21 @@ check "another user's daemon: received nothing" [ "$(grep -c '^connection receiv
 # 4. A client that sends requests and never reads the replies is disconnected (logged); the
 # daemon goes on answering everyone else.
 out=$(timeout 60 "$dragon" --runtime-id th4$sfx /usr/bin/python3 -c '
-import json, os, socket, time
+import cbor2, os, socket, time
 path = os.environ["DRAGON_NODE_SOCKET"]
 flood = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); flood.connect(path)
 flood.settimeout(10)
 sent = 0
 try:
     for i in range(20000):
-        flood.send(json.dumps({"op": "hello", "id": i + 1}).encode()); sent += 1
+        flood.send(cbor2.dumps({"v": 2, "op": "hello", "id": i + 1})); sent += 1
 except (BrokenPipeError, ConnectionResetError): print("flood-disconnected", flush=True)
 except socket.timeout: print("flood-stuck", flush=True)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.settimeout(5); s.connect(path)
 t = time.monotonic()
 for i in range(100):
-    s.send(json.dumps({"op": "hello", "id": i + 1}).encode())
-    r = json.loads(s.recv(65536))
+    s.send(cbor2.dumps({"v": 2, "op": "hello", "id": i + 1}))
+    r = cbor2.loads(s.recv(65536))
 print("other-client", r["status"], "%.1f" % (time.monotonic() - t), flush=True)
 ' 2>"$work/e4")
 check "a client that does not read is disconnected" grep -q "^flood-disconnected" <<<"$out"
@@ -275,17 +275,17 @@ check "SIGPIPE at its default in managed processes (141)" [ "$out" = 141 ]
 
 # 10. The registry's memory is capped, and parked lookups cost nothing per request.
 out=$(timeout 120 "$dragon" --runtime-id th11$sfx /usr/bin/python3 -c '
-import json, os, socket, struct
+import cbor2, os, socket, struct
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.settimeout(20)
 s.connect(os.environ["DRAGON_NODE_SOCKET"])
 pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
 def call(m):
-    s.send(json.dumps(m).encode()); return json.loads(s.recv(1 << 21))
+    s.send(cbor2.dumps(dict(m, v=2))); return cbor2.loads(s.recv(1 << 21))
 def cpu():  # the daemon: user + system clock ticks
     f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split(); return int(f[11]) + int(f[12])
 def rss():
     return [int(l.split()[1]) for l in open("/proc/%d/status" % pid) if l.startswith("VmRSS")][0]
-value = "ab" * 65536
+value = b"\xab" * 65536
 n = 0
 for i in range(2048):
     r = call({"op": "register", "id": i + 1, "name": "v%d" % i, "kind": 1, "value": value})
@@ -300,7 +300,7 @@ def hellos():
 base = hellos()
 p = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); p.connect(os.environ["DRAGON_NODE_SOCKET"])
 for i in range(4000):
-    p.send(json.dumps({"op": "lookup", "id": i + 1, "name": "w%d" % i, "timeout_ns": 600 * 10**9}).encode())
+    p.send(cbor2.dumps({"v": 2, "op": "lookup", "id": i + 1, "name": "w%d" % i, "timeout_ns": 600 * 10**9}))
 call({"op": "hello", "id": 1})
 parked = hellos()
 print("cpu-ticks", base, parked)

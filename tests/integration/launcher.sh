@@ -103,22 +103,29 @@ err=$(timeout 30 "$dragon" --topology /no/such.xml true 2>&1); rc=$?
 check "--topology with a missing file: 2, named (status)" [ $rc -eq 2 ]
 check "--topology with a missing file: 2, named (message)" grep -q "/no/such.xml" <<<"$err"
 
-# Bad requests to the daemon get an error reply and change nothing: garbage, descriptors
-# sent with an op that takes none, a spawn whose "fd" streams have no descriptor, an
-# unknown op, a huge puid list; the daemon still answers afterwards.
-if [ -x /usr/bin/python3 ]; then
+# Bad requests to the daemon get an error reply and change nothing: garbage, a message of
+# another protocol version (and one in version 1's JSON), descriptors sent with an op that
+# takes none, a spawn whose "fd" streams have no descriptor, an unknown op, a huge puid
+# list; the daemon still answers afterwards (docs/protocol.md).
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import cbor2" 2>/dev/null; then
   out=$(timeout 60 "$dragon" /usr/bin/python3 -c '
-import json, os, socket
+import cbor2, json, os, socket
 def ask(payload, fds=()):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.settimeout(10)
     s.connect(os.environ["DRAGON_NODE_SOCKET"])
-    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    if isinstance(payload, dict):
+        payload = dict(payload); payload.setdefault("v", 2)
+        data = cbor2.dumps(payload)
+    else:
+        data = payload
     socket.send_fds(s, [data], list(fds)) if fds else s.send(data)
-    r = json.loads(s.recv(1 << 20))
+    r = cbor2.loads(s.recv(1 << 20))
     s.close()
-    return r["status"]
+    return "%d %d %s" % (r["status"], r["id"], r.get("error", "").replace(" ", "_"))
 print("garbage", ask(b"\xff\x00not json"))
+print("old-version", ask({"v": 1, "op": "hello", "id": 8}))
+print("json", ask(json.dumps({"op": "hello", "id": 9}).encode()))
 print("fds-with-hello", ask({"op": "hello", "id": 1}, [0]))
 print("fd-missing", ask({"op": "spawn", "id": 2, "program": "true", "stdin": "fd"}))
 print("fd-extra", ask({"op": "spawn", "id": 3, "program": "true"}, [0, 1]))
@@ -127,14 +134,18 @@ print("puids-too-many", ask({"op": "status", "id": 5, "puids": list(range(5000))
 print("signal-bad", ask({"op": "signal", "id": 6, "puid": int(os.environ["DRAGON_PUID"]), "signal": 999}))
 print("still-alive", ask({"op": "hello", "id": 7}))
 ' 2>/dev/null)
-  check "daemon: garbage refused" grep -qx "garbage 8" <<<"$out"
-  check "daemon: descriptors with hello refused" grep -qx "fds-with-hello 8" <<<"$out"
-  check "daemon: spawn missing its descriptor refused" grep -qx "fd-missing 8" <<<"$out"
-  check "daemon: spawn with extra descriptors refused" grep -qx "fd-extra 8" <<<"$out"
-  check "daemon: unknown op" grep -qx "unknown-op 16" <<<"$out"
-  check "daemon: too many puids refused" grep -qx "puids-too-many 8" <<<"$out"
-  check "daemon: bad signal refused" grep -qx "signal-bad 1" <<<"$out"
-  check "daemon: still answers" grep -qx "still-alive 0" <<<"$out"
+  check "daemon: garbage refused as malformed (20)" grep -q "^garbage 20 " <<<"$out"
+  check "daemon: another version refused, both named (21)" grep -q "^old-version 21 8 .*version_1;.*version_2" <<<"$out"
+  check "daemon: version 1 JSON refused as another version (21)" grep -q "^json 21 .*JSON" <<<"$out"
+  check "daemon: descriptors with hello refused" grep -q "^fds-with-hello 8 1 " <<<"$out"
+  check "daemon: spawn missing its descriptor refused" grep -q "^fd-missing 8 2 " <<<"$out"
+  check "daemon: spawn with extra descriptors refused" grep -q "^fd-extra 8 3 " <<<"$out"
+  check "daemon: unknown op" grep -q "^unknown-op 16 4 unknown_op" <<<"$out"
+  check "daemon: too many puids refused as malformed, said why" grep -q "^puids-too-many 20 5 .*puids" <<<"$out"
+  check "daemon: bad signal refused" grep -q "^signal-bad 1 6 " <<<"$out"
+  check "daemon: still answers" grep -q "^still-alive 0 7" <<<"$out"
+else
+  echo "skip raw-protocol checks (needs /usr/bin/python3 with cbor2: apt-get install python3-cbor2)"
 fi
 
 # The environment a managed process gets.

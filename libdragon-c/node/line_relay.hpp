@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace dragon::runtime {
+namespace dragon::node {
 
 class LineRelay {
   public:
@@ -36,4 +36,4 @@ class LineRelay {
     std::string pending_;
 };
 
-} // namespace dragon::runtime
+} // namespace dragon::node

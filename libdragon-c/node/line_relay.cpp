@@ -1,6 +1,6 @@
 #include "line_relay.hpp"
 
-namespace dragon::runtime {
+namespace dragon::node {
 
 void LineRelay::feed(std::string_view bytes) {
     // pending_ never holds more than max_line_ bytes.
@@ -41,4 +41,4 @@ void LineRelay::finish() {
     }
 }
 
-} // namespace dragon::runtime
+} // namespace dragon::node

@@ -59,22 +59,6 @@ bool make_private_base(std::string *why) {
     return private_dir(base, "runtime base directory", why);
 }
 
-bool peer_is_owner(int sock, const std::string &path, std::string *why) {
-    struct ucred cred {};
-    socklen_t len = sizeof cred;
-    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-        *why = "cannot tell who runs the node daemon at " + path + ": " + std::strerror(errno);
-        return false;
-    }
-    if (cred.uid != geteuid()) {
-        *why = "the node daemon at " + path + " runs as uid " + std::to_string(cred.uid) +
-               " (pid " + std::to_string(cred.pid) + "), not as you (uid " +
-               std::to_string(geteuid()) + "): refusing to talk to it";
-        return false;
-    }
-    return true;
-}
-
 std::string new_runtime_token() {
     char hex[pool::kTokenHexLen + 1] = {};
     return pool::new_token(hex) ? std::string(hex) : std::string();

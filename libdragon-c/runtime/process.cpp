@@ -1,10 +1,9 @@
-// The runtime client: the process ABI over the node daemon's control socket
-// (docs/runtime.md, "Control protocol").
-#include "client.hpp"
+// The process ABI (include/dragon/process.h): requests to the node daemon over the
+// process's endpoint (docs/runtime.md).
+#include "process_ops.hpp"
 
 #include "attr.hpp"
-#include "connection.hpp"
-#include "protocol.hpp"
+#include "endpoint.hpp"
 
 #include "../common/clock.hpp"
 #include "../common/error.hpp"
@@ -20,34 +19,34 @@
 using dragon::detail::fail;
 using dragon::detail::guarded;
 namespace rt = dragon::runtime;
-using json = nlohmann::json;
+namespace pr = dragon::protocol;
 
 namespace dragon::runtime {
 namespace {
 
 // The protocol's stream for an ABI mode; INHERIT passes the caller's own descriptor.
-dragon_status_t stream_of(dragon_stdio_t m, int stream, const char **name,
+dragon_status_t stream_of(dragon_stdio_t m, int stream, pr::Stream *name,
                           std::vector<int> *send_fds) {
     int raw = 0;
     std::memcpy(&raw, &m, sizeof raw);
     switch (raw) {
     case DRAGON_STDIO_INHERIT:
         if (fcntl(stream, F_GETFD) < 0) { // closed here: nothing to inherit
-            *name = "devnull";
+            *name = pr::Stream::kDevNull;
         } else {
-            *name = "fd";
+            *name = pr::Stream::kFd;
             send_fds->push_back(stream);
         }
         return DRAGON_SUCCESS;
     case DRAGON_STDIO_DEVNULL:
-        *name = "devnull";
+        *name = pr::Stream::kDevNull;
         return DRAGON_SUCCESS;
     case DRAGON_STDIO_PIPE:
-        *name = "pipe";
+        *name = pr::Stream::kPipe;
         return DRAGON_SUCCESS;
     case DRAGON_STDIO_RELAY:
         if (stream != STDIN_FILENO) {
-            *name = "relay";
+            *name = pr::Stream::kRelay;
             return DRAGON_SUCCESS;
         }
         return fail(DRAGON_INVALID_ARGUMENT, "process attributes: stdin cannot be RELAY");
@@ -57,7 +56,7 @@ dragon_status_t stream_of(dragon_stdio_t m, int stream, const char **name,
 }
 
 // A policy's placement and affinity as spawn fields.
-dragon_status_t add_policy(const dragon_policy_t *policy, json *req) {
+dragon_status_t add_policy(const dragon_policy_t *policy, pr::Spawn *req) {
     dragon_policy_t merged;
     const dragon_policy_t *levels[] = {policy};
     merged.struct_size = sizeof merged;
@@ -65,10 +64,10 @@ dragon_status_t add_policy(const dragon_policy_t *policy, json *req) {
         return st;
     }
     if (merged.cpu_count != 0) {
-        (*req)["cpus"] = std::vector<uint32_t>(merged.cpus, merged.cpus + merged.cpu_count);
+        req->cpus.assign(merged.cpus, merged.cpus + merged.cpu_count);
     }
     if (merged.gpu_count != 0) {
-        (*req)["gpus"] = std::vector<uint32_t>(merged.gpus, merged.gpus + merged.gpu_count);
+        req->gpus.assign(merged.gpus, merged.gpus + merged.gpu_count);
     }
     // A host name or id names the node, whether or not the placement says so; a placement
     // of HOST_NAME / HOST_ID without one is an error.
@@ -80,21 +79,20 @@ dragon_status_t add_policy(const dragon_policy_t *policy, json *req) {
         if (merged.host_name[0] == '\0') {
             return fail(DRAGON_INVALID_ARGUMENT, "policy: placement HOST_NAME without a host name");
         }
-        (*req)["host_name"] = std::string(merged.host_name);
+        req->host_name = merged.host_name;
     }
     if (by_id) {
         if (merged.host_id < 0) {
             return fail(DRAGON_INVALID_ARGUMENT, "policy: placement HOST_ID without a host id");
         }
-        (*req)["host_id"] = merged.host_id;
+        req->host_id = merged.host_id;
     }
     if (merged.wait_mode != DRAGON_WAIT_MODE_UNSET) {
-        static const char *const names[] = {"adaptive", "spin", "idle"};
         if (merged.wait_mode < 0 || merged.wait_mode > 2) {
             return fail(DRAGON_INVALID_ARGUMENT, "policy: unknown wait mode %d",
                         static_cast<int>(merged.wait_mode));
         }
-        (*req)["wait_mode"] = names[merged.wait_mode];
+        req->wait_mode = static_cast<pr::WaitMode>(merged.wait_mode + 1);
     }
     return DRAGON_SUCCESS;
 }
@@ -104,18 +102,18 @@ dragon_status_t add_policy(const dragon_policy_t *policy, json *req) {
 dragon_status_t spawn_processes(const char *const *argv, const dragon_process_attr_t &a,
                                 uint32_t count, std::vector<uint64_t> *puids,
                                 dragon_process_pipes_t *pipes) {
-    json req = {{"op", "spawn"}, {"program", argv[0]}, {"count", count}};
+    pr::Spawn req;
+    req.program = argv[0];
+    req.count = count;
     std::vector<int> send_fds;
-    static const char *const keys[3] = {"stdin", "stdout", "stderr"};
     const dragon_stdio_t modes[3] = {a.in_mode, a.out_mode, a.err_mode};
     bool piped = false;
     for (int i = 0; i < 3; ++i) {
-        const char *name = nullptr;
-        if (dragon_status_t st = stream_of(modes[i], i, &name, &send_fds); st != DRAGON_SUCCESS) {
+        if (dragon_status_t st = stream_of(modes[i], i, &req.streams[i], &send_fds);
+            st != DRAGON_SUCCESS) {
             return st;
         }
-        req[keys[i]] = name;
-        piped = piped || std::strcmp(name, "pipe") == 0;
+        piped = piped || req.streams[i] == pr::Stream::kPipe;
     }
     if (piped && pipes == nullptr) {
         return fail(DRAGON_INVALID_ARGUMENT,
@@ -124,49 +122,42 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
     if (a.max_restarts > INT32_MAX) {
         return fail(DRAGON_INVALID_ARGUMENT, "process attributes: max_restarts too large");
     }
-    if (a.max_restarts > 0) {
-        req["restart"] = a.max_restarts;
-    }
-    json args = json::array();
+    req.restart = a.max_restarts;
     for (const char *const *p = argv + 1; *p != nullptr; ++p) {
-        args.push_back(*p);
+        req.args.emplace_back(*p);
     }
-    req["args"] = std::move(args);
-    json env = json::array();
     for (const char *const *e = a.env != nullptr ? a.env : environ; *e != nullptr; ++e) {
-        env.push_back(*e);
+        req.env.emplace_back(*e);
     }
-    req["env"] = std::move(env);
     if (a.cwd != nullptr) {
-        req["cwd"] = a.cwd;
+        req.cwd = a.cwd;
     }
     if (a.policy != nullptr) {
         if (dragon_status_t st = add_policy(a.policy, &req); st != DRAGON_SUCCESS) {
             return st;
         }
     }
-    json reply;
+    pr::Reply reply;
     std::vector<int> got;
-    if (dragon_status_t st = request(req, kCallMs, &reply, send_fds, &got); st != DRAGON_SUCCESS) {
+    pr::Stream streams[3] = {req.streams[0], req.streams[1], req.streams[2]};
+    if (dragon_status_t st = request(std::move(req), Endpoint::kCallMs, &reply, send_fds, &got);
+        st != DRAGON_SUCCESS) {
         return st;
     }
-    auto ids = reply.find("puids");
-    if (ids == reply.end() || !ids->is_array() || ids->size() != count) {
+    const auto *r = std::get_if<pr::SpawnReply>(&reply.body);
+    if (r == nullptr || r->puids.size() != count) {
         for (int f : got) {
             close(f);
         }
         return fail(DRAGON_CORRUPTED, "node daemon: spawn reply without its process ids");
     }
-    puids->clear();
-    for (const auto &v : *ids) {
-        puids->push_back(v.is_number_unsigned() ? v.get<uint64_t>() : 0);
-    }
+    *puids = r->puids;
     if (pipes != nullptr) {
         *pipes = dragon_process_pipes_t{-1, -1, -1};
         int *slots[3] = {&pipes->in_fd, &pipes->out_fd, &pipes->err_fd};
         size_t k = 0;
         for (int i = 0; i < 3; ++i) {
-            if (req[keys[i]] == "pipe" && k < got.size()) {
+            if (streams[i] == pr::Stream::kPipe && k < got.size()) {
                 *slots[i] = got[k++];
             }
         }
@@ -183,20 +174,19 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
 
 namespace {
 
-// One join request for at most kMaxPuids processes.
+// One join request for at most pr::kMaxPuids processes.
 dragon_status_t join_some(const uint64_t *puids, size_t n, dragon_timeout_t timeout, int *codes) {
-    json req = {{"op", "join"}, {"puids", std::vector<uint64_t>(puids, puids + n)}};
-    if (timeout >= 0) {
-        req["timeout_ns"] = timeout;
-    }
-    json reply;
-    dragon_status_t st = request(req, reply_wait_ms(timeout), &reply);
+    pr::Join req;
+    req.puids.assign(puids, puids + n);
+    req.timeout_ns = timeout < 0 ? -1 : timeout;
+    pr::Reply reply;
+    dragon_status_t st = request(std::move(req), reply_wait_ms(timeout), &reply);
     if (st != DRAGON_SUCCESS && st != DRAGON_TIMEOUT) {
         return st;
     }
-    if (auto it = reply.find("exit_codes"); it != reply.end() && it->is_array()) {
-        for (size_t i = 0; i < std::min(n, it->size()); ++i) {
-            codes[i] = (*it)[i].is_number_integer() ? (*it)[i].get<int>() : -1;
+    if (const auto *r = std::get_if<pr::JoinReply>(&reply.body)) {
+        for (size_t i = 0; i < std::min(n, r->exit_codes.size()); ++i) {
+            codes[i] = r->exit_codes[i];
         }
     }
     return st;
@@ -204,15 +194,15 @@ dragon_status_t join_some(const uint64_t *puids, size_t n, dragon_timeout_t time
 
 } // namespace
 
-// Requests carry at most kMaxPuids ids (a control message must fit a socket buffer): larger
+// Requests carry at most pr::kMaxPuids ids (a control message must fit a socket buffer): larger
 // sets go in chunks, a join's under one deadline.
 dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeout_t timeout,
                                std::vector<int> *codes) {
     codes->assign(puids.size(), -1);
     detail::Deadline deadline(timeout);
     dragon_status_t result = DRAGON_SUCCESS;
-    for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
-        size_t n = std::min(kMaxPuids, puids.size() - at);
+    for (size_t at = 0; at < puids.size(); at += pr::kMaxPuids) {
+        size_t n = std::min(pr::kMaxPuids, puids.size() - at);
         // Once a chunk has timed out, the others are only polled (for their exit codes).
         dragon_timeout_t t = result == DRAGON_TIMEOUT || timeout == 0 ? 0 : deadline.left();
         dragon_status_t st = join_some(puids.data() + at, n, t, codes->data() + at);
@@ -228,14 +218,15 @@ dragon_status_t join_processes(const std::vector<uint64_t> &puids, dragon_timeou
 }
 
 dragon_status_t signal_processes(const std::vector<uint64_t> &puids, int signal, bool final) {
-    for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
-        size_t n = std::min(kMaxPuids, puids.size() - at);
-        json reply;
-        std::vector<uint64_t> some(puids.begin() + static_cast<long>(at),
-                                   puids.begin() + static_cast<long>(at + n));
-        if (dragon_status_t st =
-                request({{"op", "signal"}, {"puids", some}, {"signal", signal}, {"final", final}},
-                        kCallMs, &reply);
+    for (size_t at = 0; at < puids.size(); at += pr::kMaxPuids) {
+        size_t n = std::min(pr::kMaxPuids, puids.size() - at);
+        pr::Reply reply;
+        pr::Signal req;
+        req.puids.assign(puids.begin() + static_cast<long>(at),
+                         puids.begin() + static_cast<long>(at + n));
+        req.signal = signal;
+        req.final = final;
+        if (dragon_status_t st = request(std::move(req), Endpoint::kCallMs, &reply);
             st != DRAGON_SUCCESS) {
             return st;
         }
@@ -246,28 +237,27 @@ dragon_status_t signal_processes(const std::vector<uint64_t> &puids, int signal,
 dragon_status_t query_processes(const std::vector<uint64_t> &puids,
                                 std::vector<dragon_process_status_t> *out) {
     out->clear();
-    for (size_t at = 0; at < puids.size(); at += kMaxPuids) {
-        size_t n = std::min(kMaxPuids, puids.size() - at);
+    for (size_t at = 0; at < puids.size(); at += pr::kMaxPuids) {
+        size_t n = std::min(pr::kMaxPuids, puids.size() - at);
         std::vector<uint64_t> some(puids.begin() + static_cast<long>(at),
                                    puids.begin() + static_cast<long>(at + n));
-        json reply;
-        if (dragon_status_t st = request({{"op", "status"}, {"puids", some}}, kCallMs, &reply);
+        pr::Reply reply;
+        if (dragon_status_t st = request(pr::Status{some}, Endpoint::kCallMs, &reply);
             st != DRAGON_SUCCESS) {
             return st;
         }
-        auto procs = reply.find("processes");
-        if (procs == reply.end() || !procs->is_array() || procs->size() != n) {
+        const auto *r = std::get_if<pr::StatusReply>(&reply.body);
+        if (r == nullptr || r->processes.size() != n) {
             return fail(DRAGON_CORRUPTED, "node daemon: malformed status reply");
         }
         for (size_t i = 0; i < n; ++i) {
-            const json &p = (*procs)[i];
+            const pr::ProcessState &p = r->processes[i];
             dragon_process_status_t s{};
             s.struct_size = sizeof s;
-            s.state = p.value("state", std::string()) == "exited" ? DRAGON_PROCESS_EXITED
-                                                                  : DRAGON_PROCESS_RUNNING;
-            s.pid = p.value("pid", -1);
-            s.exit_code = p.value("exit_code", -1);
-            s.restarts = p.value("restarts", 0U);
+            s.state = p.exited ? DRAGON_PROCESS_EXITED : DRAGON_PROCESS_RUNNING;
+            s.pid = static_cast<int>(p.pid);
+            s.exit_code = p.exit_code;
+            s.restarts = p.restarts;
             s.node_id = static_cast<uint32_t>(some[i] >> 32);
             out->push_back(s);
         }

@@ -1,8 +1,10 @@
-// One control message with descriptors passed along (SCM_RIGHTS), on a Unix socket: the
-// node daemon, its clients and the launcher send and receive them the same way.
+// Unix sockets of the control plane: one message with descriptors passed along (SCM_RIGHTS),
+// sent and received the same way by the node daemon, its clients and the launcher; and the
+// check of who is at the other end.
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,5 +21,10 @@ ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &
 // recvmsg into buf; descriptors that came along are appended to *fds (close-on-exec), and
 // *truncated tells whether the message or its descriptors did not fit. EINTR is retried.
 ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fds, bool *truncated);
+
+// True when the peer of a connected Unix socket runs as this process's effective uid; else
+// false with *why naming the path, the peer's uid and pid. Checked before anything is sent
+// to a node daemon (docs/runtime.md, "Security model").
+bool peer_is_owner(int sock, const std::string &path, std::string *why);
 
 } // namespace dragon::runtime

@@ -1,4 +1,4 @@
-// The process operations of the runtime client, shared by the process ABI (client.cpp) and
+// The process operations of the runtime client, shared by the process ABI (process.cpp) and
 // process groups (group.cpp): each is one request to the node daemon, for one process or
 // many.
 #pragma once

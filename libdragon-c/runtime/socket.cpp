@@ -1,10 +1,11 @@
-#include "fdpass.hpp"
+#include "socket.hpp"
 
 #include <cerrno>
 #include <cstring>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 namespace dragon::runtime {
 
@@ -58,6 +59,22 @@ ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fd
         }
     }
     return n;
+}
+
+bool peer_is_owner(int sock, const std::string &path, std::string *why) {
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        *why = "cannot tell who runs the node daemon at " + path + ": " + std::strerror(errno);
+        return false;
+    }
+    if (cred.uid != geteuid()) {
+        *why = "the node daemon at " + path + " runs as uid " + std::to_string(cred.uid) +
+               " (pid " + std::to_string(cred.pid) + "), not as you (uid " +
+               std::to_string(geteuid()) + "): refusing to talk to it";
+        return false;
+    }
+    return true;
 }
 
 } // namespace dragon::runtime

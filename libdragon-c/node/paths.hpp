@@ -1,9 +1,10 @@
 // Where a runtime keeps its sockets: a private directory per runtime (docs/runtime.md); the
-// rule for runtime ids and the runtime's secret token, for the tools.
+// rule for runtime ids and the runtime's secret token. For the runtime's own programs
+// (dragon, dragon-node, dragon-cleanup), not in libdragon-c.so.
 #pragma once
 
-#include "../pool/descriptor.hpp"
-#include "../pool/naming.hpp"
+#include "pool/descriptor.hpp"
+#include "pool/naming.hpp"
 
 #include <string>
 
@@ -41,11 +42,6 @@ bool make_private_base(std::string *why);
 
 // The check of make_private_base, on any directory (`what` names it in *why).
 bool private_dir(const std::string &dir, const char *what, std::string *why);
-
-// True when the peer of a connected Unix socket runs as this process's effective uid; else
-// false with *why naming the path, the peer's uid and pid. Checked before anything is sent
-// to a node daemon (docs/runtime.md, "Security model").
-bool peer_is_owner(int sock, const std::string &path, std::string *why);
 
 // Remove /dev/shm/dragon.<runtime_id>.* owned by this user; returns how many are left.
 int remove_segments(const std::string &runtime_id);

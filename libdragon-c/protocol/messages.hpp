@@ -1,0 +1,204 @@
+// The control protocol between processes and their node daemon (docs/protocol.md): one C++
+// type per request, reply and event. Only protocol/codec.cpp turns them into bytes and back;
+// nothing else in the tree sees the wire format. Limits checked by the decoders are here, so
+// that senders can check them first.
+#pragma once
+
+#include <dragon/status.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace dragon::protocol {
+
+// Bumped on any change a peer of the previous version would misread. Every message carries
+// it; a message of another version is answered DRAGON_VERSION_MISMATCH, naming both.
+constexpr uint32_t kVersion = 2;
+
+constexpr std::size_t kMaxMessage = 1 << 20;   // bytes of one message
+constexpr int kMaxDepth = 16;                  // nesting of arrays and maps
+constexpr std::size_t kMaxOpName = 32;         // bytes of [a-z_]
+constexpr uint32_t kMaxSpawnCount = 4096;      // processes per spawn request
+constexpr std::size_t kMaxPuids = 4096;        // puids per join / signal / status request
+constexpr std::size_t kMaxNameLength = 255;    // registry names
+constexpr std::size_t kMaxValueLength = 65536; // registry values, bytes
+constexpr std::size_t kMaxFds = 3;             // descriptors passed with one message
+
+// ---- requests --------------------------------------------------------------------------
+
+// The first message on a connection: who is asking. The reply names the daemon's version
+// and node (a peer of another version gets DRAGON_VERSION_MISMATCH instead).
+struct Hello {
+    std::string role; // "library", "launcher", ... (logged, not trusted)
+};
+
+// How a stream of a spawned process is connected. kInherit: the daemon's own; kRelay: a
+// pipe the daemon relays line by line to its own (stdout/stderr only); kPipe: a pipe whose
+// other end comes back with the reply (SCM_RIGHTS); kDevNull; kFd: a descriptor sent with
+// the request.
+enum class Stream : uint8_t { kInherit, kRelay, kPipe, kDevNull, kFd };
+enum class WaitMode : uint8_t { kUnset, kAdaptive, kSpin, kIdle };
+
+struct Spawn {
+    std::string program; // non-empty, no NUL
+    std::vector<std::string> args;
+    std::vector<std::string> env; // "NAME=value"; empty: none
+    std::string cwd;              // "": the daemon's
+    std::vector<uint32_t> cpus;   // affinity, CPU ids (at most 1024)
+    std::vector<uint32_t> gpus;   // the node's GPU indices (at most 64)
+    Stream streams[3] = {Stream::kDevNull, Stream::kRelay, Stream::kRelay};
+    uint32_t count = 1;    // 1..kMaxSpawnCount identical processes
+    uint32_t restart = 0;  // restarts after a failure, per process (at most INT32_MAX)
+    std::string host_name; // placement: "" = any node
+    int64_t host_id = -1;  // placement: -1 = any node
+    WaitMode wait_mode = WaitMode::kUnset;
+    // Descriptors the request carries: one per kFd stream, in stream order.
+    int fds_expected() const;
+};
+
+struct Join {
+    std::vector<uint64_t> puids; // 1..kMaxPuids
+    int64_t timeout_ns = -1;     // -1: none; 0: answer now
+};
+
+struct Signal {
+    std::vector<uint64_t> puids;
+    int signal = 0;     // 0..NSIG-1 (checked by the daemon: INVALID_ARGUMENT)
+    bool final = false; // no more restarts for them
+};
+
+struct Status {
+    std::vector<uint64_t> puids;
+};
+
+struct Register {
+    std::string name; // 1..kMaxNameLength of printable ASCII, no space
+    uint32_t kind = 0;
+    std::string value; // bytes, at most kMaxValueLength
+    bool replace = false;
+};
+
+struct Lookup {
+    std::string name;
+    int64_t timeout_ns = 0; // -1: wait without limit; 0: answer now
+};
+
+struct Unregister {
+    std::string name;
+};
+
+struct NodeQuery {};
+
+struct Shutdown {
+    bool now = false; // without the SIGTERM grace period
+};
+
+// Ask for events on this connection (pushed by the daemon until it closes).
+struct Subscribe {
+    bool proc_ended = false;
+};
+
+// std::monostate: an op this build does not know (the router answers NOT_SUPPORTED).
+using RequestBody = std::variant<std::monostate, Hello, Spawn, Join, Signal, Status, Register,
+                                 Lookup, Unregister, NodeQuery, Shutdown, Subscribe>;
+
+struct Request {
+    uint64_t id = 0;
+    std::string op; // set by the decoder; encode() takes it from the body
+    RequestBody body;
+};
+
+// The op name of a body ("" for monostate).
+const char *op_name(const RequestBody &body);
+
+// ---- replies ---------------------------------------------------------------------------
+
+struct HelloReply {
+    uint32_t protocol = kVersion;
+    uint32_t node_id = 0;
+};
+
+struct SpawnReply {
+    std::vector<uint64_t> puids;
+    std::vector<int64_t> pids;
+};
+
+// Success: every process has ended; DRAGON_TIMEOUT: -1 for those still running.
+struct JoinReply {
+    std::vector<int> exit_codes;
+};
+
+struct ProcessState {
+    uint64_t puid = 0;
+    bool exited = false;
+    int64_t pid = -1;
+    int exit_code = -1; // 128+N for signal N; -1 while running
+    uint32_t restarts = 0;
+};
+
+struct StatusReply {
+    std::vector<ProcessState> processes;
+};
+
+struct LookupReply {
+    uint32_t kind = 0;
+    std::string value;
+};
+
+struct GpuInfo {
+    int vendor = 0; // dragon_gpu_vendor_t
+    uint32_t vendor_index = 0;
+    int32_t numa = -1;
+    std::string pci_bus_id;
+};
+
+struct CpuSet {
+    std::vector<uint32_t> cpus;
+    std::vector<uint32_t> gpus;
+};
+
+struct NodeReply {
+    uint32_t node_id = 0;
+    std::string host_name;
+    uint32_t cpu_count = 0;
+    uint32_t numa_count = 0;
+    std::vector<GpuInfo> gpus;
+    std::vector<CpuSet> gpu_policies; // one per GPU: that GPU, the CPUs of its NUMA domain
+};
+
+using ReplyBody = std::variant<std::monostate, HelloReply, SpawnReply, JoinReply, StatusReply,
+                               LookupReply, NodeReply>;
+
+struct Reply {
+    uint64_t id = 0;
+    dragon_status_t status = DRAGON_SUCCESS;
+    std::string error; // a message for any status but success
+    ReplyBody body;
+};
+
+// ---- events ----------------------------------------------------------------------------
+
+// A managed process has ended for good (no restart follows).
+struct ProcEnded {
+    uint64_t puid = 0;
+    int exit_code = -1;
+};
+
+using EventBody = std::variant<ProcEnded>;
+
+struct Event {
+    EventBody body;
+};
+
+// What a daemon sends: a reply or an event.
+using Incoming = std::variant<Reply, Event>;
+
+// A registry name's rules (1..kMaxNameLength bytes of printable ASCII, no space); false
+// with *why set when broken.
+bool valid_name(std::string_view name, std::string *why);
+
+} // namespace dragon::protocol
