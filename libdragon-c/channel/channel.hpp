@@ -1,4 +1,4 @@
-// The channel handle and the operations queues build on (channel.cpp, queue.cpp).
+// The channel handle and the operations queues build on (channel.cpp; queues: sync/sync.cpp).
 #pragma once
 
 #include "layout.hpp"
