@@ -20,6 +20,7 @@
 
 #include <dragon/pool.h>
 #include <dragon/status.h>
+#include <dragon/wait.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,26 +28,15 @@ extern "C" {
 
 typedef struct dragon_channel dragon_channel_t;
 
-/* How a blocked call waits. ADAPTIVE spins for about 20 us, then sleeps on a futex; SPIN
- * never sleeps (lowest latency, burns a CPU); IDLE sleeps at once. DEFAULT (what
- * dragon_channel_attr_init sets) is the process's default: the wait mode of the policy it
- * was started with (the runtime passes it in $DRAGON_WAIT_MODE: adaptive, spin or idle),
- * else ADAPTIVE. */
-typedef enum dragon_wait_mode {
-    DRAGON_WAIT_ADAPTIVE = 0,
-    DRAGON_WAIT_SPIN = 1,
-    DRAGON_WAIT_IDLE = 2,
-    DRAGON_WAIT_DEFAULT = 3
-} dragon_wait_mode_t;
-
 /* Enough bytes for any serialized channel or sync-object descriptor of this ABI. */
 #define DRAGON_OBJECT_DESCRIPTOR_MAX 192
 
 typedef struct dragon_channel_attr {
     size_t struct_size;           /* set by dragon_channel_attr_init */
-    dragon_wait_mode_t wait_mode; /* how this handle's blocking calls wait */
+    dragon_wait_mode_t wait_mode; /* how this handle's blocking calls wait (dragon/wait.h) */
 } dragon_channel_attr_t;
 
+/* wait_mode DRAGON_WAIT_DEFAULT: the process's default wait mode (dragon/wait.h). */
 DRAGON_API dragon_status_t dragon_channel_attr_init(dragon_channel_attr_t *attr);
 
 /* Create a channel of `capacity` messages (>= 1) with `slot_size`-byte slots (>= 1; rounded
@@ -75,6 +65,7 @@ DRAGON_API dragon_status_t dragon_channel_detach(dragon_channel_t *channel);
  * and the handle is released. Later calls through other handles return DRAGON_CLOSED. */
 DRAGON_API dragon_status_t dragon_channel_destroy(dragon_channel_t *channel);
 
+/* How this handle's blocking calls wait from now on (DRAGON_WAIT_DEFAULT: the process's). */
 DRAGON_API dragon_status_t dragon_channel_set_wait_mode(dragon_channel_t *channel,
                                                         dragon_wait_mode_t mode);
 

@@ -7,6 +7,7 @@
 #include <dragon/channel.h>
 #include <dragon/error.hpp>
 #include <dragon/pool.hpp>
+#include <dragon/wait.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -17,13 +18,6 @@
 #include <vector>
 
 namespace dragon {
-
-enum class WaitMode {
-    adaptive = DRAGON_WAIT_ADAPTIVE,
-    spin = DRAGON_WAIT_SPIN,
-    idle = DRAGON_WAIT_IDLE,
-    process_default = DRAGON_WAIT_DEFAULT, // the process's policy's, else adaptive
-};
 
 namespace detail {
 

@@ -12,5 +12,6 @@
 #include <dragon/sync.h>
 #include <dragon/system.h>
 #include <dragon/version.h>
+#include <dragon/wait.h>
 
 #endif /* DRAGON_DRAGON_H */

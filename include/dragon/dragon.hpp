@@ -11,5 +11,6 @@
 #include <dragon/registry.hpp>
 #include <dragon/sync.hpp>
 #include <dragon/system.hpp>
+#include <dragon/wait.hpp>
 
 #endif // DRAGON_DRAGON_HPP

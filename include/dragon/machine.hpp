@@ -3,10 +3,10 @@
 #ifndef DRAGON_MACHINE_HPP
 #define DRAGON_MACHINE_HPP
 
-#include <dragon/channel.hpp>
 #include <dragon/error.hpp>
 #include <dragon/machine.h>
 #include <dragon/policy.h>
+#include <dragon/wait.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -160,12 +160,14 @@ class Policy {
         std::copy(gpus.begin(), gpus.end(), p_->gpus);
         return *this;
     }
+    // WaitMode::process_default leaves it unset (a less specific level's mode applies).
     Policy &wait_mode(WaitMode m) {
-        p_->wait_mode = static_cast<std::int32_t>(m);
+        p_->wait_mode = static_cast<dragon_wait_mode_t>(m);
         return *this;
     }
 
     std::string host_name() const { return p_->host_name; }
+    WaitMode wait_mode() const { return static_cast<WaitMode>(p_->wait_mode); }
     std::vector<std::uint32_t> cpu_affinity() const {
         return std::vector<std::uint32_t>(p_->cpus, p_->cpus + p_->cpu_count);
     }

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <dragon/channel.h>
 #include <dragon/machine.h>
 #include <dragon/status.h>
+#include <dragon/wait.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,7 +34,6 @@ typedef enum dragon_distribution {
 
 #define DRAGON_POLICY_MAX_CPUS 1024
 #define DRAGON_POLICY_MAX_GPUS 64
-#define DRAGON_WAIT_MODE_UNSET (-1)
 
 typedef struct dragon_policy {
     size_t struct_size; /* set by dragon_policy_init */
@@ -46,7 +45,7 @@ typedef struct dragon_policy {
     uint32_t cpus[DRAGON_POLICY_MAX_CPUS];    /* logical CPU ids to bind to */
     uint32_t gpu_count;                       /* 0 = unset */
     uint32_t gpus[DRAGON_POLICY_MAX_GPUS];    /* GPU indices of the node (dragon_machine_gpu) */
-    int32_t wait_mode;                        /* a dragon_wait_mode_t, or DRAGON_WAIT_MODE_UNSET */
+    dragon_wait_mode_t wait_mode;             /* DRAGON_WAIT_DEFAULT = unset (dragon/wait.h) */
 } dragon_policy_t;
 
 /* Every field unset. */

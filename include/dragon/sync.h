@@ -5,9 +5,9 @@
  * Each lives in a pool, is created by one process and attached by others through its
  * descriptor (dragon_*_serialize / dragon_*_attach, at most DRAGON_OBJECT_DESCRIPTOR_MAX
  * bytes). Blocking calls take a dragon_timeout_t and wait in the handle's wait mode
- * (dragon_channel_attr_t's; NULL attr: adaptive). Destroy wakes every waiter with
- * DRAGON_CLOSED. What happens when a process dies holding or waiting on one:
- * docs/sync.md.
+ * (dragon_channel_attr_t's; NULL attr: the process's default, dragon/wait.h). Destroy
+ * wakes every waiter with DRAGON_CLOSED. What happens when a process dies holding or
+ * waiting on one: docs/sync.md.
  */
 #ifndef DRAGON_SYNC_H
 #define DRAGON_SYNC_H
@@ -18,6 +18,7 @@
 #include <dragon/channel.h>
 #include <dragon/pool.h>
 #include <dragon/status.h>
+#include <dragon/wait.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -12,6 +12,7 @@
 
 #include "../common/error.hpp"
 #include "../common/proc.hpp"
+#include "../common/wait_mode.hpp"
 #include "../pool/internal.hpp"
 
 #include <algorithm>
@@ -22,7 +23,6 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
-#include <string_view>
 #include <vector>
 
 #include <linux/futex.h>
@@ -112,8 +112,7 @@ dragon_status_t closed(const dragon_channel_t *ch) {
 }
 
 bool valid_mode(dragon_wait_mode_t m) {
-    return m == DRAGON_WAIT_ADAPTIVE || m == DRAGON_WAIT_SPIN || m == DRAGON_WAIT_IDLE ||
-           m == DRAGON_WAIT_DEFAULT;
+    return dragon::detail::valid_wait_mode(static_cast<int>(m));
 }
 
 void bind(dragon_channel_t *ch) {
@@ -485,13 +484,9 @@ dragon_wait_mode_t process_wait_mode() {
     // Read once: the environment of a process does not change its policy.
     static const dragon_wait_mode_t mode = [] {
         const char *env = std::getenv("DRAGON_WAIT_MODE");
-        if (env == nullptr) {
-            return DRAGON_WAIT_ADAPTIVE;
-        }
-        std::string_view v(env);
-        return v == "spin"   ? DRAGON_WAIT_SPIN
-               : v == "idle" ? DRAGON_WAIT_IDLE
-                             : DRAGON_WAIT_ADAPTIVE;
+        dragon_wait_mode_t m =
+            env != nullptr ? dragon::detail::wait_mode_from_name(env) : DRAGON_WAIT_DEFAULT;
+        return m == DRAGON_WAIT_DEFAULT ? DRAGON_WAIT_ADAPTIVE : m;
     }();
     return mode;
 }
@@ -514,8 +509,7 @@ dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wai
     std::memcpy(&raw,
                 reinterpret_cast<const char *>(given) + offsetof(dragon_channel_attr_t, wait_mode),
                 sizeof raw);
-    if (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN && raw != DRAGON_WAIT_IDLE &&
-        raw != DRAGON_WAIT_DEFAULT) {
+    if (!dragon::detail::valid_wait_mode(raw)) {
         return fail(DRAGON_INVALID_ARGUMENT, "unknown wait mode %d", raw);
     }
     *mode = raw == DRAGON_WAIT_DEFAULT ? process_wait_mode() : static_cast<dragon_wait_mode_t>(raw);
@@ -782,9 +776,12 @@ DRAGON_API dragon_status_t dragon_channel_set_wait_mode(dragon_channel_t *channe
     int raw = 0;
     static_assert(sizeof raw == sizeof mode);
     std::memcpy(&raw, &mode, sizeof raw);
-    if (channel == nullptr || (raw != DRAGON_WAIT_ADAPTIVE && raw != DRAGON_WAIT_SPIN &&
-                               raw != DRAGON_WAIT_IDLE && raw != DRAGON_WAIT_DEFAULT)) {
-        return fail(DRAGON_INVALID_ARGUMENT, "dragon_channel_set_wait_mode: bad argument");
+    if (channel == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_channel_set_wait_mode: channel is NULL");
+    }
+    if (!dragon::detail::valid_wait_mode(raw)) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_channel_set_wait_mode: unknown wait mode %d",
+                    raw);
     }
     channel->mode = dc::to_wait_mode(mode);
     return DRAGON_SUCCESS;

@@ -24,7 +24,8 @@ struct dragon_channel {
 
 namespace dragon::chan {
 
-// The wait mode an attribute struct asks for (NULL: adaptive), validated.
+// The wait mode an attribute struct asks for, validated (NULL or DRAGON_WAIT_DEFAULT: the
+// process's default, resolved).
 dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *attr, dragon_wait_mode_t *mode);
 
 // The process's default wait mode ($DRAGON_WAIT_MODE, from its policy; else adaptive).

@@ -2,6 +2,7 @@
 #include "machine.hpp"
 
 #include "../common/error.hpp"
+#include "../common/wait_mode.hpp"
 
 #include <dragon/policy.h>
 
@@ -29,16 +30,19 @@ dragon_status_t widen(const dragon_policy_t *given, dragon_policy_t *out, const 
         return fail(DRAGON_INVALID_ARGUMENT, "%s: %u CPUs / %u GPUs (at most %d / %d)", where,
                     out->cpu_count, out->gpu_count, DRAGON_POLICY_MAX_CPUS, DRAGON_POLICY_MAX_GPUS);
     }
+    // Enums read as int: a C caller may store any value in one.
     int placement = 0;
     int distribution = 0;
+    int wait_mode = 0;
     std::memcpy(&placement, &out->placement, sizeof placement);
     std::memcpy(&distribution, &out->distribution, sizeof distribution);
+    std::memcpy(&wait_mode, &out->wait_mode, sizeof wait_mode);
     if (placement < DRAGON_PLACEMENT_UNSET || placement > DRAGON_PLACEMENT_HOST_ID ||
         distribution < DRAGON_DISTRIBUTION_UNSET || distribution > DRAGON_DISTRIBUTION_BLOCK ||
-        out->wait_mode < DRAGON_WAIT_MODE_UNSET || out->wait_mode > DRAGON_WAIT_IDLE) {
+        !dragon::detail::valid_wait_mode(wait_mode)) {
         return fail(DRAGON_INVALID_ARGUMENT,
                     "%s: placement %d, distribution %d or wait mode %d is not a valid value", where,
-                    placement, distribution, out->wait_mode);
+                    placement, distribution, wait_mode);
     }
     if (std::memchr(out->host_name, '\0', sizeof out->host_name) == nullptr) {
         return fail(DRAGON_INVALID_ARGUMENT, "%s: host_name is not terminated", where);
@@ -59,7 +63,7 @@ DRAGON_API dragon_status_t dragon_policy_init(dragon_policy_t *policy) {
     policy->placement = DRAGON_PLACEMENT_UNSET;
     policy->distribution = DRAGON_DISTRIBUTION_UNSET;
     policy->host_id = -1;
-    policy->wait_mode = DRAGON_WAIT_MODE_UNSET;
+    policy->wait_mode = DRAGON_WAIT_DEFAULT;
     return DRAGON_SUCCESS;
 }
 
@@ -99,7 +103,7 @@ DRAGON_API dragon_status_t dragon_policy_merge(const dragon_policy_t *const *lev
             merged.gpu_count = p.gpu_count;
             std::copy_n(p.gpus, p.gpu_count, merged.gpus);
         }
-        if (p.wait_mode != DRAGON_WAIT_MODE_UNSET) {
+        if (p.wait_mode != DRAGON_WAIT_DEFAULT) {
             merged.wait_mode = p.wait_mode;
         }
     }

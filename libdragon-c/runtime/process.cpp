@@ -7,6 +7,7 @@
 
 #include "../common/clock.hpp"
 #include "../common/error.hpp"
+#include "../common/wait_mode.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -87,12 +88,12 @@ dragon_status_t add_policy(const dragon_policy_t *policy, pr::Spawn *req) {
         }
         req->host_id = merged.host_id;
     }
-    if (merged.wait_mode != DRAGON_WAIT_MODE_UNSET) {
-        if (merged.wait_mode < 0 || merged.wait_mode > 2) {
+    if (merged.wait_mode != DRAGON_WAIT_DEFAULT) {
+        if (dragon::detail::wait_mode_name(merged.wait_mode) == nullptr) {
             return fail(DRAGON_INVALID_ARGUMENT, "policy: unknown wait mode %d",
                         static_cast<int>(merged.wait_mode));
         }
-        req->wait_mode = static_cast<pr::WaitMode>(merged.wait_mode + 1);
+        req->wait_mode = static_cast<pr::WaitMode>(merged.wait_mode);
     }
     return DRAGON_SUCCESS;
 }

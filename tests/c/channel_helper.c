@@ -48,12 +48,27 @@ static size_t unhex(const char *hex, unsigned char *out, size_t cap) {
     return (size_t)n;
 }
 
-static dragon_channel_t *attach_channel(const char *hex, int mode) {
+/* A MODE argument: the text spelling of dragon/wait.h ("default", "adaptive", "spin",
+ * "idle"). */
+static dragon_wait_mode_t mode_named(const char *name) {
+    static const char *const names[] = {"default", "adaptive", "spin", "idle"};
+    static const dragon_wait_mode_t modes[] = {DRAGON_WAIT_DEFAULT, DRAGON_WAIT_ADAPTIVE,
+                                               DRAGON_WAIT_SPIN, DRAGON_WAIT_IDLE};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i) {
+        if (strcmp(name, names[i]) == 0) {
+            return modes[i];
+        }
+    }
+    fprintf(stderr, "unknown wait mode '%s'\n", name);
+    exit(2);
+}
+
+static dragon_channel_t *attach_channel(const char *hex, dragon_wait_mode_t mode) {
     unsigned char d[DESC_MAX];
     size_t len = unhex(hex, d, sizeof d);
     dragon_channel_attr_t attr;
     dragon_channel_attr_init(&attr);
-    attr.wait_mode = (dragon_wait_mode_t)mode;
+    attr.wait_mode = mode;
     dragon_channel_t *ch = NULL;
     dragon_status_t st = dragon_channel_attach(d, len, &attr, &ch);
     if (st != DRAGON_SUCCESS) {
@@ -68,7 +83,7 @@ static int64_t ms_to_timeout(long ms) {
 }
 
 static int produce(char **argv) {
-    dragon_channel_t *ch = attach_channel(argv[0], atoi(argv[3]));
+    dragon_channel_t *ch = attach_channel(argv[0], mode_named(argv[3]));
     uint32_t producer = (uint32_t)strtoul(argv[1], NULL, 10);
     uint64_t count = strtoull(argv[2], NULL, 10);
     dragon_channel_info_t info = {.struct_size = sizeof info};
@@ -97,7 +112,7 @@ static int produce(char **argv) {
 }
 
 static int consume(char **argv) {
-    dragon_channel_t *ch = attach_channel(argv[0], atoi(argv[4]));
+    dragon_channel_t *ch = attach_channel(argv[0], mode_named(argv[4]));
     unsigned char d[DESC_MAX];
     size_t len = unhex(argv[1], d, sizeof d);
     uint32_t nprod = (uint32_t)strtoul(argv[2], NULL, 10);
@@ -150,7 +165,7 @@ static int consume(char **argv) {
 }
 
 static int recv_one(char **argv) {
-    dragon_channel_t *ch = attach_channel(argv[0], atoi(argv[2]));
+    dragon_channel_t *ch = attach_channel(argv[0], mode_named(argv[2]));
     unsigned char buf[4096];
     size_t n = 0;
     printf("ready\n");

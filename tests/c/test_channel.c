@@ -289,7 +289,7 @@ static void test_forever_then_destroy(void **state) {
 
     /* A receiver blocked forever gets a message sent later. */
     int fd = -1;
-    pid_t pid = spawn(&fd, NULL, "recv", hex, "-1", "2", NULL, NULL);
+    pid_t pid = spawn(&fd, NULL, "recv", hex, "-1", "idle", NULL, NULL);
     expect_line(fd, "ready");
     wait_blocked(ch, 1, 0);
     send_u64(ch, 1234);
@@ -300,7 +300,7 @@ static void test_forever_then_destroy(void **state) {
     /* Receivers blocked forever (one per wait mode) are woken by destroy: DRAGON_CLOSED. */
     int fds[3];
     pid_t pids[3];
-    const char *modes[3] = {"0", "1", "2"};
+    const char *modes[3] = {"adaptive", "spin", "idle"};
     for (int i = 0; i < 3; ++i) {
         pids[i] = spawn(&fds[i], NULL, "recv", hex, "-1", modes[i], NULL, NULL);
         expect_line(fds[i], "ready");
@@ -347,7 +347,7 @@ static void test_wait_modes(void **state) {
     char hex[2 * DRAGON_OBJECT_DESCRIPTOR_MAX + 1];
     hex_of(ch, hex);
     /* idle: asleep in the kernel at once; adaptive: asleep after its short spin. */
-    const char *sleepers[2] = {"2", "0"};
+    const char *sleepers[2] = {"idle", "adaptive"};
     for (int i = 0; i < 2; ++i) {
         int fd = -1;
         pid_t pid = spawn(&fd, NULL, "recv", hex, "-1", sleepers[i], NULL, NULL);
@@ -361,17 +361,32 @@ static void test_wait_modes(void **state) {
     }
     /* spin: still works (it never sleeps; the test does not wait for a state). */
     int fd = -1;
-    pid_t pid = spawn(&fd, NULL, "recv", hex, "30000", "1", NULL, NULL);
+    pid_t pid = spawn(&fd, NULL, "recv", hex, "30000", "spin", NULL, NULL);
     expect_line(fd, "ready");
     wait_blocked(ch, 1, 0);
     send_u64(ch, 8);
     expect_line(fd, "got 8 8");
     reap(pid);
     close(fd);
-    /* A handle's mode can change. */
+    /* A handle's mode can change, back to the process's default too. */
     OK(dragon_channel_set_wait_mode(ch, DRAGON_WAIT_IDLE));
+    OK(dragon_channel_set_wait_mode(ch, DRAGON_WAIT_DEFAULT));
     assert_int_equal(dragon_channel_set_wait_mode(ch, (dragon_wait_mode_t)9),
                      DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "wait mode 9"));
+    /* DRAGON_WAIT_DEFAULT is 0: zeroed attributes mean the process's default. */
+    dragon_channel_attr_t init;
+    OK(dragon_channel_attr_init(&init));
+    assert_int_equal(init.wait_mode, DRAGON_WAIT_DEFAULT);
+    dragon_channel_attr_t zeroed;
+    memset(&zeroed, 0, sizeof zeroed);
+    zeroed.struct_size = sizeof zeroed;
+    unsigned char d[DRAGON_OBJECT_DESCRIPTOR_MAX];
+    size_t len = 0;
+    OK(dragon_channel_serialize(ch, d, sizeof d, &len));
+    dragon_channel_t *again = NULL;
+    OK(dragon_channel_attach(d, len, &zeroed, &again));
+    OK(dragon_channel_detach(again));
     OK(dragon_channel_destroy(ch));
     OK(dragon_pool_destroy(pool));
 }
@@ -517,23 +532,23 @@ static uint64_t scaled(uint64_t n) {
 
 static void test_stress_1_1(void **state) {
     (void)state;
-    stress(1, 1, scaled(1000000), "0");
+    stress(1, 1, scaled(1000000), "adaptive");
 }
 static void test_stress_2_2(void **state) {
     (void)state;
-    stress(2, 2, scaled(500000), "0");
+    stress(2, 2, scaled(500000), "adaptive");
 }
 static void test_stress_4_1(void **state) {
     (void)state;
-    stress(4, 1, scaled(150000), "2");
+    stress(4, 1, scaled(150000), "idle");
 }
 static void test_stress_1_4(void **state) {
     (void)state;
-    stress(1, 4, scaled(600000), "0");
+    stress(1, 4, scaled(600000), "adaptive");
 }
 static void test_stress_4_4(void **state) {
     (void)state;
-    stress(4, 4, scaled(250000), "0");
+    stress(4, 4, scaled(250000), "adaptive");
 }
 
 /* ---- processes killed mid-call ----------------------------------------------------- */
@@ -546,7 +561,7 @@ static void test_killed_mid_send(void **state) {
     hex_of(ch, hex);
     /* A receiver already blocked on the channel (it must not stay wedged). */
     int rfd = -1;
-    pid_t receiver = spawn(&rfd, NULL, "recv", hex, "60000", "2", NULL, NULL);
+    pid_t receiver = spawn(&rfd, NULL, "recv", hex, "60000", "idle", NULL, NULL);
     expect_line(rfd, "ready");
     wait_blocked(ch, 1, 0);
     /* The sender dies after claiming the slot of its 1st message, before filling it. */
@@ -585,7 +600,8 @@ static void test_killed_mid_recv(void **state) {
     }
     /* The receiver dies after claiming message 0, before releasing its slot. */
     int fd = -1;
-    pid_t pid = spawn(&fd, "DRAGON_TEST_CRASH_AT=recv:1", "recv", hex, "1000", "0", NULL, NULL);
+    pid_t pid =
+        spawn(&fd, "DRAGON_TEST_CRASH_AT=recv:1", "recv", hex, "1000", "adaptive", NULL, NULL);
     int status = tu_wait(pid, 30000);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     close(fd);
@@ -742,7 +758,7 @@ static void test_reclaim_zero_copy_handover(void **state) {
 
     /* A receiver killed after claiming the message: lost with it; its memory the receiver's. */
     send_pattern_mem(ch, pool, 1000, 7);
-    pid_t receiver = run_to_crash("DRAGON_TEST_CRASH_AT=recv:1", "recv", hex, "10000", "0");
+    pid_t receiver = run_to_crash("DRAGON_TEST_CRASH_AT=recv:1", "recv", hex, "10000", "adaptive");
     r = reclaim(pool, receiver);
     assert_int_equal(r.blocks, 1);
     assert_int_equal(pool_stats(pool).free_bytes, base);
@@ -750,7 +766,7 @@ static void test_reclaim_zero_copy_handover(void **state) {
     /* A receiver killed after taking the block but before claiming the slot: the message is
      * still queued (reclaim leaves it), and the next receiver takes it over. */
     send_pattern_mem(ch, pool, 1000, 9);
-    receiver = run_to_crash("DRAGON_TEST_CRASH_AT=handover:1", "recv", hex, "10000", "0");
+    receiver = run_to_crash("DRAGON_TEST_CRASH_AT=handover:1", "recv", hex, "10000", "adaptive");
     r = reclaim(pool, receiver);
     assert_int_equal(r.blocks, 0);
     recv_pattern(ch, 1000, 9);
@@ -784,7 +800,7 @@ static void test_reclaim_stale_waiters(void **state) {
     send_u64(full, 1);
     tu_child c[3];
     start(&c[0], NULL, "send", fhex, "10", "1", NULL);
-    start(&c[1], NULL, "recv", ehex, "-1", "2", NULL);
+    start(&c[1], NULL, "recv", ehex, "-1", "idle", NULL);
     start(&c[2], NULL, "sem", shex, "-1", NULL, NULL);
     for (int i = 0; i < 3; ++i) {
         expect_line(c[i].out, "ready");

@@ -162,7 +162,7 @@ static void test_policy_merge(void **state) {
                     expl = fresh_policy(), out = fresh_policy();
     assert_int_equal(def.placement, DRAGON_PLACEMENT_UNSET);
     assert_int_equal(def.host_id, -1);
-    assert_int_equal(def.wait_mode, DRAGON_WAIT_MODE_UNSET);
+    assert_int_equal(def.wait_mode, DRAGON_WAIT_DEFAULT); /* unset */
 
     def.placement = DRAGON_PLACEMENT_ANYWHERE;
     def.wait_mode = DRAGON_WAIT_IDLE;
@@ -212,6 +212,9 @@ static void test_policy_merge(void **state) {
     bad.wait_mode = 7;
     const dragon_policy_t *with_bad[] = {&bad};
     assert_int_equal(dragon_policy_merge(with_bad, 1, &out), DRAGON_INVALID_ARGUMENT);
+    bad.wait_mode = -1; /* what "unset" was before wait.h */
+    assert_int_equal(dragon_policy_merge(with_bad, 1, &out), DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "wait mode -1"));
     bad = fresh_policy();
     bad.cpu_count = DRAGON_POLICY_MAX_CPUS + 1;
     assert_int_equal(dragon_policy_merge(with_bad, 1, &out), DRAGON_INVALID_ARGUMENT);

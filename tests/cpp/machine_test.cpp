@@ -67,6 +67,8 @@ TEST(Machine, PolicyMergeFieldByField) {
     EXPECT_EQ(merged.host_name(), "n1");
     EXPECT_EQ(merged.cpu_affinity(), (std::vector<std::uint32_t>{2, 3}));
     EXPECT_EQ(merged.raw().wait_mode, DRAGON_WAIT_IDLE);
+    EXPECT_EQ(merged.wait_mode(), dragon::WaitMode::idle);
+    EXPECT_EQ(group.wait_mode(), dragon::WaitMode::process_default); // unset
     EXPECT_TRUE(merged.gpu_affinity().empty());
 }
 
