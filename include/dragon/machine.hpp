@@ -202,10 +202,12 @@ class Policy {
 
 inline std::vector<Policy> Node::gpu_policies() const {
     std::size_t n = 0;
-    detail::check(dragon_policy_per_gpu(m_.get(), nullptr, 0, &n));
+    detail::check(dragon_policy_per_gpu(m_.get(), nullptr, 0, sizeof(dragon_policy_t), &n));
     std::vector<dragon_policy_t> raw(n);
-    detail::check(dragon_policy_per_gpu(m_.get(), raw.data(), raw.size(), &n));
-    return std::vector<Policy>(raw.begin(), raw.end());
+    detail::check(
+        dragon_policy_per_gpu(m_.get(), raw.data(), raw.size(), sizeof(dragon_policy_t), &n));
+    return std::vector<Policy>(raw.begin(),
+                               raw.begin() + static_cast<long>(std::min(n, raw.size())));
 }
 
 } // namespace dragon

@@ -78,10 +78,18 @@ DRAGON_API dragon_status_t dragon_policy_bind(const dragon_policy_t *policy,
 
 /* One policy per GPU of the node: placement HOST_NAME on its host, that GPU, and the
  * node's CPUs of the GPU's NUMA domain (all granted CPUs when unknown). *count receives the
- * number of GPUs; at most cap policies are written. */
+ * number of GPUs; at most cap policies are written (policies may be NULL when cap is 0).
+ *
+ * policy_size is sizeof(dragon_policy_t) as the caller was compiled, or the size of a larger
+ * element that begins with one: element i starts at (char *)policies + i * policy_size, the
+ * library writes at most policy_size bytes of it (and sets its struct_size to what it
+ * wrote) and never touches bytes past its own dragon_policy_t. So the struct can grow
+ * without breaking callers built against an older header (docs/abi.md, "Arrays of structs
+ * that grow"). A policy_size smaller than the first dragon_policy_t of this ABI is
+ * DRAGON_INVALID_ARGUMENT. */
 DRAGON_API dragon_status_t dragon_policy_per_gpu(const dragon_machine_t *machine,
                                                  dragon_policy_t *policies, size_t cap,
-                                                 size_t *count);
+                                                 size_t policy_size, size_t *count);
 
 #ifdef __cplusplus
 }

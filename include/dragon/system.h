@@ -33,9 +33,11 @@ DRAGON_API dragon_status_t dragon_system_node(uint32_t index, dragon_system_node
 
 /* One policy per GPU of every node: placement HOST_NAME (and HOST_ID) on its node, that
  * GPU, and the CPUs of the GPU's NUMA domain. *count receives the number of GPUs; at most
- * cap policies are written (policies may be NULL when cap is 0). */
+ * cap policies are written (policies may be NULL when cap is 0). policy_size: pass
+ * sizeof(dragon_policy_t); elements are strided by it and written as dragon_policy_per_gpu
+ * says (dragon/policy.h). */
 DRAGON_API dragon_status_t dragon_system_gpu_policies(dragon_policy_t *policies, size_t cap,
-                                                      size_t *count);
+                                                      size_t policy_size, size_t *count);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <dragon/machine.hpp>
 #include <dragon/system.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,10 +45,13 @@ class System {
     // One policy per GPU of every node: its node, that GPU, the CPUs of its NUMA domain.
     static std::vector<Policy> gpu_policies() {
         std::size_t n = 0;
-        detail::check(dragon_system_gpu_policies(nullptr, 0, &n));
+        detail::check(dragon_system_gpu_policies(nullptr, 0, sizeof(dragon_policy_t), &n));
         std::vector<dragon_policy_t> raw(n);
-        detail::check(dragon_system_gpu_policies(raw.data(), raw.size(), &n));
-        return std::vector<Policy>(raw.begin(), raw.begin() + static_cast<long>(n));
+        detail::check(
+            dragon_system_gpu_policies(raw.data(), raw.size(), sizeof(dragon_policy_t), &n));
+        // The count may have changed between the two calls: keep what was written.
+        return std::vector<Policy>(raw.begin(),
+                                   raw.begin() + static_cast<long>(std::min(n, raw.size())));
     }
 };
 

@@ -1,7 +1,9 @@
 // Policies: field-by-field merging and binding against a node (docs/policy.md).
+#include "policy.hpp"
 #include "machine.hpp"
 
 #include "../common/error.hpp"
+#include "../common/struct_array.hpp"
 #include "../common/wait_mode.hpp"
 
 #include <dragon/policy.h>
@@ -167,13 +169,19 @@ DRAGON_API dragon_status_t dragon_policy_bind(const dragon_policy_t *policy,
 
 DRAGON_API dragon_status_t dragon_policy_per_gpu(const dragon_machine_t *machine,
                                                  dragon_policy_t *policies, size_t cap,
-                                                 size_t *count) {
+                                                 size_t policy_size, size_t *count) {
     if (machine == nullptr || count == nullptr || (policies == nullptr && cap != 0)) {
         return fail(DRAGON_INVALID_ARGUMENT, "dragon_policy_per_gpu: NULL argument");
     }
+    if (dragon_status_t st = dragon::detail::check_element_size(
+            policy_size, dragon::policy::kMinSize, cap, "dragon_policy_per_gpu", "policy_size",
+            "dragon_policy_t");
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
     *count = machine->gpus.size();
     for (size_t i = 0; i < std::min(cap, machine->gpus.size()); ++i) {
-        dragon_policy_t &p = policies[i];
+        dragon_policy_t p;
         dragon_policy_init(&p);
         p.placement = DRAGON_PLACEMENT_HOST_NAME;
         std::snprintf(p.host_name, sizeof p.host_name, "%s", machine->host_name.c_str());
@@ -187,6 +195,7 @@ DRAGON_API dragon_status_t dragon_policy_per_gpu(const dragon_machine_t *machine
                 : machine->cpus;
         p.cpu_count = static_cast<uint32_t>(std::min<size_t>(cpus.size(), DRAGON_POLICY_MAX_CPUS));
         std::copy_n(cpus.begin(), p.cpu_count, p.cpus);
+        dragon::detail::store_element(p, policies, i, policy_size);
     }
     return DRAGON_SUCCESS;
 }

@@ -3,6 +3,8 @@
 #include "endpoint.hpp"
 
 #include "../common/error.hpp"
+#include "../common/struct_array.hpp"
+#include "../machine/policy.hpp"
 
 #include <dragon/system.h>
 
@@ -87,10 +89,16 @@ DRAGON_API dragon_status_t dragon_system_node(uint32_t index, dragon_system_node
 }
 
 DRAGON_API dragon_status_t dragon_system_gpu_policies(dragon_policy_t *policies, size_t cap,
-                                                      size_t *count) {
+                                                      size_t policy_size, size_t *count) {
     return guarded("dragon_system_gpu_policies", [&]() -> dragon_status_t {
         if (count == nullptr || (policies == nullptr && cap != 0)) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_system_gpu_policies: bad argument");
+        }
+        if (dragon_status_t st = dragon::detail::check_element_size(
+                policy_size, dragon::policy::kMinSize, cap, "dragon_system_gpu_policies",
+                "policy_size", "dragon_policy_t");
+            st != DRAGON_SUCCESS) {
+            return st;
         }
         std::vector<pr::NodeReply> all;
         if (dragon_status_t st = nodes(&all); st != DRAGON_SUCCESS) {
@@ -101,7 +109,7 @@ DRAGON_API dragon_status_t dragon_system_gpu_policies(dragon_policy_t *policies,
             const std::string &host = node.host_name;
             for (const pr::CpuSet &p : node.gpu_policies) {
                 if (n < cap) {
-                    dragon_policy_t &out = policies[n];
+                    dragon_policy_t out;
                     dragon_policy_init(&out);
                     out.placement = DRAGON_PLACEMENT_HOST_NAME;
                     host.copy(out.host_name, std::min<size_t>(host.size(), DRAGON_HOST_NAME_MAX));
@@ -109,6 +117,7 @@ DRAGON_API dragon_status_t dragon_system_gpu_policies(dragon_policy_t *policies,
                     out.host_id = node.node_id;
                     out.cpu_count = fill(p.cpus, out.cpus, DRAGON_POLICY_MAX_CPUS);
                     out.gpu_count = fill(p.gpus, out.gpus, DRAGON_POLICY_MAX_GPUS);
+                    dragon::detail::store_element(out, policies, n, policy_size);
                 }
                 ++n;
             }

@@ -18,6 +18,10 @@ int main() {
         queue.destroy();
         ok = ok && pool.stats().allocation_count == 0;
         pool.destroy();
+        // $DRAGON_TOPOLOGY_XML: a node with 4 GPUs. A policy's wait mode is dragon::WaitMode.
+        auto policies = dragon::Node::discover().gpu_policies();
+        ok = ok && policies.size() == 4 && policies[2].gpu_affinity()[0] == 2 &&
+             policies[2].wait_mode() == dragon::WaitMode::process_default;
         std::cout << "C++ consumer: libdragon " << dragon_version() << ": "
                   << (ok ? "ok" : "FAILED") << "\n";
         return ok ? 0 : 1;

@@ -19,6 +19,25 @@ export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$work/root"
 libdir="$work/root$(PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=libdir dragon-c)"
 export LD_LIBRARY_PATH="$libdir"
 export DRAGON_RUNTIME_ID="$runtime"
+export DRAGON_TOPOLOGY_XML="$src/../data/topology/nvidia-4gpu.xml"
+
+# Every installed header compiles on its own, and policy.h (so process.h and system.h too)
+# does not drag in channels and pools.
+incdir="$work/root$(PKG_CONFIG_SYSROOT_DIR= pkg-config --variable=includedir dragon-c)"
+for h in "$incdir"/dragon/*.h; do
+  # shellcheck disable=SC2046
+  echo "#include <dragon/${h##*/}>" | cc -fsyntax-only -Wall -Wextra -Werror -x c - $(pkg-config --cflags dragon-c) ||
+    { echo "FAIL: dragon/${h##*/} does not compile on its own"; exit 1; }
+done
+for h in "$incdir"/dragon/*.hpp; do
+  # shellcheck disable=SC2046
+  echo "#include <dragon/${h##*/}>" | c++ -std=c++17 -fsyntax-only -Wall -Wextra -Werror -x c++ - $(pkg-config --cflags dragon-cpp) ||
+    { echo "FAIL: dragon/${h##*/} does not compile on its own"; exit 1; }
+done
+# shellcheck disable=SC2046
+if echo '#include <dragon/policy.h>' | cc -E -x c - $(pkg-config --cflags dragon-c) | grep -q 'dragon/\(channel\|pool\)\.h'; then
+  echo "FAIL: dragon/policy.h includes channel.h or pool.h"; exit 1
+fi
 
 # shellcheck disable=SC2046 # word splitting of pkg-config output is intended
 cc -Wall -Wextra -Werror -o "$work/consumer-c" "$src/consumer.c" $(pkg-config --cflags --libs dragon-c)

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,7 +256,7 @@ static void test_policy_bind(void **state) {
     /* One policy per GPU: its host, its GPU, the CPUs of its NUMA domain. */
     dragon_policy_t per[8];
     size_t n = 0;
-    OK(dragon_policy_per_gpu(m, per, 8, &n));
+    OK(dragon_policy_per_gpu(m, per, 8, sizeof per[0], &n));
     assert_int_equal(n, 4);
     for (size_t k = 0; k < n; ++k) {
         assert_int_equal(per[k].placement, DRAGON_PLACEMENT_HOST_NAME);
@@ -270,7 +271,7 @@ static void test_policy_bind(void **state) {
     OK(dragon_machine_free(m));
 
     m = load_fixture("amd-2gpu.xml");
-    OK(dragon_policy_per_gpu(m, per, 8, &n));
+    OK(dragon_policy_per_gpu(m, per, 8, sizeof per[0], &n));
     assert_int_equal(n, 2);
     OK(dragon_policy_bind(&per[1], m, &b));
     assert_string_equal(b.gpu_variable, "ROCR_VISIBLE_DEVICES");
@@ -279,8 +280,89 @@ static void test_policy_bind(void **state) {
     OK(dragon_machine_free(m));
 
     m = load_fixture("cpu-only.xml");
-    OK(dragon_policy_per_gpu(m, per, 8, &n));
+    OK(dragon_policy_per_gpu(m, per, 8, sizeof per[0], &n));
     assert_int_equal(n, 0);
+    OK(dragon_machine_free(m));
+}
+
+/* A caller built against a later, larger dragon_policy_t, simulated by an element that
+ * begins with today's struct: the library strides by the caller's element size, writes its
+ * own struct into each element and leaves the rest of the element alone. */
+struct later_policy {
+    dragon_policy_t policy;
+    uint64_t added[5]; /* fields a later ABI appended */
+};
+
+static int untouched(const void *p, size_t n, unsigned char fill) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; ++i) {
+        if (b[i] != fill) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_policy_per_gpu_element_size(void **state) {
+    (void)state;
+    dragon_machine_t *m = load_fixture("nvidia-4gpu.xml");
+    static struct later_policy wide[6];
+    memset(wide, 0xA5, sizeof wide);
+    size_t n = 0;
+    OK(dragon_policy_per_gpu(m, &wide[0].policy, 5, sizeof wide[0], &n));
+    assert_int_equal(n, 4);
+    dragon_policy_binding_t b = {.struct_size = sizeof b};
+    for (size_t k = 0; k < 4; ++k) {
+        const dragon_policy_t *p = &wide[k].policy;
+        assert_int_equal(p->struct_size, sizeof(dragon_policy_t)); /* what was written */
+        assert_int_equal(p->placement, DRAGON_PLACEMENT_HOST_NAME);
+        assert_string_equal(p->host_name, "fake-nvidia");
+        assert_int_equal(p->gpu_count, 1);
+        assert_int_equal(p->gpus[0], k);
+        assert_int_equal(p->cpu_count, 4);
+        assert_int_equal(p->cpus[0], k < 2 ? 0 : 4);
+        assert_int_equal(p->wait_mode, DRAGON_WAIT_DEFAULT);
+        OK(dragon_policy_bind(p, m, &b));
+        char want[24];
+        snprintf(want, sizeof want, "%zu", k);
+        assert_string_equal(b.gpu_value, want);
+        /* Everything past the library's struct (the added fields, any padding) untouched. */
+        assert_true(untouched((const unsigned char *)&wide[k] + sizeof(dragon_policy_t),
+                              sizeof wide[k] - sizeof(dragon_policy_t), 0xA5));
+    }
+    /* Room for 5, 4 GPUs: the fifth element and the one past cap are not written. */
+    assert_true(untouched(&wide[4], sizeof wide[4], 0xA5));
+    assert_true(untouched(&wide[5], sizeof wide[5], 0xA5));
+
+    /* cap limits what is written; *count still says how many there are. */
+    memset(wide, 0xA5, sizeof wide);
+    OK(dragon_policy_per_gpu(m, &wide[0].policy, 2, sizeof wide[0], &n));
+    assert_int_equal(n, 4);
+    assert_int_equal(wide[1].policy.gpus[0], 1);
+    assert_true(untouched(&wide[2], sizeof wide[2], 0xA5));
+
+    /* The count alone: no array. */
+    OK(dragon_policy_per_gpu(m, NULL, 0, sizeof(dragon_policy_t), &n));
+    assert_int_equal(n, 4);
+
+    /* An element size smaller than any dragon_policy_t is refused, and nothing is written:
+     * one byte short of the last field, the old int-sized mistake, and 0. */
+    static dragon_policy_t per[4];
+    memset(per, 0xA5, sizeof per);
+    const size_t too_small[] = {offsetof(dragon_policy_t, wait_mode) + sizeof per[0].wait_mode - 1,
+                                sizeof(int), 0};
+    for (size_t i = 0; i < sizeof too_small / sizeof too_small[0]; ++i) {
+        assert_int_equal(dragon_policy_per_gpu(m, per, 4, too_small[i], &n),
+                         DRAGON_INVALID_ARGUMENT);
+        assert_non_null(strstr(dragon_last_error(), "policy_size"));
+        assert_non_null(strstr(dragon_last_error(), "sizeof(dragon_policy_t)"));
+    }
+    assert_int_equal(dragon_policy_per_gpu(m, NULL, 0, 0, &n), DRAGON_INVALID_ARGUMENT);
+    assert_true(untouched(per, sizeof per, 0xA5));
+    /* An array that could not exist. */
+    assert_int_equal(dragon_policy_per_gpu(m, per, SIZE_MAX / 2, sizeof per[0], &n),
+                     DRAGON_INVALID_ARGUMENT);
+    assert_true(untouched(per, sizeof per, 0xA5));
     OK(dragon_machine_free(m));
 }
 
@@ -299,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_environment_and_bad_input),
         cmocka_unit_test(test_policy_merge),
         cmocka_unit_test(test_policy_bind),
+        cmocka_unit_test(test_policy_per_gpu_element_size),
     };
     return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
 }

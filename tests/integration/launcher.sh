@@ -292,6 +292,8 @@ if [ -n "$topologies" ]; then
   check "system: one node, 4 GPUs" has "system-nodes 0 1 0 id 0 gpus 4 host-set 1"
   check "system: no node 1" has "system-no-node-1 5"
   check "system: one policy per GPU" has "system-gpu-policies 0 4 1"
+  check "system: GPU policies into larger elements, strided, extra bytes untouched" has "system-gpu-policies-wide 0 4 1"
+  check "system: GPU policies into too small elements refused" has "system-gpu-policies-small 1 1"
   check "system: a GPU policy places and binds" has "placed-by-gpu-policy 0 exit 0"
   check "system: ... on GPU 3" has "placed-gpu=3"
   check "placement: HOST_NAME without a name" has "placement-name-missing 1"

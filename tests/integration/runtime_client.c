@@ -252,13 +252,38 @@ static void system_and_placement(void) {
     printf("system-no-node-1 %d\n", (int)dragon_system_node(1, &node));
     static dragon_policy_t pols[8];
     size_t count = 0;
-    st = dragon_system_gpu_policies(pols, 8, &count);
+    st = dragon_system_gpu_policies(pols, 8, sizeof pols[0], &count);
     int good = count == 4;
     for (size_t i = 0; i < count && i < 8; ++i) {
         good = good && pols[i].gpu_count == 1 && pols[i].gpus[0] == i && pols[i].cpu_count > 0 &&
                strcmp(pols[i].host_name, node.host_name) == 0 && pols[i].host_id == 0;
     }
     printf("system-gpu-policies %d %zu %d\n", (int)st, count, good);
+
+    /* A caller built against a larger dragon_policy_t (an element that begins with today's
+     * and adds bytes): strided by its size, the added bytes untouched; a smaller element
+     * size is refused before the daemon is asked. */
+    static struct {
+        dragon_policy_t policy;
+        unsigned char added[24];
+    } wide[6];
+    memset(wide, 0x5A, sizeof wide);
+    st = dragon_system_gpu_policies(&wide[0].policy, 5, sizeof wide[0], &count);
+    good = count == 4;
+    for (size_t i = 0; i < 6; ++i) {
+        const unsigned char *b = (const unsigned char *)&wide[i];
+        size_t from = i < 4 ? sizeof(dragon_policy_t) : 0; /* only GPUs' elements written */
+        for (size_t k = from; k < sizeof wide[i]; ++k) {
+            good = good && b[k] == 0x5A;
+        }
+        good = good && (i >= 4 || (wide[i].policy.struct_size == sizeof(dragon_policy_t) &&
+                                   wide[i].policy.gpus[0] == i && wide[i].policy.host_id == 0 &&
+                                   strcmp(wide[i].policy.host_name, node.host_name) == 0));
+    }
+    printf("system-gpu-policies-wide %d %zu %d\n", (int)st, count, good);
+    st = dragon_system_gpu_policies(pols, 8, sizeof(dragon_policy_t) / 2, &count);
+    printf("system-gpu-policies-small %d %d\n", (int)st,
+           strstr(dragon_last_error(), "sizeof(dragon_policy_t)") != NULL);
 
     /* A GPU policy of the system starts its process there, bound to its GPU (its CPUs are
      * those of the fake node, which this machine may not have: left out). */
