@@ -43,7 +43,8 @@ bool NodeInfo::start() {
         }
         std::vector<dragon_policy_t> per_gpu(info.gpu_count);
         size_t count = 0;
-        dragon_policy_per_gpu(machine_, per_gpu.data(), per_gpu.size(), &count);
+        dragon_policy_per_gpu(machine_, per_gpu.data(), per_gpu.size(), sizeof(dragon_policy_t),
+                              &count);
         for (size_t i = 0; i < std::min(count, per_gpu.size()); ++i) {
             const dragon_policy_t &pol = per_gpu[i];
             r.gpu_policies.push_back(

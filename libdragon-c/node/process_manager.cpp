@@ -3,6 +3,7 @@
 #include "paths.hpp"
 
 #include "../common/error.hpp"
+#include "../common/wait_mode.hpp"
 #include "../process/reaper.hpp"
 
 #include <dragon/status.h>
@@ -138,10 +139,8 @@ void ProcessManager::on_spawn(const Call &c, pr::Spawn &spec, ReceivedFds &fds) 
     req.args = spec.args;
     req.env = spec.env;
     req.cwd = spec.cwd;
-    static const char *const wait_names[] = {"", "adaptive", "spin", "idle"};
-    if (spec.wait_mode != pr::WaitMode::kUnset) {
-        req.set_env.emplace_back("DRAGON_WAIT_MODE",
-                                 wait_names[static_cast<size_t>(spec.wait_mode)]);
+    if (const char *w = detail::wait_mode_name(spec.wait_mode)) {
+        req.set_env.emplace_back("DRAGON_WAIT_MODE", w);
     }
     req.set_env.emplace_back("DRAGON_RUNTIME_ID", node_.runtime_id);
     req.set_env.emplace_back("DRAGON_NODE_ID", std::to_string(node_.node_id));

@@ -1,6 +1,7 @@
 #include "codec.hpp"
 
 #include "../common/error.hpp"
+#include "../common/wait_mode.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -275,7 +276,6 @@ class Fields {
     } while (0)
 
 constexpr const char *kStreamNames[] = {"inherit", "relay", "pipe", "devnull", "fd"};
-constexpr const char *kWaitNames[] = {"", "adaptive", "spin", "idle"};
 
 // An enum spelled by name on the wire (names[i] is value i; "" is not a name).
 template <typename E, size_t N>
@@ -357,7 +357,16 @@ dragon_status_t read(Fields &f, Spawn *b) {
     }
     DRAGON_TRY(f.text("host_name", 255, &b->host_name));
     DRAGON_TRY(f.integer("host_id", -1, INT32_MAX, &b->host_id));
-    return named(f, "wait_mode", kWaitNames, &b->wait_mode);
+    if (f.has("wait_mode")) {
+        std::string w;
+        DRAGON_TRY(f.text("wait_mode", 16, &w));
+        b->wait_mode = detail::wait_mode_from_name(w);
+        if (b->wait_mode == DRAGON_WAIT_DEFAULT) {
+            return fail(DRAGON_MALFORMED,
+                        "spawn: \"wait_mode\" must be \"adaptive\", \"spin\" or \"idle\"");
+        }
+    }
+    return DRAGON_SUCCESS;
 }
 
 dragon_status_t read(Fields &f, Join *b) {
@@ -436,8 +445,8 @@ void write(json &j, const Spawn &b) {
     if (b.host_id >= 0) {
         j["host_id"] = b.host_id;
     }
-    if (b.wait_mode != WaitMode::kUnset) {
-        j["wait_mode"] = kWaitNames[static_cast<size_t>(b.wait_mode)];
+    if (const char *w = detail::wait_mode_name(b.wait_mode)) {
+        j["wait_mode"] = w;
     }
 }
 

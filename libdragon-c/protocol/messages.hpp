@@ -5,6 +5,7 @@
 #pragma once
 
 #include <dragon/status.h>
+#include <dragon/wait.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +42,6 @@ struct Hello {
 // other end comes back with the reply (SCM_RIGHTS); kDevNull; kFd: a descriptor sent with
 // the request.
 enum class Stream : uint8_t { kInherit, kRelay, kPipe, kDevNull, kFd };
-enum class WaitMode : uint8_t { kUnset, kAdaptive, kSpin, kIdle };
 
 struct Spawn {
     std::string program; // non-empty, no NUL
@@ -55,7 +55,7 @@ struct Spawn {
     uint32_t restart = 0;  // restarts after a failure, per process (at most INT32_MAX)
     std::string host_name; // placement: "" = any node
     int64_t host_id = -1;  // placement: -1 = any node
-    WaitMode wait_mode = WaitMode::kUnset;
+    dragon_wait_mode_t wait_mode = DRAGON_WAIT_DEFAULT; // travels by name; DEFAULT: unset
     // Descriptors the request carries: one per kFd stream, in stream order.
     int fds_expected() const;
 };

@@ -93,7 +93,7 @@ dragon_status_t add_policy(const dragon_policy_t *policy, pr::Spawn *req) {
             return fail(DRAGON_INVALID_ARGUMENT, "policy: unknown wait mode %d",
                         static_cast<int>(merged.wait_mode));
         }
-        req->wait_mode = static_cast<pr::WaitMode>(merged.wait_mode);
+        req->wait_mode = merged.wait_mode;
     }
     return DRAGON_SUCCESS;
 }

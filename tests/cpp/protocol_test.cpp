@@ -52,7 +52,7 @@ TEST(Protocol, RequestsRoundTrip) {
     s.restart = 3;
     s.host_name = "n1";
     s.host_id = 0;
-    s.wait_mode = pr::WaitMode::kSpin;
+    s.wait_mode = DRAGON_WAIT_SPIN;
     pr::Spawn g = round_trip(s);
     EXPECT_EQ(g.program, "sh");
     EXPECT_EQ(g.args, s.args);
@@ -67,7 +67,7 @@ TEST(Protocol, RequestsRoundTrip) {
     EXPECT_EQ(g.restart, 3U);
     EXPECT_EQ(g.host_name, "n1");
     EXPECT_EQ(g.host_id, 0);
-    EXPECT_EQ(g.wait_mode, pr::WaitMode::kSpin);
+    EXPECT_EQ(g.wait_mode, DRAGON_WAIT_SPIN);
 
     EXPECT_EQ(round_trip(pr::Join{{1, 2, 3}, 5000}).timeout_ns, 5000);
     pr::Signal sig = round_trip(pr::Signal{{7}, 15, true});
