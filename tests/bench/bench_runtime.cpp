@@ -1,19 +1,29 @@
 // bench-runtime: what booting the runtime costs, and how fast it starts processes
 // (../shared/BENCHMARKS.md). Wall time of `dragon /bin/true` next to `mpirun -np 1
 // /bin/true` and a bare posix_spawn of /bin/true; and a ProcessGroup of 64 /bin/true, from
-// start to join, next to a plain posix_spawn loop of 64 (spawn all, then wait for all).
-// The group part runs inside a runtime: the bench starts `dragon bench-runtime --group`.
+// start to join, next to a plain posix_spawn loop of 64 (spawn all, then wait for all); the
+// round trip of one control request to the node daemon (a process's state) next to a bare
+// 64-byte SOCK_SEQPACKET echo; and one create+join of /bin/true next to posix_spawn+waitpid.
+// The parts after the boot run inside a runtime: the bench starts itself under `dragon`
+// (`bench-runtime --group`, `--sequential`, `--control`, `--spawn-one`).
 #include "bench_common.hpp"
 
 #include <dragon/dragon.hpp>
 
+#include <algorithm>
+#include <array>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <spawn.h>
 #include <string>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -140,6 +150,154 @@ int sequential_inner(int n) {
     return 0;
 }
 
+// Median and p99 of calls timed one at a time, in microseconds.
+struct Latency {
+    double median_us = NAN;
+    double p99_us = NAN;
+};
+
+// Time ours() and peer() one call at a time, n calls each, after warm-up calls of both. The
+// two alternate in ten blocks, so that a shared machine's drift falls on both alike. False
+// as soon as a call fails.
+bool compare_latency(int n, const std::function<bool()> &ours, const std::function<bool()> &peer,
+                     Latency *ours_lat, Latency *peer_lat) {
+    constexpr int kBlocks = 10;
+    int warm = std::max(10, n / 20);
+    for (int i = 0; i < warm; ++i) {
+        if (!ours() || !peer()) {
+            return false;
+        }
+    }
+    auto timed = [](const std::function<bool()> &op, int count, std::vector<double> *out) {
+        for (int i = 0; i < count; ++i) {
+            auto t0 = std::chrono::steady_clock::now();
+            bool ok = op();
+            std::chrono::duration<double, std::micro> dt = std::chrono::steady_clock::now() - t0;
+            if (!ok) {
+                return false;
+            }
+            out->push_back(dt.count());
+        }
+        return true;
+    };
+    std::vector<double> a;
+    std::vector<double> b;
+    a.reserve(n);
+    b.reserve(n);
+    for (int k = 0; k < kBlocks; ++k) {
+        int count = n / kBlocks + (k < n % kBlocks ? 1 : 0);
+        if (!timed(ours, count, &a) || !timed(peer, count, &b)) {
+            return false;
+        }
+    }
+    *ours_lat = {bench::median(a), bench::quantile(a, 0.99)};
+    *peer_lat = {bench::median(b), bench::quantile(b, 0.99)};
+    return true;
+}
+
+void print_latency(const Latency &ours, const Latency &peer) {
+    std::printf("ours %.3f %.3f peer %.3f %.3f\n", ours.median_us, ours.p99_us, peer.median_us,
+                peer.p99_us);
+}
+
+constexpr std::size_t kEcho = 64;
+
+// Inside the runtime: n round trips of one control request to the node daemon, the state of
+// a process this bench started (a `sleep`, ended afterwards), next to their limit: n round
+// trips of a 64-byte message over a SOCK_SEQPACKET socketpair to a forked child that echoes
+// it. Prints "ours <median> <p99> peer <median> <p99>" (µs).
+int control_inner(int n) {
+    dragon_process_attr_t attr;
+    dragon_process_attr_init(&attr);
+    attr.out_mode = DRAGON_STDIO_DEVNULL;
+    attr.err_mode = DRAGON_STDIO_DEVNULL;
+    const char *argv[] = {"sleep", "3600", nullptr};
+    uint64_t puid = 0;
+    if (dragon_process_create(argv, &attr, &puid) != DRAGON_SUCCESS) {
+        std::fprintf(stderr, "bench-runtime: %s\n", dragon_last_error());
+        return 1;
+    }
+    int sv[2] = {-1, -1};
+    pid_t echo = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+        echo = fork();
+        if (echo == 0) {
+            close(sv[0]);
+            std::array<char, kEcho> buf{};
+            ssize_t len = 0;
+            while ((len = recv(sv[1], buf.data(), buf.size(), 0)) > 0 &&
+                   send(sv[1], buf.data(), static_cast<std::size_t>(len), 0) == len) {
+            }
+            _exit(0);
+        }
+        close(sv[1]);
+        if (echo < 0) {
+            close(sv[0]);
+        }
+    }
+    bool ok = echo > 0;
+    Latency ours;
+    Latency peer;
+    if (ok) {
+        auto query = [puid] {
+            dragon_process_status_t st{};
+            st.struct_size = sizeof st;
+            return dragon_process_query(puid, &st) == DRAGON_SUCCESS &&
+                   st.state == DRAGON_PROCESS_RUNNING;
+        };
+        std::array<char, kEcho> msg{};
+        int fd = sv[0];
+        auto round_trip = [fd, &msg] {
+            auto len = static_cast<ssize_t>(msg.size());
+            return send(fd, msg.data(), msg.size(), 0) == len &&
+                   recv(fd, msg.data(), msg.size(), 0) == len;
+        };
+        ok = compare_latency(n, query, round_trip, &ours, &peer);
+        close(sv[0]); // the echo sees the end of the stream and exits
+        waitpid(echo, nullptr, 0);
+    }
+    int code = -1;
+    bool ended = dragon_process_stop(puid, SIGTERM) == DRAGON_SUCCESS &&
+                 dragon_process_join(puid, DRAGON_TIMEOUT_FOREVER, &code) == DRAGON_SUCCESS;
+    if (!ok || !ended) {
+        std::fprintf(stderr, "bench-runtime: control round trip failed (%s; last error: %s)\n",
+                     dragon_last_error(), std::strerror(errno));
+        return 1;
+    }
+    print_latency(ours, peer);
+    return 0;
+}
+
+// Inside the runtime: n times one /bin/true created and joined (default attributes, the way
+// a user starts one), next to n posix_spawn+waitpid of /bin/true from this same process.
+// Prints "ours <median> <p99> peer <median> <p99>" (µs).
+int spawn_one_inner(int n) {
+    const char *argv[] = {"/bin/true", nullptr};
+    auto ours = [&argv] {
+        uint64_t puid = 0;
+        int code = -1;
+        return dragon_process_create(argv, nullptr, &puid) == DRAGON_SUCCESS &&
+               dragon_process_join(puid, DRAGON_TIMEOUT_FOREVER, &code) == DRAGON_SUCCESS &&
+               code == 0;
+    };
+    char arg0[] = "/bin/true";
+    char *spawn_argv[] = {arg0, nullptr};
+    auto peer = [&spawn_argv] {
+        pid_t pid = -1;
+        int status = 0;
+        return posix_spawn(&pid, spawn_argv[0], nullptr, nullptr, spawn_argv, environ) == 0 &&
+               waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    };
+    Latency a;
+    Latency b;
+    if (!compare_latency(n, ours, peer, &a, &b)) {
+        std::fprintf(stderr, "bench-runtime: create+join failed: %s\n", dragon_last_error());
+        return 1;
+    }
+    print_latency(a, b);
+    return 0;
+}
+
 // Run `dragon self MODE arg` and read two figures.
 bool inner_figures(const std::string &dragon, const char *mode, int arg, const char *format,
                    double *a, double *b) {
@@ -164,11 +322,63 @@ bool group_figures(const std::string &dragon, int reps, double *group, double *l
     return pclose(f) == 0 && n == 2;
 }
 
+// Run `dragon self MODE n` and read its "ours <median> <p99> peer <median> <p99>".
+bool latency_figures(const std::string &dragon, const char *mode, int n, Latency *ours,
+                     Latency *peer) {
+    std::string cmd =
+        dragon + " " + self_dir() + "/bench-runtime " + mode + " " + std::to_string(n);
+    FILE *f = popen(cmd.c_str(), "r");
+    if (f == nullptr) {
+        return false;
+    }
+    Latency a;
+    Latency b;
+    int got = std::fscanf(f, "ours %lf %lf peer %lf %lf", &a.median_us, &a.p99_us, &b.median_us,
+                          &b.p99_us);
+    if (pclose(f) != 0 || got != 4) {
+        return false; // no figure from a run that failed half-way
+    }
+    *ours = a;
+    *peer = b;
+    return true;
+}
+
+// One side of a latency comparison, as its rows name it.
+struct Side {
+    const char *impl;
+    long size;
+    Latency lat;
+};
+
+// The rows of one comparison: median and p99 of each side, and ours / peer of both (the
+// goals are on ratio_x, the medians'); the ratio rows carry the peer's size.
+void latency_rows(const char *bench, const char *metric, const Side &ours, const Side &peer,
+                  const char *why) {
+    std::string ratio_name = std::string(bench) + ".ratio";
+    std::string ratio_impl = std::string(ours.impl) + "/" + peer.impl;
+    std::string median = std::string(metric) + "_median_us";
+    std::string p99 = std::string(metric) + "_p99_us";
+    for (const Side *side : {&peer, &ours}) {
+        bench::row(bench, side->impl, side->size, median.c_str(), side->lat.median_us, why);
+        bench::row(bench, side->impl, side->size, p99.c_str(), side->lat.p99_us, why);
+    }
+    bench::row(ratio_name.c_str(), ratio_impl.c_str(), peer.size, "ratio_x",
+               ours.lat.median_us / peer.lat.median_us, why);
+    bench::row(ratio_name.c_str(), ratio_impl.c_str(), peer.size, "p99_ratio_x",
+               ours.lat.p99_us / peer.lat.p99_us, why);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
     if (argc == 3 && std::string(argv[1]) == "--sequential") {
         return sequential_inner(std::atoi(argv[2]));
+    }
+    if (argc == 3 && std::string(argv[1]) == "--control") {
+        return control_inner(std::atoi(argv[2]));
+    }
+    if (argc == 3 && std::string(argv[1]) == "--spawn-one") {
+        return spawn_one_inner(std::atoi(argv[2]));
     }
     if (argc == 3 && std::string(argv[1]) == "--group") {
         try {
@@ -216,5 +426,20 @@ int main(int argc, char **argv) {
     bench::row("runtime.sequential.first-fifth", "dragon", n, "wall_ms", first, why);
     bench::row("runtime.sequential.last-fifth", "dragon", n, "wall_ms", last, why);
     bench::row("runtime.sequential.ratio", "last/first", n, "ratio_x", last / first, why);
+
+    // Goal: a control round trip within 2x of the bare echo.
+    n = quick ? 1000 : 20000;
+    Side query{"dragon-process-query", 0, {}};
+    Side echo{"seqpacket-echo", static_cast<long>(kEcho), {}};
+    ok = latency_figures(dragon, "--control", n, &query.lat, &echo.lat);
+    latency_rows("runtime.control", "rtt", query, echo, ok ? nullptr : "the control run failed");
+
+    // Goal: one create+join within 1.3x of posix_spawn+waitpid.
+    n = quick ? 200 : 2000;
+    Side create_join{"dragon-create-join", 1, {}};
+    Side spawn_wait{"posix_spawn-waitpid", 1, {}};
+    ok = latency_figures(dragon, "--spawn-one", n, &create_join.lat, &spawn_wait.lat);
+    latency_rows("runtime.spawn1", "wall", create_join, spawn_wait,
+                 ok ? nullptr : "the create+join run failed");
     return 0;
 }
