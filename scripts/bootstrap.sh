@@ -10,7 +10,7 @@ case "$mode" in demo | test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esa
 cd "$(dirname "$0")/.."
 
 packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev procps
-  clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libsodium-dev libpmix-dev libjemalloc-dev libcmocka-dev
+  clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libcbor-dev libsodium-dev libpmix-dev libjemalloc-dev libcmocka-dev
   libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git python3 python3-cbor2 util-linux
   bsdutils)
 missing=()

@@ -3,82 +3,237 @@
 #include "../common/error.hpp"
 #include "../common/wait_mode.hpp"
 
-#include <nlohmann/json.hpp>
+#include <cbor.h>
 
 #include <climits>
 #include <csignal>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 namespace dragon::protocol {
 namespace {
 
 using detail::fail;
-using json = nlohmann::json;
 
-// ---- well-formedness, before the parser sees the bytes ----------------------------------
+// ---- reading: libcbor's streaming decoder, once over the bytes, into a flat tree ------
 
-// Walk one CBOR item: definite lengths only, no tags, nesting at most kMaxDepth. The parser
-// recurses per level, so the depth is checked here first; every item takes at least one
-// byte, so the walk is linear in the input.
-bool walk(const uint8_t *&p, const uint8_t *end, int depth) {
-    if (p >= end) {
-        return false;
+// One CBOR item. Strings point into the message; a container's items follow it, and `end`
+// is the index just past its last one (a scalar's is its own index + 1).
+enum class Type : uint8_t { kUint, kNeg, kBytes, kText, kArray, kMap, kBool, kNull, kFloat };
+struct Node {
+    Type type = Type::kNull;
+    bool flag = false;  // kBool's value
+    uint64_t u = 0;     // kUint's value; kNeg's n, for the value -1 - n; a container's items
+    uint32_t end = 0;   // see above
+    std::string_view s; // kBytes, kText
+};
+
+// What the callbacks build. Only the subset we send is accepted: definite lengths, no tags,
+// no `undefined` or other simple values, text keys, nesting at most kMaxDepth.
+struct Builder {
+    explicit Builder(std::vector<Node> *out) : nodes(out) {}
+    std::vector<Node> *nodes;
+    size_t remaining = 0; // bytes after the item being decoded
+    bool bad = false;
+    struct Open {
+        uint32_t index;
+        uint64_t left; // items still to come (a map's keys and values both count)
+        bool map;
+    };
+    Open stack[kMaxDepth + 1] = {};
+    int depth = 0;
+
+    void add(Node n) {
+        if (bad) {
+            return;
+        }
+        bool container = n.type == Type::kArray || n.type == Type::kMap;
+        if (depth > 0) {
+            const Open &top = stack[depth - 1];
+            if (top.map && top.left % 2 == 0 && n.type != Type::kText) {
+                bad = true; // a key that is not a text string
+                return;
+            }
+        } else if (!nodes->empty()) {
+            bad = true; // a second top-level item: trailing bytes
+            return;
+        }
+        auto index = static_cast<uint32_t>(nodes->size());
+        uint64_t items = container ? (n.type == Type::kMap ? 2 * n.u : n.u) : 0;
+        // Every item takes at least one byte: a count beyond the bytes left is a lie, and
+        // would otherwise reserve memory for nothing.
+        if (container && (n.u > remaining || items > remaining)) {
+            bad = true;
+            return;
+        }
+        nodes->push_back(n);
+        if (items > 0) {
+            if (depth >= kMaxDepth) {
+                bad = true;
+                return;
+            }
+            stack[depth++] = Open{index, items, n.type == Type::kMap};
+            return;
+        }
+        complete(index);
     }
-    uint8_t ib = *p++;
-    unsigned major = ib >> 5;
-    unsigned ai = ib & 31;
-    uint64_t arg = ai;
-    if (ai >= 24) {
-        if (ai > 27) {
-            return false; // reserved, or an indefinite length (we never send those)
-        }
-        size_t n = size_t{1} << (ai - 24);
-        if (static_cast<size_t>(end - p) < n) {
-            return false;
-        }
-        arg = 0;
-        for (size_t i = 0; i < n; ++i) {
-            arg = arg << 8 | *p++;
+    void complete(uint32_t index) {
+        (*nodes)[index].end = static_cast<uint32_t>(nodes->size());
+        while (depth > 0) {
+            Open &top = stack[depth - 1];
+            if (--top.left != 0) {
+                return;
+            }
+            (*nodes)[top.index].end = static_cast<uint32_t>(nodes->size());
+            --depth;
         }
     }
-    switch (major) {
-    case 0:
-    case 1:
-        return true;
-    case 2:
-    case 3:
-        if (arg > static_cast<uint64_t>(end - p)) {
-            return false;
+    static Builder &of(void *ctx) { return *static_cast<Builder *>(ctx); }
+    static void uint_item(void *ctx, uint64_t v) {
+        of(ctx).add(Node{Type::kUint, false, v, 0, {}});
+    }
+    static void neg_item(void *ctx, uint64_t v) { of(ctx).add(Node{Type::kNeg, false, v, 0, {}}); }
+    static void u8(void *ctx, uint8_t v) { uint_item(ctx, v); }
+    static void u16(void *ctx, uint16_t v) { uint_item(ctx, v); }
+    static void u32(void *ctx, uint32_t v) { uint_item(ctx, v); }
+    static void n8(void *ctx, uint8_t v) { neg_item(ctx, v); }
+    static void n16(void *ctx, uint16_t v) { neg_item(ctx, v); }
+    static void n32(void *ctx, uint32_t v) { neg_item(ctx, v); }
+    static void text(void *ctx, cbor_data p, size_t n) {
+        of(ctx).add(Node{Type::kText, false, 0, 0, {reinterpret_cast<const char *>(p), n}});
+    }
+    static void bytes(void *ctx, cbor_data p, size_t n) {
+        of(ctx).add(Node{Type::kBytes, false, 0, 0, {reinterpret_cast<const char *>(p), n}});
+    }
+    static void array(void *ctx, size_t n) { of(ctx).add(Node{Type::kArray, false, n, 0, {}}); }
+    static void map(void *ctx, size_t n) { of(ctx).add(Node{Type::kMap, false, n, 0, {}}); }
+    static void boolean(void *ctx, bool v) { of(ctx).add(Node{Type::kBool, v, 0, 0, {}}); }
+    static void null(void *ctx) { of(ctx).add(Node{Type::kNull, false, 0, 0, {}}); }
+    static void real(void *ctx, float) { of(ctx).add(Node{Type::kFloat, false, 0, 0, {}}); }
+    static void real8(void *ctx, double) { of(ctx).add(Node{Type::kFloat, false, 0, 0, {}}); }
+    static void refuse(void *ctx) { of(ctx).bad = true; }
+    static void refuse_tag(void *ctx, uint64_t) { of(ctx).bad = true; }
+};
+
+const cbor_callbacks &callbacks() {
+    static const cbor_callbacks cb = [] {
+        cbor_callbacks c = cbor_empty_callbacks;
+        c.uint8 = Builder::u8;
+        c.uint16 = Builder::u16;
+        c.uint32 = Builder::u32;
+        c.uint64 = Builder::uint_item;
+        c.negint8 = Builder::n8;
+        c.negint16 = Builder::n16;
+        c.negint32 = Builder::n32;
+        c.negint64 = Builder::neg_item;
+        c.byte_string = Builder::bytes;
+        c.string = Builder::text;
+        c.array_start = Builder::array;
+        c.map_start = Builder::map;
+        c.boolean = Builder::boolean;
+        c.null = Builder::null;
+        c.float2 = Builder::real;
+        c.float4 = Builder::real;
+        c.float8 = Builder::real8;
+        c.byte_string_start = Builder::refuse; // indefinite lengths
+        c.string_start = Builder::refuse;
+        c.indef_array_start = Builder::refuse;
+        c.indef_map_start = Builder::refuse;
+        c.indef_break = Builder::refuse;
+        c.undefined = Builder::refuse;
+        c.tag = Builder::refuse_tag;
+        return c;
+    }();
+    return cb;
+}
+
+// A parsed message: its items, in order.
+class Doc {
+  public:
+    // False when the bytes are not one well-formed item of the subset above.
+    bool parse(std::string_view bytes) {
+        nodes_.clear();
+        nodes_.reserve(32);
+        const auto *p = reinterpret_cast<const uint8_t *>(bytes.data());
+        Builder b(&nodes_);
+        size_t pos = 0;
+        while (pos < bytes.size() && !b.bad) {
+            b.remaining = bytes.size() - pos;
+            cbor_decoder_result r =
+                cbor_stream_decode(p + pos, bytes.size() - pos, &callbacks(), &b);
+            if (r.status != CBOR_DECODER_FINISHED || r.read == 0) {
+                return false; // truncated, or not CBOR
+            }
+            pos += r.read;
+            b.remaining = bytes.size() - pos;
         }
-        p += arg;
-        return true;
-    case 4:
-    case 5: {
-        if (depth >= kMaxDepth) {
-            return false;
+        return !b.bad && b.depth == 0 && !nodes_.empty();
+    }
+    const Node &at(uint32_t i) const { return nodes_[i]; }
+
+  private:
+    std::vector<Node> nodes_;
+};
+
+// A view of one item of a Doc.
+class Val {
+  public:
+    Val(const Doc &doc, uint32_t index) : doc_(&doc), i_(index) {}
+    const Node &node() const { return doc_->at(i_); }
+    Type type() const { return node().type; }
+    bool is_uint() const { return type() == Type::kUint; }
+    bool is_int() const { return is_uint() || (type() == Type::kNeg && node().u <= INT64_MAX); }
+    bool is_text() const { return type() == Type::kText; }
+    bool is_bytes() const { return type() == Type::kBytes; }
+    bool is_bool() const { return type() == Type::kBool; }
+    bool is_array() const { return type() == Type::kArray; }
+    bool is_map() const { return type() == Type::kMap; }
+    uint64_t as_uint() const { return node().u; }
+    // is_int() only; a uint beyond INT64_MAX saturates (callers check ranges first).
+    int64_t as_int() const {
+        const Node &n = node();
+        if (n.type == Type::kUint) {
+            return n.u > INT64_MAX ? INT64_MAX : static_cast<int64_t>(n.u);
         }
-        uint64_t items = major == 4 ? arg : 2 * arg;
-        if (arg > static_cast<uint64_t>(end - p) || items > static_cast<uint64_t>(end - p)) {
-            return false;
-        }
-        for (uint64_t i = 0; i < items; ++i) {
-            if (!walk(p, end, depth + 1)) {
+        return -1 - static_cast<int64_t>(n.u);
+    }
+    bool as_bool() const { return node().flag; }
+    std::string_view str() const { return node().s; }
+    uint64_t size() const { return node().u; } // items of an array, pairs of a map
+
+    // An array's items.
+    template <typename F>
+    bool each(F f) const {
+        for (uint32_t k = i_ + 1; k < node().end; k = doc_->at(k).end) {
+            if (!f(Val(*doc_, k))) {
                 return false;
             }
         }
         return true;
     }
-    case 7:
-        // false, true, null; half, single and double floats
-        return (ai >= 20 && ai <= 22) || (ai >= 25 && ai <= 27);
-    default:
-        return false; // tags
+    // A map's value for `key` (the first, if a peer sent it twice).
+    std::optional<Val> find(std::string_view key) const {
+        if (!is_map()) {
+            return std::nullopt;
+        }
+        for (uint32_t k = i_ + 1; k < node().end;) {
+            uint32_t v = doc_->at(k).end;
+            if (doc_->at(k).s == key) {
+                return Val(*doc_, v);
+            }
+            k = doc_->at(v).end;
+        }
+        return std::nullopt;
     }
-}
 
-// Parse a whole message into a map; DRAGON_MALFORMED with a reason otherwise.
-dragon_status_t parse(std::string_view bytes, json *out, const char *what) {
+  private:
+    const Doc *doc_;
+    uint32_t i_;
+};
+
+// Parse a whole message; DRAGON_MALFORMED with a reason otherwise.
+dragon_status_t parse(std::string_view bytes, Doc *doc, const char *what) {
     if (bytes.size() > kMaxMessage) {
         return fail(DRAGON_MALFORMED, "%s of %zu bytes (at most %zu)", what, bytes.size(),
                     kMaxMessage);
@@ -89,21 +244,15 @@ dragon_status_t parse(std::string_view bytes, json *out, const char *what) {
                     "the runtime's programs and libraries are of different releases",
                     what, kVersion);
     }
-    const auto *p = reinterpret_cast<const uint8_t *>(bytes.data());
-    const uint8_t *end = p + bytes.size();
-    if (bytes.empty() || (p[0] >> 5) != 5) {
+    if (bytes.empty() || (static_cast<uint8_t>(bytes[0]) >> 5) != 5) {
         return fail(DRAGON_MALFORMED, "%s is not a CBOR map", what);
     }
-    if (!walk(p, end, 0) || p != end) {
+    if (!doc->parse(bytes)) {
         return fail(DRAGON_MALFORMED,
-                    "%s is not well-formed CBOR (truncated, trailing bytes, a tag, an indefinite "
-                    "length, or nested deeper than %d)",
+                    "%s is not well-formed CBOR of this protocol (truncated, trailing bytes, a "
+                    "tag, an indefinite length, a key that is not text, or nested deeper than "
+                    "%d)",
                     what, kMaxDepth);
-    }
-    *out = json::from_cbor(bytes.begin(), bytes.end(), /*strict=*/true,
-                           /*allow_exceptions=*/false, json::cbor_tag_handler_t::error);
-    if (out->is_discarded() || !out->is_object()) {
-        return fail(DRAGON_MALFORMED, "%s is not a CBOR map with text keys", what);
     }
     return DRAGON_SUCCESS;
 }
@@ -113,158 +262,262 @@ dragon_status_t parse(std::string_view bytes, json *out, const char *what) {
 // Each reader leaves *out alone when the field is absent and not required.
 class Fields {
   public:
-    Fields(const json &j, const char *what) : j_(j), what_(what) {}
+    Fields(Val map, const char *what) : m_(map), what_(what) {}
 
     dragon_status_t uint(const char *key, uint64_t max, uint64_t *out, bool required = false) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
+        auto v = m_.find(key);
+        if (!v) {
             return missing(key, required);
         }
-        if (!it->is_number_unsigned() || it->get<uint64_t>() > max) {
+        if (!v->is_uint() || v->as_uint() > max) {
             return fail(DRAGON_MALFORMED, "%s: \"%s\" must be an integer from 0 to %llu", what_,
                         key, static_cast<unsigned long long>(max));
         }
-        *out = it->get<uint64_t>();
+        *out = v->as_uint();
         return DRAGON_SUCCESS;
     }
     template <typename T>
     dragon_status_t uint_as(const char *key, uint64_t max, T *out, bool required = false) {
         uint64_t v = 0;
         dragon_status_t st = uint(key, max, &v, required);
-        if (st == DRAGON_SUCCESS && j_.contains(key)) {
+        if (st == DRAGON_SUCCESS && has(key)) {
             *out = static_cast<T>(v);
         }
         return st;
     }
     dragon_status_t integer(const char *key, int64_t min, int64_t max, int64_t *out) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
+        auto v = m_.find(key);
+        if (!v) {
             return DRAGON_SUCCESS;
         }
-        bool ok =
-            it->is_number_integer() &&
-            (it->is_number_unsigned() ? it->get<uint64_t>() <= static_cast<uint64_t>(max)
-                                      : it->get<int64_t>() >= min && it->get<int64_t>() <= max);
-        if (!ok) {
+        if (!in_range(*v, min, max)) {
             return fail(DRAGON_MALFORMED, "%s: \"%s\" must be an integer from %lld to %lld", what_,
                         key, static_cast<long long>(min), static_cast<long long>(max));
         }
-        *out = it->get<int64_t>();
+        *out = v->as_int();
         return DRAGON_SUCCESS;
     }
     dragon_status_t boolean(const char *key, bool *out) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
+        auto v = m_.find(key);
+        if (!v) {
             return DRAGON_SUCCESS;
         }
-        if (!it->is_boolean()) {
+        if (!v->is_bool()) {
             return fail(DRAGON_MALFORMED, "%s: \"%s\" must be true or false", what_, key);
         }
-        *out = it->get<bool>();
+        *out = v->as_bool();
         return DRAGON_SUCCESS;
     }
     // A text string of at most max bytes, without NUL.
     dragon_status_t text(const char *key, size_t max, std::string *out, bool required = false) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
+        auto v = m_.find(key);
+        if (!v) {
             return missing(key, required);
         }
-        if (!it->is_string() || it->get_ref<const std::string &>().size() > max ||
-            it->get_ref<const std::string &>().find('\0') != std::string::npos) {
+        if (!v->is_text() || v->str().size() > max ||
+            v->str().find('\0') != std::string_view::npos) {
             return fail(DRAGON_MALFORMED,
                         "%s: \"%s\" must be a text string of at most %zu bytes without NUL", what_,
                         key, max);
         }
-        *out = it->get<std::string>();
+        out->assign(v->str());
         return DRAGON_SUCCESS;
     }
     dragon_status_t bytes(const char *key, size_t max, std::string *out, bool required = false) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
+        auto v = m_.find(key);
+        if (!v) {
             return missing(key, required);
         }
-        if (!it->is_binary() || it->get_binary().size() > max) {
+        if (!v->is_bytes() || v->str().size() > max) {
             return fail(DRAGON_MALFORMED, "%s: \"%s\" must be a byte string of at most %zu bytes",
                         what_, key, max);
         }
-        const auto &b = it->get_binary();
-        out->assign(b.begin(), b.end());
+        out->assign(v->str());
         return DRAGON_SUCCESS;
     }
     dragon_status_t texts(const char *key, size_t max_items, std::vector<std::string> *out) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
+        auto v = m_.find(key);
+        if (!v) {
             return DRAGON_SUCCESS;
         }
-        if (!it->is_array() || it->size() > max_items) {
+        if (!v->is_array() || v->size() > max_items) {
             return fail(DRAGON_MALFORMED, "%s: \"%s\" must be an array of at most %zu strings",
                         what_, key, max_items);
         }
         out->clear();
-        for (const auto &v : *it) {
-            if (!v.is_string() ||
-                v.get_ref<const std::string &>().find('\0') != std::string::npos) {
-                return fail(DRAGON_MALFORMED, "%s: \"%s\" must hold strings without NUL", what_,
-                            key);
+        out->reserve(v->size());
+        bool ok = v->each([out](Val s) {
+            if (!s.is_text() || s.str().find('\0') != std::string_view::npos) {
+                return false;
             }
-            out->push_back(v.get<std::string>());
-        }
-        return DRAGON_SUCCESS;
+            out->emplace_back(s.str());
+            return true;
+        });
+        return ok ? DRAGON_SUCCESS
+                  : fail(DRAGON_MALFORMED, "%s: \"%s\" must hold strings without NUL", what_, key);
     }
     template <typename T>
     dragon_status_t uints(const char *key, size_t min_items, size_t max_items, uint64_t max,
                           std::vector<T> *out, bool required = false) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
+        auto v = m_.find(key);
+        if (!v) {
             return missing(key, required);
         }
-        if (!it->is_array() || it->size() < min_items || it->size() > max_items) {
+        if (!v->is_array() || v->size() < min_items || v->size() > max_items) {
             return fail(DRAGON_MALFORMED, "%s: \"%s\" must be an array of %zu to %zu integers",
                         what_, key, min_items, max_items);
         }
         out->clear();
-        out->reserve(it->size());
-        for (const auto &v : *it) {
-            if (!v.is_number_unsigned() || v.get<uint64_t>() > max) {
-                return fail(DRAGON_MALFORMED, "%s: \"%s\" must hold integers from 0 to %llu", what_,
-                            key, static_cast<unsigned long long>(max));
+        out->reserve(v->size());
+        bool ok = v->each([out, max](Val x) {
+            if (!x.is_uint() || x.as_uint() > max) {
+                return false;
             }
-            out->push_back(static_cast<T>(v.get<uint64_t>()));
-        }
-        return DRAGON_SUCCESS;
+            out->push_back(static_cast<T>(x.as_uint()));
+            return true;
+        });
+        return ok ? DRAGON_SUCCESS
+                  : fail(DRAGON_MALFORMED, "%s: \"%s\" must hold integers from 0 to %llu", what_,
+                         key, static_cast<unsigned long long>(max));
     }
-    dragon_status_t ints(const char *key, size_t max_items, std::vector<int> *out) {
-        auto it = j_.find(key);
-        if (it == j_.end()) {
-            return DRAGON_SUCCESS;
+    template <typename T>
+    dragon_status_t ints(const char *key, size_t max_items, int64_t min, int64_t max,
+                         std::vector<T> *out, bool required = false) {
+        auto v = m_.find(key);
+        if (!v) {
+            return missing(key, required);
         }
-        if (!it->is_array() || it->size() > max_items) {
+        if (!v->is_array() || v->size() > max_items) {
             return fail(DRAGON_MALFORMED, "%s: \"%s\" must be an array of integers", what_, key);
         }
         out->clear();
-        for (const auto &v : *it) {
-            if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > INT_MAX
-                                                                  : v.get<int64_t>() < INT_MIN)) {
-                return fail(DRAGON_MALFORMED, "%s: \"%s\" must hold integers", what_, key);
+        out->reserve(v->size());
+        bool ok = v->each([out, min, max](Val x) {
+            if (!in_range(x, min, max)) {
+                return false;
             }
-            out->push_back(static_cast<int>(v.get<int64_t>()));
-        }
-        return DRAGON_SUCCESS;
+            out->push_back(static_cast<T>(x.as_int()));
+            return true;
+        });
+        return ok ? DRAGON_SUCCESS
+                  : fail(DRAGON_MALFORMED, "%s: \"%s\" must hold integers", what_, key);
     }
-    const json *array(const char *key, size_t max_items) {
-        auto it = j_.find(key);
-        return it != j_.end() && it->is_array() && it->size() <= max_items ? &*it : nullptr;
+    // An array of at most max_items maps, each read by f(Fields &).
+    template <typename F>
+    dragon_status_t maps(const char *key, size_t max_items, const char *what, F f) {
+        auto v = m_.find(key);
+        if (!v || !v->is_array() || v->size() > max_items) {
+            return fail(DRAGON_MALFORMED, "%s: \"%s\" must be an array of at most %zu maps", what_,
+                        key, max_items);
+        }
+        dragon_status_t st = DRAGON_SUCCESS;
+        v->each([&](Val item) {
+            if (!item.is_map()) {
+                st = fail(DRAGON_MALFORMED, "%s: \"%s\" must hold maps", what_, key);
+                return false;
+            }
+            Fields inner(item, what);
+            st = f(inner);
+            return st == DRAGON_SUCCESS;
+        });
+        return st;
     }
     const char *what() const { return what_; }
-    bool has(const char *key) const { return j_.contains(key); }
+    bool has(const char *key) const { return m_.find(key).has_value(); }
 
   private:
+    static bool in_range(Val v, int64_t min, int64_t max) {
+        if (v.is_uint()) {
+            return max >= 0 && v.as_uint() <= static_cast<uint64_t>(max) &&
+                   static_cast<int64_t>(v.as_uint()) >= min;
+        }
+        return v.is_int() && v.as_int() >= min && v.as_int() <= max;
+    }
     dragon_status_t missing(const char *key, bool required) {
         return required ? fail(DRAGON_MALFORMED, "%s: \"%s\" is missing", what_, key)
                         : DRAGON_SUCCESS;
     }
-    const json &j_;
+    Val m_;
     const char *what_;
+};
+
+// ---- writing: CBOR heads from libcbor's encoders ----------------------------------------
+
+class Writer {
+  public:
+    Writer &uint(uint64_t v) { return head(cbor_encode_uint(v, buf_, sizeof buf_)); }
+    Writer &sint(int64_t v) {
+        if (v >= 0) {
+            return uint(static_cast<uint64_t>(v));
+        }
+        return head(cbor_encode_negint(static_cast<uint64_t>(-1 - v), buf_, sizeof buf_));
+    }
+    Writer &boolean(bool v) { return head(cbor_encode_bool(v, buf_, sizeof buf_)); }
+    Writer &text(std::string_view s) {
+        head(cbor_encode_string_start(s.size(), buf_, sizeof buf_));
+        out_.append(s);
+        return *this;
+    }
+    Writer &bytes(std::string_view s) {
+        head(cbor_encode_bytestring_start(s.size(), buf_, sizeof buf_));
+        out_.append(s);
+        return *this;
+    }
+    Writer &array(size_t n) { return head(cbor_encode_array_start(n, buf_, sizeof buf_)); }
+    Writer &map(size_t n) { return head(cbor_encode_map_start(n, buf_, sizeof buf_)); }
+    template <typename T>
+    Writer &uints(const std::vector<T> &v) {
+        array(v.size());
+        for (T x : v) {
+            uint(x);
+        }
+        return *this;
+    }
+    template <typename T>
+    Writer &sints(const std::vector<T> &v) {
+        array(v.size());
+        for (T x : v) {
+            sint(x);
+        }
+        return *this;
+    }
+    Writer &texts(const std::vector<std::string> &v) {
+        array(v.size());
+        for (const std::string &s : v) {
+            text(s);
+        }
+        return *this;
+    }
+    std::string &out() { return out_; }
+
+  private:
+    Writer &head(size_t n) {
+        out_.append(reinterpret_cast<const char *>(buf_), n);
+        return *this;
+    }
+    unsigned char buf_[9] = {};
+    std::string out_;
+};
+
+// A map whose entries are counted as they are written; finish() puts the head in front.
+class MapWriter {
+  public:
+    MapWriter() { body_.out().reserve(128); }
+    Writer &key(const char *k) {
+        ++n_;
+        return body_.text(k);
+    }
+    std::string finish() {
+        Writer w;
+        w.map(n_);
+        w.out().reserve(w.out().size() + body_.out().size());
+        w.out() += body_.out();
+        return std::move(w.out());
+    }
+
+  private:
+    Writer body_;
+    size_t n_ = 0;
 };
 
 // Chain field reads: the first failure wins.
@@ -411,78 +664,78 @@ dragon_status_t read(Fields &f, Subscribe *b) {
     return f.boolean("proc_ended", &b->proc_ended);
 }
 
-void write(json &j, const Hello &b) {
-    j["role"] = b.role;
+void write(MapWriter &, const std::monostate &) {}
+void write(MapWriter &m, const Hello &b) {
+    m.key("role").text(b.role);
 }
 
-void write(json &j, const Spawn &b) {
-    j["program"] = b.program;
+void write(MapWriter &m, const Spawn &b) {
+    m.key("program").text(b.program);
     if (!b.args.empty()) {
-        j["args"] = b.args;
+        m.key("args").texts(b.args);
     }
     if (!b.env.empty()) {
-        j["env"] = b.env;
+        m.key("env").texts(b.env);
     }
     if (!b.cwd.empty()) {
-        j["cwd"] = b.cwd;
+        m.key("cwd").text(b.cwd);
     }
     if (!b.cpus.empty()) {
-        j["cpus"] = b.cpus;
+        m.key("cpus").uints(b.cpus);
     }
     if (!b.gpus.empty()) {
-        j["gpus"] = b.gpus;
+        m.key("gpus").uints(b.gpus);
     }
-    j["stdin"] = kStreamNames[static_cast<size_t>(b.streams[0])];
-    j["stdout"] = kStreamNames[static_cast<size_t>(b.streams[1])];
-    j["stderr"] = kStreamNames[static_cast<size_t>(b.streams[2])];
-    j["count"] = b.count;
+    m.key("stdin").text(kStreamNames[static_cast<size_t>(b.streams[0])]);
+    m.key("stdout").text(kStreamNames[static_cast<size_t>(b.streams[1])]);
+    m.key("stderr").text(kStreamNames[static_cast<size_t>(b.streams[2])]);
+    m.key("count").uint(b.count);
     if (b.restart != 0) {
-        j["restart"] = b.restart;
+        m.key("restart").uint(b.restart);
     }
     if (!b.host_name.empty()) {
-        j["host_name"] = b.host_name;
+        m.key("host_name").text(b.host_name);
     }
     if (b.host_id >= 0) {
-        j["host_id"] = b.host_id;
+        m.key("host_id").sint(b.host_id);
     }
     if (const char *w = detail::wait_mode_name(b.wait_mode)) {
-        j["wait_mode"] = w;
+        m.key("wait_mode").text(w);
     }
 }
 
-void write(json &j, const Join &b) {
-    j["puids"] = b.puids;
-    j["timeout_ns"] = b.timeout_ns;
+void write(MapWriter &m, const Join &b) {
+    m.key("puids").uints(b.puids);
+    m.key("timeout_ns").sint(b.timeout_ns);
 }
-void write(json &j, const Signal &b) {
-    j["puids"] = b.puids;
-    j["signal"] = b.signal;
-    j["final"] = b.final;
+void write(MapWriter &m, const Signal &b) {
+    m.key("puids").uints(b.puids);
+    m.key("signal").sint(b.signal);
+    m.key("final").boolean(b.final);
 }
-void write(json &j, const Status &b) {
-    j["puids"] = b.puids;
+void write(MapWriter &m, const Status &b) {
+    m.key("puids").uints(b.puids);
 }
-void write(json &j, const Register &b) {
-    j["name"] = b.name;
-    j["kind"] = b.kind;
-    j["value"] = json::binary(std::vector<uint8_t>(b.value.begin(), b.value.end()));
-    j["replace"] = b.replace;
+void write(MapWriter &m, const Register &b) {
+    m.key("name").text(b.name);
+    m.key("kind").uint(b.kind);
+    m.key("value").bytes(b.value);
+    m.key("replace").boolean(b.replace);
 }
-void write(json &j, const Lookup &b) {
-    j["name"] = b.name;
-    j["timeout_ns"] = b.timeout_ns;
+void write(MapWriter &m, const Lookup &b) {
+    m.key("name").text(b.name);
+    m.key("timeout_ns").sint(b.timeout_ns);
 }
-void write(json &j, const Unregister &b) {
-    j["name"] = b.name;
+void write(MapWriter &m, const Unregister &b) {
+    m.key("name").text(b.name);
 }
-void write(json &, const NodeQuery &) {}
-void write(json &j, const Shutdown &b) {
-    j["now"] = b.now;
+void write(MapWriter &, const NodeQuery &) {}
+void write(MapWriter &m, const Shutdown &b) {
+    m.key("now").boolean(b.now);
 }
-void write(json &j, const Subscribe &b) {
-    j["proc_ended"] = b.proc_ended;
+void write(MapWriter &m, const Subscribe &b) {
+    m.key("proc_ended").boolean(b.proc_ended);
 }
-void write(json &, const std::monostate &) {}
 
 // op name -> a function decoding that body
 template <typename T>
@@ -528,75 +781,68 @@ bool op_name_ok(const std::string &op) {
 
 // The envelope every message carries: the version first, so that a peer of another version
 // is told so rather than that its message is malformed.
-dragon_status_t check_version(const json &j, const char *what) {
-    auto v = j.find("v");
-    if (v == j.end() || !v->is_number_unsigned()) {
+dragon_status_t check_version(Val m, const char *what) {
+    auto v = m.find("v");
+    if (!v || !v->is_uint()) {
         return fail(DRAGON_MALFORMED, "%s has no protocol version \"v\"", what);
     }
-    if (v->get<uint64_t>() != kVersion) {
+    if (v->as_uint() != kVersion) {
         return fail(DRAGON_VERSION_MISMATCH,
                     "%s of protocol version %llu; this side speaks version %u: the runtime's "
                     "programs and libraries are of different releases",
-                    what, static_cast<unsigned long long>(v->get<uint64_t>()), kVersion);
+                    what, static_cast<unsigned long long>(v->as_uint()), kVersion);
     }
     return DRAGON_SUCCESS;
 }
 
-std::vector<uint8_t> to_bytes(const json &j) {
-    return json::to_cbor(j);
-}
-
-std::string as_string(const std::vector<uint8_t> &v) {
-    return {v.begin(), v.end()};
-}
-
 // ---- reply bodies ----------------------------------------------------------------------
 
-void write(json &, const std::monostate &, int) {}
-void write(json &j, const HelloReply &b, int) {
-    j["protocol"] = b.protocol;
-    j["node_id"] = b.node_id;
+void write(MapWriter &, const std::monostate &, int) {}
+void write(MapWriter &m, const HelloReply &b, int) {
+    m.key("protocol").uint(b.protocol);
+    m.key("node_id").uint(b.node_id);
 }
-void write(json &j, const SpawnReply &b, int) {
-    j["puids"] = b.puids;
-    j["pids"] = b.pids;
+void write(MapWriter &m, const SpawnReply &b, int) {
+    m.key("puids").uints(b.puids);
+    m.key("pids").sints(b.pids);
 }
-void write(json &j, const JoinReply &b, int) {
-    j["exit_codes"] = b.exit_codes;
+void write(MapWriter &m, const JoinReply &b, int) {
+    m.key("exit_codes").sints(b.exit_codes);
 }
-void write(json &j, const StatusReply &b, int) {
-    json list = json::array();
+void write(MapWriter &m, const StatusReply &b, int) {
+    Writer &w = m.key("processes").array(b.processes.size());
     for (const ProcessState &p : b.processes) {
-        list.push_back({{"puid", p.puid},
-                        {"exited", p.exited},
-                        {"pid", p.pid},
-                        {"exit_code", p.exit_code},
-                        {"restarts", p.restarts}});
+        w.map(5);
+        w.text("puid").uint(p.puid);
+        w.text("exited").boolean(p.exited);
+        w.text("pid").sint(p.pid);
+        w.text("exit_code").sint(p.exit_code);
+        w.text("restarts").uint(p.restarts);
     }
-    j["processes"] = std::move(list);
 }
-void write(json &j, const LookupReply &b, int) {
-    j["kind"] = b.kind;
-    j["value"] = json::binary(std::vector<uint8_t>(b.value.begin(), b.value.end()));
+void write(MapWriter &m, const LookupReply &b, int) {
+    m.key("kind").uint(b.kind);
+    m.key("value").bytes(b.value);
 }
-void write(json &j, const NodeReply &b, int) {
-    j["node_id"] = b.node_id;
-    j["host_name"] = b.host_name;
-    j["cpu_count"] = b.cpu_count;
-    j["numa_count"] = b.numa_count;
-    json gpus = json::array();
+void write(MapWriter &m, const NodeReply &b, int) {
+    m.key("node_id").uint(b.node_id);
+    m.key("host_name").text(b.host_name);
+    m.key("cpu_count").uint(b.cpu_count);
+    m.key("numa_count").uint(b.numa_count);
+    Writer &w = m.key("gpus").array(b.gpus.size());
     for (const GpuInfo &g : b.gpus) {
-        gpus.push_back({{"vendor", g.vendor},
-                        {"vendor_index", g.vendor_index},
-                        {"numa", g.numa},
-                        {"pci_bus_id", g.pci_bus_id}});
+        w.map(4);
+        w.text("vendor").sint(g.vendor);
+        w.text("vendor_index").uint(g.vendor_index);
+        w.text("numa").sint(g.numa);
+        w.text("pci_bus_id").text(g.pci_bus_id);
     }
-    j["gpus"] = std::move(gpus);
-    json pols = json::array();
+    Writer &p = m.key("gpu_policies").array(b.gpu_policies.size());
     for (const CpuSet &c : b.gpu_policies) {
-        pols.push_back({{"cpus", c.cpus}, {"gpus", c.gpus}});
+        p.map(2);
+        p.text("cpus").uints(c.cpus);
+        p.text("gpus").uints(c.gpus);
     }
-    j["gpu_policies"] = std::move(pols);
 }
 
 dragon_status_t read(Fields &f, HelloReply *b) {
@@ -605,31 +851,17 @@ dragon_status_t read(Fields &f, HelloReply *b) {
 }
 dragon_status_t read(Fields &f, SpawnReply *b) {
     DRAGON_TRY(f.uints("puids", 1, kMaxSpawnCount, UINT64_MAX, &b->puids, true));
-    const json *pids = f.array("pids", kMaxSpawnCount);
-    if (pids == nullptr || pids->size() != b->puids.size()) {
+    DRAGON_TRY(f.ints("pids", kMaxSpawnCount, -1, INT32_MAX, &b->pids, true));
+    if (b->pids.size() != b->puids.size()) {
         return fail(DRAGON_MALFORMED, "spawn reply: \"pids\" must match \"puids\"");
-    }
-    for (const auto &p : *pids) {
-        if (!p.is_number_integer()) {
-            return fail(DRAGON_MALFORMED, "spawn reply: \"pids\" must hold integers");
-        }
-        b->pids.push_back(p.get<int64_t>());
     }
     return DRAGON_SUCCESS;
 }
 dragon_status_t read(Fields &f, JoinReply *b) {
-    return f.ints("exit_codes", kMaxPuids, &b->exit_codes);
+    return f.ints("exit_codes", kMaxPuids, INT_MIN, INT_MAX, &b->exit_codes);
 }
 dragon_status_t read(Fields &f, StatusReply *b) {
-    const json *list = f.array("processes", kMaxPuids);
-    if (list == nullptr) {
-        return fail(DRAGON_MALFORMED, "status reply: \"processes\" must be an array");
-    }
-    for (const json &p : *list) {
-        if (!p.is_object()) {
-            return fail(DRAGON_MALFORMED, "status reply: \"processes\" must hold maps");
-        }
-        Fields pf(p, "status reply");
+    return f.maps("processes", kMaxPuids, "status reply", [b](Fields &pf) {
         ProcessState s;
         int64_t pid = -1;
         int64_t code = -1;
@@ -641,8 +873,8 @@ dragon_status_t read(Fields &f, StatusReply *b) {
         s.pid = pid;
         s.exit_code = static_cast<int>(code);
         b->processes.push_back(s);
-    }
-    return DRAGON_SUCCESS;
+        return DRAGON_SUCCESS;
+    });
 }
 dragon_status_t read(Fields &f, LookupReply *b) {
     DRAGON_TRY(f.uint_as("kind", 255, &b->kind, true));
@@ -653,16 +885,7 @@ dragon_status_t read(Fields &f, NodeReply *b) {
     DRAGON_TRY(f.text("host_name", 255, &b->host_name, true));
     DRAGON_TRY(f.uint_as("cpu_count", UINT32_MAX, &b->cpu_count));
     DRAGON_TRY(f.uint_as("numa_count", UINT32_MAX, &b->numa_count));
-    const json *gpus = f.array("gpus", 1024);
-    const json *pols = f.array("gpu_policies", 1024);
-    if (gpus == nullptr || pols == nullptr) {
-        return fail(DRAGON_MALFORMED, "node reply: \"gpus\" and \"gpu_policies\" are needed");
-    }
-    for (const json &g : *gpus) {
-        if (!g.is_object()) {
-            return fail(DRAGON_MALFORMED, "node reply: \"gpus\" must hold maps");
-        }
-        Fields gf(g, "node reply");
+    DRAGON_TRY(f.maps("gpus", 1024, "node reply", [b](Fields &gf) {
         GpuInfo info;
         int64_t vendor = 0;
         int64_t numa = -1;
@@ -673,18 +896,15 @@ dragon_status_t read(Fields &f, NodeReply *b) {
         info.vendor = static_cast<int>(vendor);
         info.numa = static_cast<int32_t>(numa);
         b->gpus.push_back(std::move(info));
-    }
-    for (const json &p : *pols) {
-        if (!p.is_object()) {
-            return fail(DRAGON_MALFORMED, "node reply: \"gpu_policies\" must hold maps");
-        }
-        Fields pf(p, "node reply");
+        return DRAGON_SUCCESS;
+    }));
+    return f.maps("gpu_policies", 1024, "node reply", [b](Fields &pf) {
         CpuSet c;
         DRAGON_TRY(pf.uints("cpus", 0, 1 << 16, UINT32_MAX, &c.cpus));
         DRAGON_TRY(pf.uints("gpus", 0, 1024, UINT32_MAX, &c.gpus));
         b->gpu_policies.push_back(std::move(c));
-    }
-    return DRAGON_SUCCESS;
+        return DRAGON_SUCCESS;
+    });
 }
 
 template <typename T>
@@ -735,54 +955,64 @@ bool valid_name(std::string_view name, std::string *why) {
 }
 
 std::string encode(const Request &request) {
-    json j = {{"v", kVersion}, {"op", op_name(request.body)}, {"id", request.id}};
-    std::visit([&j](const auto &b) { write(j, b); }, request.body);
-    return as_string(to_bytes(j));
+    MapWriter m;
+    m.key("v").uint(kVersion);
+    m.key("op").text(op_name(request.body));
+    m.key("id").uint(request.id);
+    std::visit([&m](const auto &b) { write(m, b); }, request.body);
+    return m.finish();
 }
 
 std::string encode(const Reply &reply, std::string_view op) {
-    json j = {{"v", kVersion}, {"id", reply.id}, {"status", static_cast<int>(reply.status)}};
-    if (reply.status != DRAGON_SUCCESS) {
-        j["error"] = reply.error;
-    }
-    if (reply.body.index() != 0) {
-        j["op"] = std::string(op);
-        std::visit([&j](const auto &b) { write(j, b, 0); }, reply.body);
-    }
+    MapWriter m;
+    m.key("v").uint(kVersion);
+    m.key("id").uint(reply.id);
+    m.key("status").uint(static_cast<uint64_t>(reply.status));
     // Text from elsewhere (an error message quoting a program's bytes) is sent as it is;
     // CBOR does not check UTF-8, and neither do our decoders.
-    return as_string(to_bytes(j));
+    if (reply.status != DRAGON_SUCCESS) {
+        m.key("error").text(reply.error);
+    }
+    if (reply.body.index() != 0) {
+        m.key("op").text(op);
+        std::visit([&m](const auto &b) { write(m, b, 0); }, reply.body);
+    }
+    return m.finish();
 }
 
 std::string encode(const Event &event) {
     const auto &e = std::get<ProcEnded>(event.body);
-    json j = {
-        {"v", kVersion}, {"event", "proc_ended"}, {"puid", e.puid}, {"exit_code", e.exit_code}};
-    return as_string(to_bytes(j));
+    MapWriter m;
+    m.key("v").uint(kVersion);
+    m.key("event").text("proc_ended");
+    m.key("puid").uint(e.puid);
+    m.key("exit_code").sint(e.exit_code);
+    return m.finish();
 }
 
 dragon_status_t decode(std::string_view bytes, Request *out) {
     *out = Request{};
-    json j;
-    DRAGON_TRY(parse(bytes, &j, "control message"));
+    Doc doc;
+    DRAGON_TRY(parse(bytes, &doc, "control message"));
+    Val top(doc, 0);
     // The id first: every later refusal can answer it.
-    if (auto id = j.find("id"); id != j.end() && id->is_number_unsigned()) {
-        out->id = id->get<uint64_t>();
+    auto id = top.find("id");
+    if (id && id->is_uint()) {
+        out->id = id->as_uint();
     }
-    DRAGON_TRY(check_version(j, "control message"));
-    auto id = j.find("id");
-    if (id == j.end() || !id->is_number_unsigned()) {
+    DRAGON_TRY(check_version(top, "control message"));
+    if (!id || !id->is_uint()) {
         return fail(DRAGON_MALFORMED, "control message has no unsigned integer \"id\"");
     }
-    auto op = j.find("op");
-    if (op == j.end() || !op->is_string() || !op_name_ok(op->get_ref<const std::string &>())) {
+    auto op = top.find("op");
+    if (!op || !op->is_text() || !op_name_ok(std::string(op->str()))) {
         return fail(DRAGON_MALFORMED, "control message has no valid \"op\" (1 to %zu of [a-z_])",
                     kMaxOpName);
     }
-    out->op = op->get<std::string>();
+    out->op.assign(op->str());
     for (const OpEntry &e : kOps) {
         if (e.read != nullptr && out->op == e.name) {
-            Fields f(j, e.name);
+            Fields f(top, e.name);
             return e.read(f, &out->body);
         }
     }
@@ -790,14 +1020,15 @@ dragon_status_t decode(std::string_view bytes, Request *out) {
 }
 
 dragon_status_t decode(std::string_view bytes, Incoming *out) {
-    json j;
-    DRAGON_TRY(parse(bytes, &j, "message from the node daemon"));
-    DRAGON_TRY(check_version(j, "message from the node daemon"));
-    if (auto ev = j.find("event"); ev != j.end()) {
-        if (*ev != "proc_ended") {
+    Doc doc;
+    DRAGON_TRY(parse(bytes, &doc, "message from the node daemon"));
+    Val top(doc, 0);
+    DRAGON_TRY(check_version(top, "message from the node daemon"));
+    if (auto ev = top.find("event")) {
+        if (!ev->is_text() || ev->str() != "proc_ended") {
             return fail(DRAGON_MALFORMED, "node daemon: unknown event");
         }
-        Fields f(j, "proc_ended event");
+        Fields f(top, "proc_ended event");
         ProcEnded e;
         int64_t code = -1;
         DRAGON_TRY(f.uint("puid", UINT64_MAX, &e.puid, true));
@@ -807,7 +1038,7 @@ dragon_status_t decode(std::string_view bytes, Incoming *out) {
         return DRAGON_SUCCESS;
     }
     Reply r;
-    Fields f(j, "reply");
+    Fields f(top, "reply");
     uint64_t status = 0;
     DRAGON_TRY(f.uint("id", UINT64_MAX, &r.id, true));
     DRAGON_TRY(f.uint("status", DRAGON_STATUS_COUNT_ - 1, &status, true));
@@ -818,7 +1049,7 @@ dragon_status_t decode(std::string_view bytes, Incoming *out) {
     if (!op.empty()) {
         for (const ReplyEntry &e : kReplies) {
             if (op == e.op) {
-                Fields bf(j, e.op);
+                Fields bf(top, e.op);
                 DRAGON_TRY(e.read(bf, &r.body));
                 break;
             }

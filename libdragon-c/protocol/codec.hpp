@@ -1,6 +1,6 @@
-// The control protocol's one codec (docs/protocol.md): CBOR (RFC 8949) through
-// nlohmann-json, which no other file includes for this purpose. Every decoder here is fed
-// bytes from other processes and is fuzzed (tests/fuzz/fuzz_protocol.cpp); none throws.
+// The control protocol's one codec (docs/protocol.md): CBOR (RFC 8949) through libcbor,
+// which no other file uses. Every decoder here is fed bytes from other processes and is
+// fuzzed (tests/fuzz/fuzz_protocol.cpp); none throws.
 #pragma once
 
 #include "messages.hpp"

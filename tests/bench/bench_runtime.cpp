@@ -3,7 +3,8 @@
 // /bin/true` and a bare posix_spawn of /bin/true; and a ProcessGroup of 64 /bin/true, from
 // start to join, next to a plain posix_spawn loop of 64 (spawn all, then wait for all); the
 // round trip of one control request to the node daemon (a process's state) next to a bare
-// 64-byte SOCK_SEQPACKET echo; and one create+join of /bin/true next to posix_spawn+waitpid.
+// 64-byte SOCK_SEQPACKET echo (as the scheduler places them, on one CPU, and across two); and
+// one create+join of /bin/true next to posix_spawn+waitpid (as placed, and on one CPU).
 // The parts after the boot run inside a runtime: the bench starts itself under `dragon`
 // (`bench-runtime --group`, `--sequential`, `--control`, `--spawn-one`).
 #include "bench_common.hpp"
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
+#include <sched.h>
 #include <spawn.h>
 #include <string>
 #include <sys/socket.h>
@@ -205,8 +207,21 @@ constexpr std::size_t kEcho = 64;
 // Inside the runtime: n round trips of one control request to the node daemon, the state of
 // a process this bench started (a `sleep`, ended afterwards), next to their limit: n round
 // trips of a 64-byte message over a SOCK_SEQPACKET socketpair to a forked child that echoes
-// it. Prints "ours <median> <p99> peer <median> <p99>" (µs).
-int control_inner(int n) {
+// it. Prints "ours <median> <p99> peer <median> <p99>" (µs). With cpus (a, b): this process
+// moves to CPU b and the echo to CPU a, where the launcher's taskset put the daemon: both
+// pairs talk across two CPUs.
+bool pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+int control_inner(int n, int cpu_a, int cpu_b) {
+    if (cpu_b >= 0 && !pin_to(cpu_b)) {
+        std::perror("bench-runtime: sched_setaffinity");
+        return 1;
+    }
     dragon_process_attr_t attr;
     dragon_process_attr_init(&attr);
     attr.out_mode = DRAGON_STDIO_DEVNULL;
@@ -223,6 +238,9 @@ int control_inner(int n) {
         echo = fork();
         if (echo == 0) {
             close(sv[0]);
+            if (cpu_a >= 0 && !pin_to(cpu_a)) {
+                _exit(1);
+            }
             std::array<char, kEcho> buf{};
             ssize_t len = 0;
             while ((len = recv(sv[1], buf.data(), buf.size(), 0)) > 0 &&
@@ -324,9 +342,9 @@ bool group_figures(const std::string &dragon, int reps, double *group, double *l
 
 // Run `dragon self MODE n` and read its "ours <median> <p99> peer <median> <p99>".
 bool latency_figures(const std::string &dragon, const char *mode, int n, Latency *ours,
-                     Latency *peer) {
-    std::string cmd =
-        dragon + " " + self_dir() + "/bench-runtime " + mode + " " + std::to_string(n);
+                     Latency *peer, const std::string &prefix = "", const std::string &extra = "") {
+    std::string cmd = prefix + dragon + " " + self_dir() + "/bench-runtime " + mode + " " +
+                      std::to_string(n) + extra;
     FILE *f = popen(cmd.c_str(), "r");
     if (f == nullptr) {
         return false;
@@ -341,6 +359,22 @@ bool latency_figures(const std::string &dragon, const char *mode, int n, Latency
     *ours = a;
     *peer = b;
     return true;
+}
+
+// The first two CPUs this process may run on (-1 where there are fewer).
+void two_cpus(int *a, int *b) {
+    *a = -1;
+    *b = -1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        return;
+    }
+    for (int c = 0; c < CPU_SETSIZE && *b < 0; ++c) {
+        if (CPU_ISSET(c, &set)) {
+            (*a < 0 ? *a : *b) = c;
+        }
+    }
 }
 
 // One side of a latency comparison, as its rows name it.
@@ -374,8 +408,9 @@ int main(int argc, char **argv) {
     if (argc == 3 && std::string(argv[1]) == "--sequential") {
         return sequential_inner(std::atoi(argv[2]));
     }
-    if (argc == 3 && std::string(argv[1]) == "--control") {
-        return control_inner(std::atoi(argv[2]));
+    if ((argc == 3 || argc == 5) && std::string(argv[1]) == "--control") {
+        return control_inner(std::atoi(argv[2]), argc == 5 ? std::atoi(argv[3]) : -1,
+                             argc == 5 ? std::atoi(argv[4]) : -1);
     }
     if (argc == 3 && std::string(argv[1]) == "--spawn-one") {
         return spawn_one_inner(std::atoi(argv[2]));
@@ -427,19 +462,52 @@ int main(int argc, char **argv) {
     bench::row("runtime.sequential.last-fifth", "dragon", n, "wall_ms", last, why);
     bench::row("runtime.sequential.ratio", "last/first", n, "ratio_x", last / first, why);
 
-    // Goal: a control round trip within 2x of the bare echo.
+    // Goal: a control round trip within 2x of the bare echo. Where the scheduler puts the
+    // daemon and the echo decides most of a round trip on a small VM (a wake-up across CPUs
+    // costs tens of microseconds there), so both are also measured placed alike: all four on
+    // one CPU, and each pair across the same two CPUs (taskset, util-linux).
     n = quick ? 1000 : 20000;
-    Side query{"dragon-process-query", 0, {}};
-    Side echo{"seqpacket-echo", static_cast<long>(kEcho), {}};
-    ok = latency_figures(dragon, "--control", n, &query.lat, &echo.lat);
-    latency_rows("runtime.control", "rtt", query, echo, ok ? nullptr : "the control run failed");
+    int cpu_a = -1;
+    int cpu_b = -1;
+    two_cpus(&cpu_a, &cpu_b);
+    struct Placement {
+        const char *bench;
+        std::string prefix;
+        std::string extra;
+        const char *skip; // why it cannot run here
+    };
+    std::string on_a = "taskset -c " + std::to_string(cpu_a) + " ";
+    std::vector<Placement> placements = {
+        {"runtime.control", "", "", nullptr},
+        {"runtime.control.same-cpu", on_a, "", cpu_a < 0 ? "no CPU in the affinity mask" : nullptr},
+        {"runtime.control.cross-cpu", on_a,
+         " " + std::to_string(cpu_a) + " " + std::to_string(cpu_b),
+         cpu_b < 0 ? "fewer than two CPUs in the affinity mask" : nullptr},
+    };
+    for (const Placement &pl : placements) {
+        Side query{"dragon-process-query", 0, {}};
+        Side echo{"seqpacket-echo", static_cast<long>(kEcho), {}};
+        ok = pl.skip == nullptr &&
+             latency_figures(dragon, "--control", n, &query.lat, &echo.lat, pl.prefix, pl.extra);
+        latency_rows(pl.bench, "rtt", query, echo,
+                     pl.skip != nullptr ? pl.skip
+                     : ok               ? nullptr
+                                        : "the control run failed");
+    }
 
-    // Goal: one create+join within 1.3x of posix_spawn+waitpid.
+    // Goal: one create+join within 1.3x of posix_spawn+waitpid; as the scheduler places
+    // them, and with the daemon, the bench and their children on one CPU.
     n = quick ? 200 : 2000;
-    Side create_join{"dragon-create-join", 1, {}};
-    Side spawn_wait{"posix_spawn-waitpid", 1, {}};
-    ok = latency_figures(dragon, "--spawn-one", n, &create_join.lat, &spawn_wait.lat);
-    latency_rows("runtime.spawn1", "wall", create_join, spawn_wait,
-                 ok ? nullptr : "the create+join run failed");
+    for (const Placement &pl : {placements[0], placements[1]}) {
+        Side create_join{"dragon-create-join", 1, {}};
+        Side spawn_wait{"posix_spawn-waitpid", 1, {}};
+        ok = pl.skip == nullptr && latency_figures(dragon, "--spawn-one", n, &create_join.lat,
+                                                   &spawn_wait.lat, pl.prefix);
+        std::string name = pl.prefix.empty() ? "runtime.spawn1" : "runtime.spawn1.same-cpu";
+        latency_rows(name.c_str(), "wall", create_join, spawn_wait,
+                     pl.skip != nullptr ? pl.skip
+                     : ok               ? nullptr
+                                        : "the create+join run failed");
+    }
     return 0;
 }

@@ -142,6 +142,15 @@ TEST(Protocol, MalformedMessagesGetTheirOwnStatusAndAReason) {
         EXPECT_EQ(pr::decode(bad, &m), DRAGON_MALFORMED) << json::to_cbor(bad).size();
         EXPECT_STRNE(dragon_last_error(), "");
     }
+    // Outside the subset this protocol sends: tags, indefinite lengths, keys that are not
+    // text, `undefined` and other simple values.
+    for (const char *raw : {"\xa1\x61v\xc1\x02", "\xa1\x61x\x9f\xff",
+                            "\xa1\x61x\x5f\x41"
+                            "a\xff",
+                            "\xa1\x01\x02", "\xa1\x61x\xf7", "\xa1\x61x\xf0", "\xa1\x61x\xff"}) {
+        EXPECT_EQ(pr::decode(std::string(raw), &m), DRAGON_MALFORMED) << raw;
+        EXPECT_NE(std::string(dragon_last_error()).find("CBOR"), std::string::npos);
+    }
     // Nesting deeper than the limit is refused before the parser recurses.
     json deep = envelope("hello");
     json *at = &deep["x"];
