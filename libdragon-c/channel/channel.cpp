@@ -481,14 +481,7 @@ bool waitv(WaitvEntry *w, size_t n, const struct timespec *rel) {
 namespace dragon::chan {
 
 dragon_wait_mode_t process_wait_mode() {
-    // Read once: the environment of a process does not change its policy.
-    static const dragon_wait_mode_t mode = [] {
-        const char *env = std::getenv("DRAGON_WAIT_MODE");
-        dragon_wait_mode_t m =
-            env != nullptr ? dragon::detail::wait_mode_from_name(env) : DRAGON_WAIT_DEFAULT;
-        return m == DRAGON_WAIT_DEFAULT ? DRAGON_WAIT_ADAPTIVE : m;
-    }();
-    return mode;
+    return detail::process_wait_mode();
 }
 
 dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wait_mode_t *mode) {

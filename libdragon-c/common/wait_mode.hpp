@@ -5,6 +5,7 @@
 #include <dragon/wait.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iterator>
 #include <string_view>
 
@@ -37,6 +38,18 @@ inline dragon_wait_mode_t wait_mode_from_name(std::string_view name) {
     const auto *it = std::find_if(std::begin(kNamed), std::end(kNamed),
                                   [&](dragon_wait_mode_t m) { return name == wait_mode_name(m); });
     return it != std::end(kNamed) ? *it : DRAGON_WAIT_DEFAULT;
+}
+
+// The process's default wait mode: $DRAGON_WAIT_MODE (the wait mode of the policy it was
+// started with), else adaptive. Read once: a process's environment does not change its
+// policy.
+inline dragon_wait_mode_t process_wait_mode() {
+    static const dragon_wait_mode_t mode = [] {
+        const char *env = std::getenv("DRAGON_WAIT_MODE");
+        dragon_wait_mode_t m = env != nullptr ? wait_mode_from_name(env) : DRAGON_WAIT_DEFAULT;
+        return m == DRAGON_WAIT_DEFAULT ? DRAGON_WAIT_ADAPTIVE : m;
+    }();
+    return mode;
 }
 
 } // namespace dragon::detail

@@ -87,16 +87,19 @@ struct ChildPlan {
     Stdio modes[3];
     bool new_process_group;
     long nofile_soft;
-    int errpipe;
+    // Written by a child that could not exec, read by the parent once vfork returns: vfork
+    // shares memory and suspends the parent until the child has exec'd or exited, so no
+    // pipe is needed to hear why (volatile: written in the borrowed frame).
+    volatile int failed_step;
+    volatile int failed_errno;
     pid_t parent; // >= 0: die with this parent (PR_SET_PDEATHSIG)
 };
 
 // The child side of vfork: system calls only, on the plan; never returns.
-[[noreturn]] void child_exec(const ChildPlan *plan) {
+[[noreturn]] void child_exec(ChildPlan *plan) {
     auto die = [plan](int step) {
-        ChildError ce{step, errno};
-        ssize_t ignored = write(plan->errpipe, &ce, sizeof ce);
-        (void)ignored;
+        plan->failed_errno = errno;
+        plan->failed_step = step;
         _exit(127);
     };
     // The child starts with every signal at its default disposition and none blocked,
@@ -242,13 +245,6 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
                               req.program.c_str());
         }
     }
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) {
-        int e = errno;
-        close_pipes();
-        return fail_errno(DRAGON_SYSTEM_ERROR, e, "cannot start '%s': pipe", req.program.c_str());
-    }
-
     ChildPlan plan{path.c_str(),
                    argv.data(),
                    envp.data(),
@@ -259,7 +255,8 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
                    {modes[0], modes[1], modes[2]},
                    req.new_process_group,
                    req.nofile_soft,
-                   errpipe[1],
+                   0,
+                   0,
                    req.die_with_parent ? getpid() : -1};
     for (int i = 0; i < 3; ++i) {
         plan.fds[i] = modes[i] == Stdio::kPipe ? (i == 0 ? pipes[i][0] : pipes[i][1])
@@ -283,25 +280,17 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
     if (pid < 0) {
         int e = vfork_errno;
         close_pipes();
-        close(errpipe[0]);
-        close(errpipe[1]);
         return fail_errno(detail::status_from_errno(e), e, "cannot start '%s': fork",
                           req.program.c_str());
     }
 
-    close(errpipe[1]);
     for (int i = 0; i < 3; ++i) {
         if (modes[i] == Stdio::kPipe) {
             close(i == 0 ? pipes[i][0] : pipes[i][1]);
         }
     }
-    ChildError ce{};
-    ssize_t got;
-    do {
-        got = read(errpipe[0], &ce, sizeof ce);
-    } while (got < 0 && errno == EINTR);
-    close(errpipe[0]);
-    if (got == static_cast<ssize_t>(sizeof ce)) {
+    ChildError ce{plan.failed_step, plan.failed_errno};
+    if (ce.step != 0) {
         // exec did not happen: reap the child and report why.
         while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
         }
@@ -318,10 +307,7 @@ dragon_status_t spawn(const SpawnRequest &req, Spawned *out) {
                           step_name(ce.step));
     }
     out->pid = pid;
-    out->pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (out->pidfd >= 0) {
-        fcntl(out->pidfd, F_SETFD, FD_CLOEXEC);
-    }
+    out->pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); // close-on-exec always
     out->in_fd = modes[0] == Stdio::kPipe ? pipes[0][1] : -1;
     out->out_fd = modes[1] == Stdio::kPipe ? pipes[1][0] : -1;
     out->err_fd = modes[2] == Stdio::kPipe ? pipes[2][0] : -1;

@@ -3,6 +3,7 @@
 #include "socket.hpp"
 
 #include "../common/error.hpp"
+#include "../common/wait_mode.hpp"
 #include "../protocol/codec.hpp"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -52,6 +54,23 @@ int wait_for(int fd, short events, int wait_ms) {
 }
 
 std::atomic<Endpoint *> g_process{nullptr};
+
+// How long a reader spins for a reply before it sleeps, by the process's wait mode
+// (docs/runtime.md, "The endpoint"): adaptive about the time a reply takes from a daemon on
+// another CPU, spin a millisecond, idle not at all.
+int64_t spin_ns() {
+    static const int64_t ns = [] {
+        switch (detail::process_wait_mode()) {
+        case DRAGON_WAIT_IDLE:
+            return int64_t{0};
+        case DRAGON_WAIT_SPIN:
+            return Endpoint::kSpinMaxNs;
+        default:
+            return Endpoint::kAdaptiveSpinNs;
+        }
+    }();
+    return ns;
+}
 
 // A forked child must not read its parent's replies: its first call opens its own
 // connection. The parent's object may be locked by a thread the child does not have, so it
@@ -272,12 +291,29 @@ void Endpoint::read_one(std::unique_lock<std::mutex> &lock, int wait_ms, Work *w
     lock.unlock();
     std::vector<int> fds;
     bool truncated = false;
-    ssize_t n = 0;
-    int ready = wait_for(fd_, POLLIN, wait_ms);
-    int err = 0;
-    if (ready > 0) {
-        n = recv_with_fds(fd_, buf_.data(), buf_.size(), &fds, &truncated);
-        err = errno;
+    ssize_t n = -1;
+    int err = EAGAIN;
+    int ready = 1;
+    // First spin a little (the process's wait mode permitting) on a non-blocking receive:
+    // a reply usually comes within microseconds, and a thread that sleeps for it pays a
+    // wake-up, which across CPUs of a VM costs more than the whole request.
+    if (int64_t spin = wait_ms == 0 ? 0 : spin_ns(); spin > 0) {
+        auto until = Clock::now() + std::chrono::nanoseconds(spin);
+        for (;;) {
+            n = recv_with_fds(fd_, buf_.data(), buf_.size(), &fds, &truncated, MSG_DONTWAIT);
+            err = errno;
+            if (n >= 0 || err != EAGAIN || Clock::now() >= until) {
+                break;
+            }
+            sched_yield(); // the daemon may be waiting for this CPU
+        }
+    }
+    if (n < 0 && err == EAGAIN) {
+        ready = wait_for(fd_, POLLIN, wait_ms);
+        if (ready > 0) {
+            n = recv_with_fds(fd_, buf_.data(), buf_.size(), &fds, &truncated);
+            err = errno;
+        }
     }
     pr::Incoming in;
     dragon_status_t decoded = DRAGON_MALFORMED;

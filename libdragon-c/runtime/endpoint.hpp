@@ -79,6 +79,9 @@ class Endpoint {
     void abandon();
 
     static constexpr int kCallMs = 30000; // a daemon silent this long on a quick request is gone
+    // How long a reader spins for a reply before it sleeps (adaptive, spin wait modes).
+    static constexpr int64_t kAdaptiveSpinNs = 50000;
+    static constexpr int64_t kSpinMaxNs = 1000000;
 
   private:
     struct Pending {

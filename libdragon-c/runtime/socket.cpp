@@ -31,8 +31,8 @@ ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &
     return sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 }
 
-ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fds,
-                      bool *truncated) {
+ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fds, bool *truncated,
+                      int flags) {
     struct iovec iov = {buf, cap};
     struct msghdr msg {};
     msg.msg_iov = &iov;
@@ -42,7 +42,7 @@ ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fd
     msg.msg_controllen = sizeof control;
     ssize_t n;
     do {
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
     } while (n < 0 && errno == EINTR);
     *truncated = n >= 0 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
     if (n < 0) {

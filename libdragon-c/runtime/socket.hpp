@@ -20,7 +20,8 @@ ssize_t send_with_fds(int sock, std::string_view bytes, const std::vector<int> &
 
 // recvmsg into buf; descriptors that came along are appended to *fds (close-on-exec), and
 // *truncated tells whether the message or its descriptors did not fit. EINTR is retried.
-ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fds, bool *truncated);
+ssize_t recv_with_fds(int sock, char *buf, std::size_t cap, std::vector<int> *fds, bool *truncated,
+                      int flags = 0);
 
 // True when the peer of a connected Unix socket runs as this process's effective uid; else
 // false with *why naming the path, the peer's uid and pid. Checked before anything is sent

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <string>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,6 +105,23 @@ TEST(Spawn, FailuresAreStatusesNotExit127) {
     EXPECT_EQ(dp::spawn(req, &s), DRAGON_INVALID_ARGUMENT);
     EXPECT_NE(std::string(dragon_last_error()).find("bind"), std::string::npos);
     EXPECT_EQ(s.pid, -1);
+    // exec itself fails (an executable file of no known format): the child says why through
+    // the memory it borrows, and nothing is left running.
+    req.cpus.clear();
+    char path[] = "/tmp/dragon-spawn-test.XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "\x01\x02\x03\x04", 4), 4);
+    close(fd);
+    ASSERT_EQ(chmod(path, 0700), 0);
+    req.program = path;
+    EXPECT_EQ(dp::spawn(req, &s), DRAGON_SYSTEM_ERROR);
+    EXPECT_NE(std::string(dragon_last_error()).find("could not execute"), std::string::npos)
+        << dragon_last_error();
+    EXPECT_NE(std::string(dragon_last_error()).find("Exec format error"), std::string::npos)
+        << dragon_last_error();
+    EXPECT_EQ(s.pid, -1);
+    unlink(path);
 }
 
 } // namespace
