@@ -56,7 +56,7 @@ bool resolve(const std::string &program, std::string *path, int *err) {
     return false;
 }
 
-// What the child reports on the error pipe when it cannot exec.
+// What a child that cannot exec reports (ChildPlan::failed_step, failed_errno).
 struct ChildError {
     int step; // 1 stdio, 2 cwd, 3 affinity, 4 exec
     int err;

@@ -5,6 +5,7 @@
 
 #include <cbor.h>
 
+#include <algorithm>
 #include <climits>
 #include <csignal>
 #include <cstring>
@@ -18,22 +19,32 @@ using detail::fail;
 
 // ---- reading: libcbor's streaming decoder, once over the bytes, into a flat tree ------
 
-// One CBOR item. Strings point into the message; a container's items follow it, and `end`
-// is the index just past its last one (a scalar's is its own index + 1).
-enum class Type : uint8_t { kUint, kNeg, kBytes, kText, kArray, kMap, kBool, kNull, kFloat };
+// One CBOR item (24 bytes). Strings are an offset and a length into the message; a
+// container's items follow it, and `end` is the index just past its last one (a scalar's is
+// its own index + 1).
+enum class Type : uint8_t { kUint, kNeg, kBytes, kText, kArray, kMap, kBool, kNull };
 struct Node {
+    uint64_t u = 0;   // kUint's value; kNeg's n, for the value -1 - n; a container's items
+    uint32_t end = 0; // see above
+    uint32_t off = 0; // kBytes, kText: where the string starts in the message
+    uint32_t len = 0; // ... and its bytes
     Type type = Type::kNull;
-    bool flag = false;  // kBool's value
-    uint64_t u = 0;     // kUint's value; kNeg's n, for the value -1 - n; a container's items
-    uint32_t end = 0;   // see above
-    std::string_view s; // kBytes, kText
+    bool flag = false; // kBool's value
 };
+static_assert(sizeof(Node) == 24);
+
+// At most this many items in one message (a legitimate one has a few hundred; a spawn with
+// the largest argument list and environment fits): a hostile 1 MiB of one-byte items costs
+// the decoder 6 MiB, not 24.
+constexpr size_t kMaxItems = size_t{1} << 18;
 
 // What the callbacks build. Only the subset we send is accepted: definite lengths, no tags,
-// no `undefined` or other simple values, text keys, nesting at most kMaxDepth.
+// no floats, no `undefined` or other simple values, text keys, nesting at most kMaxDepth,
+// at most kMaxItems items.
 struct Builder {
-    explicit Builder(std::vector<Node> *out) : nodes(out) {}
+    Builder(std::vector<Node> *out, const uint8_t *message) : nodes(out), base(message) {}
     std::vector<Node> *nodes;
+    const uint8_t *base;
     size_t remaining = 0; // bytes after the item being decoded
     bool bad = false;
     struct Open {
@@ -63,16 +74,13 @@ struct Builder {
         uint64_t items = container ? (n.type == Type::kMap ? 2 * n.u : n.u) : 0;
         // Every item takes at least one byte: a count beyond the bytes left is a lie, and
         // would otherwise reserve memory for nothing.
-        if (container && (n.u > remaining || items > remaining)) {
+        if ((container && (n.u > remaining || items > remaining || depth >= kMaxDepth)) ||
+            nodes->size() >= kMaxItems) {
             bad = true;
             return;
         }
         nodes->push_back(n);
         if (items > 0) {
-            if (depth >= kMaxDepth) {
-                bad = true;
-                return;
-            }
             stack[depth++] = Open{index, items, n.type == Type::kMap};
             return;
         }
@@ -90,29 +98,36 @@ struct Builder {
         }
     }
     static Builder &of(void *ctx) { return *static_cast<Builder *>(ctx); }
-    static void uint_item(void *ctx, uint64_t v) {
-        of(ctx).add(Node{Type::kUint, false, v, 0, {}});
+    static Node item(Type t, uint64_t u = 0, bool flag = false) {
+        Node n;
+        n.type = t;
+        n.u = u;
+        n.flag = flag;
+        return n;
     }
-    static void neg_item(void *ctx, uint64_t v) { of(ctx).add(Node{Type::kNeg, false, v, 0, {}}); }
+    void add_string(Type t, cbor_data p, size_t len) {
+        Node n = item(t);
+        n.off = static_cast<uint32_t>(p - base); // within the message: at most kMaxMessage
+        n.len = static_cast<uint32_t>(len);
+        add(n);
+    }
+    static void uint_item(void *ctx, uint64_t v) { of(ctx).add(item(Type::kUint, v)); }
+    static void neg_item(void *ctx, uint64_t v) { of(ctx).add(item(Type::kNeg, v)); }
     static void u8(void *ctx, uint8_t v) { uint_item(ctx, v); }
     static void u16(void *ctx, uint16_t v) { uint_item(ctx, v); }
     static void u32(void *ctx, uint32_t v) { uint_item(ctx, v); }
     static void n8(void *ctx, uint8_t v) { neg_item(ctx, v); }
     static void n16(void *ctx, uint16_t v) { neg_item(ctx, v); }
     static void n32(void *ctx, uint32_t v) { neg_item(ctx, v); }
-    static void text(void *ctx, cbor_data p, size_t n) {
-        of(ctx).add(Node{Type::kText, false, 0, 0, {reinterpret_cast<const char *>(p), n}});
-    }
-    static void bytes(void *ctx, cbor_data p, size_t n) {
-        of(ctx).add(Node{Type::kBytes, false, 0, 0, {reinterpret_cast<const char *>(p), n}});
-    }
-    static void array(void *ctx, size_t n) { of(ctx).add(Node{Type::kArray, false, n, 0, {}}); }
-    static void map(void *ctx, size_t n) { of(ctx).add(Node{Type::kMap, false, n, 0, {}}); }
-    static void boolean(void *ctx, bool v) { of(ctx).add(Node{Type::kBool, v, 0, 0, {}}); }
-    static void null(void *ctx) { of(ctx).add(Node{Type::kNull, false, 0, 0, {}}); }
-    static void real(void *ctx, float) { of(ctx).add(Node{Type::kFloat, false, 0, 0, {}}); }
-    static void real8(void *ctx, double) { of(ctx).add(Node{Type::kFloat, false, 0, 0, {}}); }
+    static void text(void *ctx, cbor_data p, size_t n) { of(ctx).add_string(Type::kText, p, n); }
+    static void bytes(void *ctx, cbor_data p, size_t n) { of(ctx).add_string(Type::kBytes, p, n); }
+    static void array(void *ctx, size_t n) { of(ctx).add(item(Type::kArray, n)); }
+    static void map(void *ctx, size_t n) { of(ctx).add(item(Type::kMap, n)); }
+    static void boolean(void *ctx, bool v) { of(ctx).add(item(Type::kBool, 0, v)); }
+    static void null(void *ctx) { of(ctx).add(item(Type::kNull)); }
     static void refuse(void *ctx) { of(ctx).bad = true; }
+    static void refuse_float(void *ctx, float) { of(ctx).bad = true; }
+    static void refuse_double(void *ctx, double) { of(ctx).bad = true; }
     static void refuse_tag(void *ctx, uint64_t) { of(ctx).bad = true; }
 };
 
@@ -133,9 +148,9 @@ const cbor_callbacks &callbacks() {
         c.map_start = Builder::map;
         c.boolean = Builder::boolean;
         c.null = Builder::null;
-        c.float2 = Builder::real;
-        c.float4 = Builder::real;
-        c.float8 = Builder::real8;
+        c.float2 = Builder::refuse_float; // we never send floats
+        c.float4 = Builder::refuse_float;
+        c.float8 = Builder::refuse_double;
         c.byte_string_start = Builder::refuse; // indefinite lengths
         c.string_start = Builder::refuse;
         c.indef_array_start = Builder::refuse;
@@ -156,7 +171,8 @@ class Doc {
         nodes_.clear();
         nodes_.reserve(32);
         const auto *p = reinterpret_cast<const uint8_t *>(bytes.data());
-        Builder b(&nodes_);
+        base_ = bytes.data();
+        Builder b(&nodes_, p);
         size_t pos = 0;
         while (pos < bytes.size() && !b.bad) {
             b.remaining = bytes.size() - pos;
@@ -168,12 +184,32 @@ class Doc {
             pos += r.read;
             b.remaining = bytes.size() - pos;
         }
-        return !b.bad && b.depth == 0 && !nodes_.empty();
+        return !b.bad && b.depth == 0 && !nodes_.empty() && unique_keys();
     }
     const Node &at(uint32_t i) const { return nodes_[i]; }
+    std::string_view str(uint32_t i) const { return {base_ + nodes_[i].off, nodes_[i].len}; }
 
   private:
+    // No map has a key twice (RFC 8949, section 5.6: peers would disagree on which counts).
+    bool unique_keys() const {
+        std::vector<std::string_view> keys;
+        for (uint32_t i = 0; i < nodes_.size(); ++i) {
+            if (nodes_[i].type != Type::kMap || nodes_[i].u < 2) {
+                continue;
+            }
+            keys.clear();
+            for (uint32_t k = i + 1; k < nodes_[i].end; k = nodes_[nodes_[k].end].end) {
+                keys.push_back(str(k));
+            }
+            std::sort(keys.begin(), keys.end());
+            if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
+                return false;
+            }
+        }
+        return true;
+    }
     std::vector<Node> nodes_;
+    const char *base_ = nullptr;
 };
 
 // A view of one item of a Doc.
@@ -199,7 +235,7 @@ class Val {
         return -1 - static_cast<int64_t>(n.u);
     }
     bool as_bool() const { return node().flag; }
-    std::string_view str() const { return node().s; }
+    std::string_view str() const { return doc_->str(i_); }
     uint64_t size() const { return node().u; } // items of an array, pairs of a map
 
     // An array's items.
@@ -219,7 +255,7 @@ class Val {
         }
         for (uint32_t k = i_ + 1; k < node().end;) {
             uint32_t v = doc_->at(k).end;
-            if (doc_->at(k).s == key) {
+            if (doc_->str(k) == key) {
                 return Val(*doc_, v);
             }
             k = doc_->at(v).end;
@@ -250,9 +286,9 @@ dragon_status_t parse(std::string_view bytes, Doc *doc, const char *what) {
     if (!doc->parse(bytes)) {
         return fail(DRAGON_MALFORMED,
                     "%s is not well-formed CBOR of this protocol (truncated, trailing bytes, a "
-                    "tag, an indefinite length, a key that is not text, or nested deeper than "
-                    "%d)",
-                    what, kMaxDepth);
+                    "tag, a float, an indefinite length, a key that is not text or appears "
+                    "twice, nested deeper than %d, or more than %zu items)",
+                    what, kMaxDepth, kMaxItems);
     }
     return DRAGON_SUCCESS;
 }
@@ -963,15 +999,49 @@ std::string encode(const Request &request) {
     return m.finish();
 }
 
+namespace {
+
+// Text for people (an error message, which may quote a program's bytes) as valid UTF-8:
+// each byte that does not start a well-formed sequence becomes '?', so that strict peers
+// (Python's cbor2) can read it.
+std::string readable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = n != 0 && i + n <= s.size() && (n != 2 || c >= 0xc2) && (n != 4 || c <= 0xf4);
+        for (size_t k = 1; ok && k < n; ++k) {
+            ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+        }
+        if (ok && n == 3) { // no overlong forms, no surrogates
+            auto c1 = static_cast<unsigned char>(s[i + 1]);
+            ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+        } else if (ok && n == 4) { // no overlong forms, nothing beyond U+10FFFF
+            auto c1 = static_cast<unsigned char>(s[i + 1]);
+            ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+        }
+        if (ok) {
+            out.append(s.substr(i, n));
+            i += n;
+        } else {
+            out.push_back('?');
+            ++i;
+        }
+    }
+    return out;
+}
+
+} // namespace
+
 std::string encode(const Reply &reply, std::string_view op) {
     MapWriter m;
     m.key("v").uint(kVersion);
     m.key("id").uint(reply.id);
     m.key("status").uint(static_cast<uint64_t>(reply.status));
-    // Text from elsewhere (an error message quoting a program's bytes) is sent as it is;
-    // CBOR does not check UTF-8, and neither do our decoders.
     if (reply.status != DRAGON_SUCCESS) {
-        m.key("error").text(reply.error);
+        m.key("error").text(readable(reply.error));
     }
     if (reply.body.index() != 0) {
         m.key("op").text(op);

@@ -288,17 +288,24 @@ void Endpoint::fail_all(dragon_status_t st, const std::string &why, Work *work) 
 }
 
 void Endpoint::read_one(std::unique_lock<std::mutex> &lock, int wait_ms, Work *work) {
+    bool awaited = !pending_.empty(); // a reply is due (not only events)
     lock.unlock();
     std::vector<int> fds;
     bool truncated = false;
     ssize_t n = -1;
     int err = EAGAIN;
     int ready = 1;
-    // First spin a little (the process's wait mode permitting) on a non-blocking receive:
-    // a reply usually comes within microseconds, and a thread that sleeps for it pays a
-    // wake-up, which across CPUs of a VM costs more than the whole request.
-    if (int64_t spin = wait_ms == 0 ? 0 : spin_ns(); spin > 0) {
-        auto until = Clock::now() + std::chrono::nanoseconds(spin);
+    // When a reply is due, first spin a little (the process's wait mode permitting, and
+    // never beyond wait_ms) on a non-blocking receive: a reply usually comes within
+    // microseconds, and a thread that sleeps for it pays a wake-up, which across the CPUs of
+    // a VM costs more than the whole request.
+    int64_t spin = wait_ms == 0 || !awaited ? 0 : spin_ns();
+    if (wait_ms > 0) {
+        spin = std::min<int64_t>(spin, int64_t{wait_ms} * 1000000);
+    }
+    auto start = Clock::now();
+    if (spin > 0) {
+        auto until = start + std::chrono::nanoseconds(spin);
         for (;;) {
             n = recv_with_fds(fd_, buf_.data(), buf_.size(), &fds, &truncated, MSG_DONTWAIT);
             err = errno;
@@ -309,7 +316,13 @@ void Endpoint::read_one(std::unique_lock<std::mutex> &lock, int wait_ms, Work *w
         }
     }
     if (n < 0 && err == EAGAIN) {
-        ready = wait_for(fd_, POLLIN, wait_ms);
+        int left = wait_ms;
+        if (wait_ms > 0) {
+            auto spent =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+            left = static_cast<int>(std::max<int64_t>(0, wait_ms - spent.count()));
+        }
+        ready = wait_for(fd_, POLLIN, left);
         if (ready > 0) {
             n = recv_with_fds(fd_, buf_.data(), buf_.size(), &fds, &truncated);
             err = errno;

@@ -116,9 +116,17 @@ class Daemon {
         close(life[0]);
         life_ = life[1];
         pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+        if (pidfd_ < 0) { // no pidfd: end it through its life pipe, and reap it
+            ADD_FAILURE() << "pidfd_open: " << std::strerror(errno);
+            close(ready[0]);
+            close(life_);
+            life_ = -1;
+            waitpid(pid_, nullptr, 0);
+            return;
+        }
         struct pollfd p = {ready[0], POLLIN, 0};
         char line[8] = {};
-        ok_ = pidfd_ >= 0 && poll(&p, 1, kStartMs) == 1 && read(ready[0], line, 5) == 5 &&
+        ok_ = poll(&p, 1, kStartMs) == 1 && read(ready[0], line, 5) == 5 &&
               std::strncmp(line, "ready", 5) == 0;
         close(ready[0]);
         EXPECT_TRUE(ok_) << "dragon-node did not start (DRAGON_NODE_EXE=" << (exe ? exe : "")
@@ -349,13 +357,15 @@ TEST(Endpoint, ProcessEndedEventsReachSubscribersOnly) {
     EXPECT_EQ(got.size(), 3U);
     EXPECT_EQ(got_second.size(), 3U);
 
+    // The connection that did not subscribe was sent nothing: the daemon publishes an event
+    // to every subscriber at once, and the subscriber has had all of them, so anything sent
+    // to `other` would be waiting on its socket now.
+    struct pollfd p = {other.fd(), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0) << "an event reached a connection that did not subscribe";
     // The join that follows agrees with the events.
     ASSERT_EQ(other.call(req(pr::Join{puids, 0}), Endpoint::kCallMs, &r), DRAGON_SUCCESS)
         << dragon_last_error();
     EXPECT_EQ(std::get<pr::JoinReply>(r.body).exit_codes, std::vector<int>(3, 7));
-    // The connection that did not subscribe was sent nothing: every event was published
-    // to the subscribers together, and the subscriber has had all of them.
-    EXPECT_EQ(other.pump(0), DRAGON_TIMEOUT);
 
     // An unsubscribed handler hears nothing more; the other still does.
     sub.unsubscribe(id2);
@@ -376,7 +386,8 @@ TEST(Endpoint, ProcessEndedEventsReachSubscribersOnly) {
     EXPECT_EQ(got_second.size(), 3U);
 }
 
-// The syscall thread `tid` of this process is in, or -1.
+// The syscall thread `tid` of this process is in, or -1 (also when the kernel does not say:
+// the file is missing where /proc is emulated).
 long syscall_of(pid_t tid) {
     std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/syscall");
     long nr = -1;
@@ -395,6 +406,10 @@ bool waiting_in_poll(pid_t tid) {
 }
 
 TEST(Endpoint, ADaemonThatDiesMidCallGivesClosedWithinTheTimeout) {
+    if (syscall_of(static_cast<pid_t>(syscall(SYS_gettid))) < 0) {
+        GTEST_SKIP() << "/proc/self/task/TID/syscall is not readable here: a call cannot be "
+                        "seen waiting for its reply";
+    }
     Daemon d;
     ASSERT_TRUE(d.ok());
     Endpoint ep(d.socket(), "test");

@@ -143,15 +143,44 @@ TEST(Protocol, MalformedMessagesGetTheirOwnStatusAndAReason) {
         EXPECT_STRNE(dragon_last_error(), "");
     }
     // Outside the subset this protocol sends: tags, indefinite lengths, keys that are not
-    // text, `undefined` and other simple values.
-    for (const char *raw : {"\xa1\x61v\xc1\x02", "\xa1\x61x\x9f\xff",
-                            "\xa1\x61x\x5f\x41"
-                            "a\xff",
-                            "\xa1\x01\x02", "\xa1\x61x\xf7", "\xa1\x61x\xf0", "\xa1\x61x\xff"}) {
-        EXPECT_EQ(pr::decode(std::string(raw), &m), DRAGON_MALFORMED) << raw;
+    // text, floats, `undefined` and other simple values, a key twice.
+    using namespace std::string_view_literals;
+    for (std::string_view raw :
+         {"\xa1\x61v\xc1\x02"sv, "\xa1\x61x\x9f\xff"sv, "\xa1\x61x\x5f\x41\x61\xff"sv,
+          "\xa1\x01\x02"sv, "\xa1\x61x\xf7"sv, "\xa1\x61x\xf0"sv, "\xa1\x61x\xff"sv,
+          "\xa1\x61x\xf9\x3c\x00"sv, "\xa1\x61x\xfa\x3f\x80\x00\x00"sv,
+          "\xa1\x61x\xfb\x3f\xf0\x00\x00\x00\x00\x00\x00"sv}) {
+        EXPECT_EQ(pr::decode(raw, &m), DRAGON_MALFORMED) << raw;
         EXPECT_NE(std::string(dragon_last_error()).find("CBOR"), std::string::npos);
     }
-    // Nesting deeper than the limit is refused before the parser recurses.
+    // A key twice, at the top or in a nested map: peers would disagree on which one counts.
+    std::string twice = cbor(envelope("status", 5));
+    twice[0] = static_cast<char>(0xa5); // five pairs: v, op, id and "puids" twice
+    twice += cbor("puids") + cbor(json::array({1}));
+    twice += cbor("puids") + cbor(json::array({2}));
+    EXPECT_EQ(pr::decode(twice, &m), DRAGON_MALFORMED);
+    EXPECT_NE(std::string(dragon_last_error()).find("twice"), std::string::npos);
+    std::string inner = cbor(envelope("hello"));
+    inner[0] = static_cast<char>(0xa4);
+    inner += cbor("x") + std::string("\xa2\x61k\x01\x61k\x02", 7);
+    EXPECT_EQ(pr::decode(inner, &m), DRAGON_MALFORMED);
+    // Nesting: the envelope and 15 arrays inside it (16 levels) are read, one more is not,
+    // whether the innermost array is empty or not.
+    for (bool empty : {false, true}) {
+        for (int levels : {15, 16}) {
+            json deep = envelope("hello");
+            json *at = &deep["x"];
+            for (int i = 0; i < levels; ++i) {
+                *at = i + 1 < levels || empty ? json::array() : json::array({nullptr});
+                if (i + 1 < levels) {
+                    *at = json::array({nullptr});
+                    at = &(*at)[0];
+                }
+            }
+            EXPECT_EQ(pr::decode(cbor(deep), &m), levels == 15 ? DRAGON_SUCCESS : DRAGON_MALFORMED)
+                << levels << (empty ? " levels, the innermost empty" : " levels");
+        }
+    }
     json deep = envelope("hello");
     json *at = &deep["x"];
     for (int i = 0; i < 40; ++i) {
@@ -160,6 +189,14 @@ TEST(Protocol, MalformedMessagesGetTheirOwnStatusAndAReason) {
     }
     EXPECT_EQ(pr::decode(cbor(deep), &m), DRAGON_MALFORMED);
     EXPECT_NE(std::string(dragon_last_error()).find("nested"), std::string::npos);
+    // More items than any message of ours has (262,144): refused, however small they are.
+    json many = envelope("hello");
+    many["x"] = json::array();
+    for (int i = 0; i < (1 << 18) + 1; ++i) {
+        many["x"].push_back(0);
+    }
+    EXPECT_EQ(pr::decode(cbor(many), &m), DRAGON_MALFORMED);
+    EXPECT_NE(std::string(dragon_last_error()).find("items"), std::string::npos);
     json huge = envelope("hello");
     huge["pad"] = std::string(pr::kMaxMessage, 'a');
     EXPECT_EQ(pr::decode(cbor(huge), &m), DRAGON_MALFORMED);
@@ -250,6 +287,49 @@ TEST(Protocol, SpawnFieldRules) {
         b[key] = value;
         EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_INVALID_ARGUMENT) << b.dump();
     }
+}
+
+TEST(Protocol, IntegersAtTheirEdges) {
+    pr::Request m;
+    auto join = [](const json &timeout) {
+        json j = envelope("join", 3);
+        j["puids"] = json::array({UINT64_MAX});
+        j["timeout_ns"] = timeout;
+        return cbor(j);
+    };
+    ASSERT_EQ(pr::decode(join(-1), &m), DRAGON_SUCCESS) << dragon_last_error();
+    EXPECT_EQ(std::get<pr::Join>(m.body).puids[0], UINT64_MAX);
+    EXPECT_EQ(std::get<pr::Join>(m.body).timeout_ns, -1);
+    EXPECT_EQ(pr::decode(join(INT64_MAX), &m), DRAGON_SUCCESS);
+    EXPECT_EQ(std::get<pr::Join>(m.body).timeout_ns, INT64_MAX);
+    EXPECT_EQ(pr::decode(join(-2), &m), DRAGON_MALFORMED);
+    EXPECT_EQ(pr::decode(join(INT64_MIN), &m), DRAGON_MALFORMED);
+    EXPECT_EQ(pr::decode(join(static_cast<uint64_t>(INT64_MAX) + 1), &m), DRAGON_MALFORMED);
+    // -2^64, the most negative CBOR integer (beyond int64_t): a negative integer of n =
+    // 2^64 - 1.
+    std::string lowest = join(-1);
+    size_t at = lowest.rfind('\x20'); // -1 is 0x20
+    ASSERT_NE(at, std::string::npos);
+    lowest.replace(at, 1, std::string("\x3b\xff\xff\xff\xff\xff\xff\xff\xff", 9));
+    EXPECT_EQ(pr::decode(lowest, &m), DRAGON_MALFORMED);
+    EXPECT_NE(std::string(dragon_last_error()).find("timeout_ns"), std::string::npos);
+}
+
+TEST(Protocol, ErrorTextIsValidUtf8) {
+    pr::Reply r;
+    r.id = 4;
+    r.status = DRAGON_NOT_FOUND;
+    r.error = std::string("cannot start 'caf\xc3\xa9\xff\xfe\xc0\x80x': not found");
+    pr::Incoming in;
+    ASSERT_EQ(pr::decode(pr::encode(r, "spawn"), &in), DRAGON_SUCCESS) << dragon_last_error();
+    EXPECT_EQ(std::get<pr::Reply>(in).error, "cannot start 'caf\xc3\xa9????x': not found");
+    // What a strict reader checks: the text is valid UTF-8 (nlohmann's parser reads it).
+    std::vector<uint8_t> bytes;
+    std::string enc = pr::encode(r, "spawn");
+    bytes.assign(enc.begin(), enc.end());
+    json j = json::from_cbor(bytes, true, false);
+    ASSERT_FALSE(j.is_discarded());
+    EXPECT_NO_THROW((void)j["error"].dump());
 }
 
 TEST(Protocol, ProcessIdsAndRegistryNames) {

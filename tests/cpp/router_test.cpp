@@ -135,7 +135,7 @@ TEST(Router, MalformedMessagesAreMalformedWithAReason) {
         {cbor(json::array({1, 2})), "map"},
         {cbor({{"v", pr::kVersion}, {"id", 3}}), "op"},
         {cbor({{"v", pr::kVersion}, {"op", "status"}, {"id", 3}, {"puids", "x"}}), "puids"},
-        {cbor({{"v", pr::kVersion}, {"op", "status"}, {"id", -3}, {"puids", {1}}}), "id"},
+        {cbor({{"v", pr::kVersion}, {"op", "status"}, {"id", -3}, {"puids", {1}}}), "\"id\""},
         {std::string(), "CBOR"},
     };
     std::string cut = cbor({{"v", pr::kVersion}, {"op", "status"}, {"id", 3}, {"puids", {1}}});
