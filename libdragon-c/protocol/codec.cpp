@@ -197,6 +197,17 @@ class Doc {
             if (nodes_[i].type != Type::kMap || nodes_[i].u < 2) {
                 continue;
             }
+            if (nodes_[i].u <= 16) { // the usual map: compare pairwise, nothing allocated
+                for (uint32_t k = i + 1; k < nodes_[i].end; k = nodes_[nodes_[k].end].end) {
+                    for (uint32_t l = nodes_[nodes_[k].end].end; l < nodes_[i].end;
+                         l = nodes_[nodes_[l].end].end) {
+                        if (str(k) == str(l)) {
+                            return false;
+                        }
+                    }
+                }
+                continue;
+            }
             keys.clear();
             for (uint32_t k = i + 1; k < nodes_[i].end; k = nodes_[nodes_[k].end].end) {
                 keys.push_back(str(k));

@@ -164,6 +164,16 @@ TEST(Protocol, MalformedMessagesGetTheirOwnStatusAndAReason) {
     inner[0] = static_cast<char>(0xa4);
     inner += cbor("x") + std::string("\xa2\x61k\x01\x61k\x02", 7);
     EXPECT_EQ(pr::decode(inner, &m), DRAGON_MALFORMED);
+    // ... and in a large map (checked by sorting): 21 pairs, "k3" twice or not.
+    for (bool dup : {true, false}) {
+        std::string big = cbor(envelope("hello"));
+        big[0] = static_cast<char>(0xb5); // 21 pairs: v, op, id and 18 more
+        for (int k = 0; k < 18; ++k) {
+            big += cbor("k" + std::to_string(dup && k == 17 ? 3 : k)) + cbor(0);
+        }
+        EXPECT_EQ(pr::decode(big, &m), dup ? DRAGON_MALFORMED : DRAGON_SUCCESS)
+            << (dup ? "a key twice in a large map" : "a large map");
+    }
     // Nesting: the envelope and 15 arrays inside it (16 levels) are read, one more is not,
     // whether the innermost array is empty or not.
     for (bool empty : {false, true}) {
