@@ -33,6 +33,7 @@ using dragon::detail::Attempt;
 using dragon::detail::fail;
 using dragon::detail::guarded;
 using dragon::detail::WaitMode;
+using dragon::detail::wrap;
 namespace dc = dragon::chan;
 namespace dobj = dragon::obj;
 namespace detail = dragon::detail;
@@ -322,10 +323,10 @@ Attempt try_recv(dragon_channel_t *ch, RecvArgs &r, bool check_peers, dragon_sta
                     dragon_pool_alloc(ch->obj.pool, std::max<size_t>(len, 1), &r.scratch);
                 r.scratch_size = st == DRAGON_SUCCESS ? std::max<size_t>(len, 1) : 0;
                 if (st != DRAGON_SUCCESS) {
-                    *status = fail(st,
+                    *status = wrap(st,
                                    "%s: no room in the pool to hand over a %zu-byte message "
-                                   "(it stays queued): %s",
-                                   dobj::kind_name(ch->obj.kind), len, dragon_last_error());
+                                   "(it stays queued)",
+                                   dobj::kind_name(ch->obj.kind), len);
                     return Attempt::kDone;
                 }
             }
@@ -663,8 +664,7 @@ dragon_status_t send(dragon_channel_t *ch, const void *buf, size_t len, void *zc
     if (zc_ptr == nullptr && len > ch->slot_size) {
         dragon_status_t st = dragon_pool_alloc_timeout(ch->obj.pool, len, timeout, &owned);
         if (st != DRAGON_SUCCESS) {
-            return fail(st, "send: no room in the pool for a %zu-byte message: %s", len,
-                        dragon_last_error());
+            return wrap(st, "send: no room in the pool for a %zu-byte message", len);
         }
         std::memcpy(owned, buf, len);
         zc_ptr = owned;
@@ -805,10 +805,8 @@ DRAGON_API dragon_status_t dragon_channel_send_mem(dragon_channel_t *channel, vo
     size_t block = 0;
     if (dragon_status_t st = dragon_pool_block_size(channel->obj.pool, ptr, &block);
         st != DRAGON_SUCCESS) {
-        return fail(st,
-                    "dragon_channel_send_mem: %s (the memory must be a live allocation of "
-                    "the channel's pool)",
-                    dragon_last_error());
+        return wrap(st, "dragon_channel_send_mem: the memory must be a live allocation of the "
+                        "channel's pool");
     }
     if (len > block) {
         return fail(DRAGON_INVALID_ARGUMENT,

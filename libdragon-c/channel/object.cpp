@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 using dragon::detail::fail;
+using dragon::detail::wrap;
 
 namespace dragon::obj {
 namespace {
@@ -107,8 +108,7 @@ dragon_status_t decode(const void *bytes, size_t len, Decoded *out) {
     }
     pool::Descriptor md{};
     if (pool::decode(p + kDescriptorFixed, mem_len, &md) != DRAGON_SUCCESS) {
-        return fail(DRAGON_BAD_DESCRIPTOR, "object descriptor: its memory descriptor: %s",
-                    dragon_last_error());
+        return wrap(DRAGON_BAD_DESCRIPTOR, "object descriptor: its memory descriptor");
     }
     if (md.kind != pool::DescriptorKind::kMemory) {
         return fail(DRAGON_BAD_DESCRIPTOR,
@@ -134,8 +134,7 @@ dragon_status_t create(dragon_pool_t *pool, Kind kind, size_t bytes, Attached *o
     if (dragon_status_t st = dragon_pool_alloc(pool, bytes, &mem); st != DRAGON_SUCCESS) {
         const char *name = "?";
         dragon_pool_name(pool, &name);
-        return fail(st, "create %s: %zu bytes from pool '%s': %s", kind_name(kind), bytes, name,
-                    dragon_last_error());
+        return wrap(st, "create %s: %zu bytes from pool '%s'", kind_name(kind), bytes, name);
     }
     // Shared by every process that attaches it: no process owns it (dragon_pool_reclaim
     // leaves it alone). Killed before this store, the creator leaves a block it owns.
@@ -183,7 +182,7 @@ dragon_status_t attach(const void *bytes, size_t len, uint32_t accept, Attached 
         } else {
             if (dragon_status_t st = dragon_pool_attach_serialized(d.mem, d.mem_len, &pool);
                 st != DRAGON_SUCCESS) {
-                return fail(st, "attach %s: %s", kind_name(d.kind), dragon_last_error());
+                return wrap(st, "attach %s", kind_name(d.kind));
             }
             cache.pools.emplace(key, PoolCache::Entry{pool, 1});
         }
@@ -203,7 +202,7 @@ dragon_status_t attach(const void *bytes, size_t len, uint32_t accept, Attached 
     }
     if (st != DRAGON_SUCCESS) {
         release(&a);
-        return fail(st, "attach %s: %s", kind_name(d.kind), dragon_last_error());
+        return wrap(st, "attach %s", kind_name(d.kind));
     }
     a.base = mem;
     a.size = size;
@@ -240,7 +239,7 @@ dragon_status_t serialize(const Attached &a, void *buf, size_t cap, size_t *len)
     if (dragon_status_t st =
             dragon_pool_mem_serialize(a.pool, a.base, a.size, mem, sizeof mem, &mem_len);
         st != DRAGON_SUCCESS) {
-        return fail(st, "serialize %s: %s", kind_name(a.kind), dragon_last_error());
+        return wrap(st, "serialize %s", kind_name(a.kind));
     }
     size_t need = kDescriptorFixed + mem_len;
     *len = need;

@@ -14,14 +14,20 @@ namespace {
 // One message buffer per thread: no allocation on the failure path.
 thread_local char last_error_message[1024] = "";
 
+constexpr size_t kMessageMax = sizeof last_error_message;
+
+// Format into a buffer of our own, then copy: an argument may point into the message buffer
+// (a caller quoting dragon_last_error()), and a format must never read what it writes.
 void vrecord(const char *fmt, va_list ap, int err) {
-    int n = std::vsnprintf(last_error_message, sizeof last_error_message, fmt, ap);
-    if (err != 0 && n >= 0 && static_cast<size_t>(n) < sizeof last_error_message) {
+    char out[kMessageMax];
+    int n = std::vsnprintf(out, sizeof out, fmt, ap);
+    if (err != 0 && n >= 0 && static_cast<size_t>(n) < sizeof out) {
         char buf[128];
         // GNU strerror_r returns the message pointer, which may not be buf.
         const char *msg = strerror_r(err, buf, sizeof buf);
-        std::snprintf(last_error_message + n, sizeof last_error_message - n, ": %s", msg);
+        std::snprintf(out + n, sizeof out - static_cast<size_t>(n), ": %s", msg);
     }
+    std::memcpy(last_error_message, out, sizeof out);
 }
 
 constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
@@ -64,6 +70,22 @@ dragon_status_t fail_errno(dragon_status_t status, int err, const char *fmt, ...
     va_start(ap, fmt);
     vrecord(fmt, ap, err);
     va_end(ap);
+    return status;
+}
+
+dragon_status_t wrap(dragon_status_t status, const char *fmt, ...) {
+    char inner[kMessageMax];
+    std::memcpy(inner, last_error_message, sizeof inner);
+    char out[kMessageMax];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = std::vsnprintf(out, sizeof out, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && static_cast<size_t>(n) < sizeof out) {
+        std::snprintf(out + n, sizeof out - static_cast<size_t>(n), ": %s",
+                      inner[0] != '\0' ? inner : dragon_strerror(status));
+    }
+    std::memcpy(last_error_message, out, sizeof out);
     return status;
 }
 

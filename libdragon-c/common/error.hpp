@@ -18,6 +18,12 @@ dragon_status_t fail(dragon_status_t status, const char *fmt, ...)
 dragon_status_t fail_errno(dragon_status_t status, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+// Wrap the failure an inner call recorded: "<fmt...>: <its message>", and return status.
+// The one way to put context in front of another error (the message buffer is never both
+// read and written by one format; an argument may even be dragon_last_error()).
+dragon_status_t wrap(dragon_status_t status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 // Map an errno from a system call to the closest status.
 dragon_status_t status_from_errno(int err);
 

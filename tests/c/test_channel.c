@@ -939,6 +939,93 @@ static void test_reclaim_after_50_kills(void **state) {
     OK(dragon_pool_destroy(pool));
 }
 
+/* How often `needle` occurs in `hay`. */
+static int occurrences(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
+        ++n;
+    }
+    return n;
+}
+
+/* An error that wraps another reads "<context>: <the inner message>", each part once
+ * (issue 12, bug 1: the wrapping formatted into the buffer it read, and repeated itself). */
+static void assert_wrapped(const char *context, const char *inner_word) {
+    const char *msg = dragon_last_error();
+    if (strncmp(msg, context, strlen(context)) != 0 || occurrences(msg, context) != 1 ||
+        strstr(msg + strlen(context), inner_word) == NULL) {
+        fail_msg("expected \"%s...%s...\" once, got: %s", context, inner_word, msg);
+    }
+}
+
+static void test_wrapped_errors_read_once(void **state) {
+    (void)state;
+    uint8_t desc[DRAGON_OBJECT_DESCRIPTOR_MAX];
+    size_t len = 0;
+    dragon_channel_t *ch = NULL;
+
+    /* Attaching a channel whose pool is gone names the pool (the registry's stale entry). */
+    dragon_pool_t *gone = make_pool("wrapgone", 1 << 20);
+    dragon_channel_t *c0 = make_channel(gone, 4, 64);
+    OK(dragon_channel_serialize(c0, desc, sizeof desc, &len));
+    OK(dragon_channel_detach(c0));
+    OK(dragon_pool_destroy(gone));
+    assert_int_not_equal(dragon_channel_attach(desc, len, NULL, &ch), DRAGON_SUCCESS);
+    assert_wrapped("attach channel: ", "wrapgone");
+
+    /* A damaged descriptor: its memory descriptor is named once. */
+    dragon_pool_t *pool = make_pool("wrap", 1 << 20);
+    dragon_channel_t *c1 = make_channel(pool, 4, 64);
+    OK(dragon_channel_serialize(c1, desc, sizeof desc, &len));
+    desc[len - 1] ^= 0xff;
+    assert_int_not_equal(dragon_channel_attach(desc, len, NULL, &ch), DRAGON_SUCCESS);
+    const char *msg = dragon_last_error();
+    if (occurrences(msg, "object descriptor: ") > 1 || occurrences(msg, "memory descriptor") > 1 ||
+        occurrences(msg, "attach channel: ") > 1 || strlen(msg) < 20) {
+        fail_msg("a damaged descriptor's message repeats itself: %s", msg);
+    }
+
+    /* A channel too large for its pool: the pool's own words follow the context. */
+    assert_int_not_equal(dragon_channel_create(pool, 256, 8192, NULL, &ch), DRAGON_SUCCESS);
+    assert_wrapped("create channel: ", "'wrap'");
+
+    /* send_mem of memory that is not the pool's. */
+    char *outside = malloc(64);
+    assert_int_not_equal(dragon_channel_send_mem(c1, outside, 64, 0), DRAGON_SUCCESS);
+    assert_wrapped("dragon_channel_send_mem: the memory must be a live allocation of the "
+                   "channel's pool: ",
+                   "pool");
+    free(outside);
+
+    /* A full pool: a large message cannot be stored, and a small queued one cannot be handed
+     * over as an allocation (it stays queued). */
+    OK(dragon_channel_send(c1, "ten bytes", 10, 0));
+    void *fill[4096];
+    size_t nfill = 0;
+    while (nfill < 4096 && dragon_pool_alloc(pool, 256, &fill[nfill]) == DRAGON_SUCCESS) {
+        ++nfill;
+    }
+    assert_true(nfill < 4096);
+    char big[1000] = {0};
+    assert_int_equal(dragon_channel_send(c1, big, sizeof big, 0), DRAGON_NO_SPACE);
+    assert_wrapped("send: no room in the pool for a 1000-byte message: ", "pool");
+    void *got = NULL;
+    size_t n = 0;
+    assert_int_equal(dragon_channel_recv_mem(c1, &got, &n, 0), DRAGON_NO_SPACE);
+    assert_wrapped("channel: no room in the pool to hand over a 10-byte message (it stays "
+                   "queued): ",
+                   "pool");
+    for (size_t i = 0; i < nfill; ++i) {
+        OK(dragon_pool_free(pool, fill[i]));
+    }
+    OK(dragon_channel_recv_mem(c1, &got, &n, 0));
+    assert_int_equal(n, 10);
+    assert_memory_equal(got, "ten bytes", 10);
+    OK(dragon_pool_free(pool, got));
+    OK(dragon_channel_destroy(c1));
+    OK(dragon_pool_destroy(pool));
+}
+
 static void test_nothing_left_in_dev_shm(void **state) {
     (void)state;
     assert_int_equal(tu_count_leftovers(runtime_id), 0);
@@ -971,6 +1058,7 @@ int main(void) {
         cmocka_unit_test(test_reclaim_zero_copy_handover),
         cmocka_unit_test(test_reclaim_stale_waiters),
         cmocka_unit_test(test_reclaim_after_50_kills),
+        cmocka_unit_test(test_wrapped_errors_read_once),
         cmocka_unit_test(test_nothing_left_in_dev_shm),
     };
     return cmocka_run_group_tests_name("channel", tests, NULL, NULL);
