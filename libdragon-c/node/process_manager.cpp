@@ -352,9 +352,12 @@ void ProcessManager::proc_ended(Proc &p, int status) {
         p.exit_code = code;
         uint64_t puid = p.puid;
         p.restart_timer = node_.reactor.after(delay, [this, puid] { restart_due(puid); });
-        Output::log("dragon-node: process %llu (%s) failed with exit status %d; restart %u of %u",
+        // The count is logged when the restart happens (restart_due), where the status
+        // counts it: a stop during the wait leaves both at the same number.
+        Output::log("dragon-node: process %llu (%s) failed with exit status %d; restarting in "
+                    "%lld ms",
                     static_cast<unsigned long long>(p.puid), p.launch->spec.program.c_str(), code,
-                    p.restarts + 1, max);
+                    static_cast<long long>(delay / 1000000));
         return;
     }
     end_for_good(p, code);
@@ -385,6 +388,9 @@ void ProcessManager::restart_due(uint64_t puid) {
         return;
     }
     ++p.restarts;
+    Output::log("dragon-node: process %llu (%s): restart %u of %u",
+                static_cast<unsigned long long>(p.puid), p.launch->spec.program.c_str(), p.restarts,
+                p.launch->spec.restart);
     std::array<int, 3> pipes{-1, -1, -1};
     if (start_proc(p, &pipes) != DRAGON_SUCCESS) {
         Output::log("dragon-node: process %llu could not restart: %s",

@@ -272,7 +272,13 @@ if [ -n "$topologies" ]; then
   check "restart: gives up after max (exit 3)" has "restart-gives-up 0 exit 3 restarts 2"
   check "restart: after a SIGKILL" has "restart-after-kill 1 1"
   check "restart: stop ends it for good" has "stop-ends-for-good 0 0 exit 143 restarts 1"
-  check "restart: logged" grep -q "failed with exit status 3; restart 2 of 2" "$work/rc.err"
+  check "restart: logged" grep -q "failed with exit status 3; restarting" "$work/rc.err"
+  check "restart: each restart logged when it happens" grep -q "(sh): restart 2 of 2$" "$work/rc.err"
+  # Stopped while waiting to restart: the last restart the log names is the status's count.
+  read -r bpuid brestarts < <(sed -n 's/^backoff-stop \([0-9]*\) restarts \([0-9]*\)$/\1 \2/p' <<<"$out")
+  blogged=$(grep "process $bpuid (sh)" "$work/rc.err" | grep -o "restart [0-9]* of 100" | awk '{print $2}' | sort -n | tail -1)
+  check "restart: stopped in its back-off, log and status agree ($blogged, $brestarts)" \
+    test -n "$brestarts" -a "${blogged:-0}" = "$brestarts"
   check "group restart: each member restarted twice" has "group-restart 0 1"
   check "group restart: stop ends every member" has "group-restart-stop 0 1"
   check "registry: register" has "reg-register 0"

@@ -159,6 +159,22 @@ static void restarts(void) {
     dragon_process_query(puid, &s);
     printf("stop-ends-for-good %d %d exit %d restarts %u\n", (int)st, (int)st2, code2, s.restarts);
 
+    /* Stopped while it waits to restart (it fails at once, and the wait grows: 10, 20, 40 ms
+     * ...): the daemon's log and its status give the same count (issue 12, bug 5). */
+    a.max_restarts = 100;
+    dragon_process_create(bad, &a, &puid);
+    for (int i = 0; i < 1000; ++i) { /* at most 10 s for three restarts */
+        dragon_process_query(puid, &s);
+        if (s.restarts >= 3) {
+            break;
+        }
+        usleep(10000);
+    }
+    dragon_process_stop(puid, SIGTERM);
+    dragon_process_join(puid, 10 * SECOND, &code);
+    dragon_process_query(puid, &s);
+    printf("backoff-stop %llu restarts %u\n", (unsigned long long)puid, s.restarts);
+
     /* A group with restart on failure: each member fails until its third life. */
     dragon_process_group_t *g = NULL;
     dragon_process_group_create(NULL, &g);
