@@ -110,7 +110,8 @@ DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *grou
 DRAGON_API dragon_status_t dragon_process_group_set_restart(dragon_process_group_t *group,
                                                             uint32_t max_restarts);
 /* Start every member. If one cannot start, those started are killed and the status tells
- * why (the message names the member). */
+ * why (the message names the member). A group with no members is DRAGON_INVALID_ARGUMENT:
+ * starting nothing is never meant (the GPU pattern on a machine without GPUs adds none). */
 DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *group);
 /* Wait for every member to end (for good, when restarting); DRAGON_TIMEOUT if some still
  * run after `timeout`. */

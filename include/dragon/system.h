@@ -32,7 +32,9 @@ DRAGON_API dragon_status_t dragon_system_node_count(uint32_t *count);
 DRAGON_API dragon_status_t dragon_system_node(uint32_t index, dragon_system_node_t *node);
 
 /* One policy per GPU of every node: placement HOST_NAME (and HOST_ID) on its node, that
- * GPU, and the CPUs of the GPU's NUMA domain. *count receives the number of GPUs; at most
+ * GPU, and the CPUs of the GPU's NUMA domain. On a machine without GPUs there are none
+ * (*count is 0): fall back, for example to one process per NUMA domain as
+ * examples/process_group.cpp does. *count receives the number of GPUs; at most
  * cap policies are written (policies may be NULL when cap is 0). policy_size: pass
  * sizeof(dragon_policy_t); elements are strided by it and written as dragon_policy_per_gpu
  * says (dragon/policy.h). */

@@ -43,6 +43,7 @@ class System {
         return out;
     }
     // One policy per GPU of every node: its node, that GPU, the CPUs of its NUMA domain.
+    // Empty on a machine without GPUs (and a ProcessGroup of no members does not start).
     static std::vector<Policy> gpu_policies() {
         std::size_t n = 0;
         detail::check(dragon_system_gpu_policies(nullptr, 0, sizeof(dragon_policy_t), &n));

@@ -216,6 +216,18 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
         if (group->started) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_group_start: started already");
         }
+        // Zero members is never what a program meant, and a silent start would let a job
+        // "succeed" doing nothing: most often the GPU pattern on a machine without GPUs.
+        size_t members = 0;
+        for (const Template &t : group->templates) {
+            members += t.count;
+        }
+        if (members == 0) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "dragon_process_group_start: the group has no members (nothing was "
+                        "added; note that dragon_system_gpu_policies / System::gpu_policies() "
+                        "give no policy on a machine without GPUs)");
+        }
         group->started = true;
         size_t first = 0;
         for (const Template &t : group->templates) {

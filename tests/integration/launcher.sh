@@ -281,6 +281,7 @@ if [ -n "$topologies" ]; then
     test -n "$brestarts" -a "${blogged:-0}" = "$brestarts"
   check "group restart: each member restarted twice" has "group-restart 0 1"
   check "group restart: stop ends every member" has "group-restart-stop 0 1"
+  check "an empty group does not start (invalid argument, 'no members')" has "group-empty 1 1"
   check "registry: register" has "reg-register 0"
   check "registry: a taken name" has "reg-taken 6"
   check "registry: replace" has "reg-replace 0"

@@ -207,6 +207,13 @@ static void restarts(void) {
     }
     printf("group-restart-stop %d %d\n", (int)st, all);
     dragon_process_group_destroy(g);
+
+    /* A group of no members (the GPU pattern on a machine without GPUs) does not start
+     * silently (issue 12, bug 3). */
+    dragon_process_group_create(NULL, &g);
+    st = dragon_process_group_start(g);
+    printf("group-empty %d %d\n", (int)st, strstr(dragon_last_error(), "no members") != NULL);
+    dragon_process_group_destroy(g);
 }
 
 static void registry(const char *self) {
