@@ -294,7 +294,8 @@ int main(int argc, char **argv) {
                                   {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "r:anvR:h", opts, nullptr)) != -1) {
+    opterr = 0; // our own messages, naming the program one way
+    while ((c = getopt_long(argc, argv, ":r:anvR:h", opts, nullptr)) != -1) {
         switch (c) {
         case 'R':
             reclaim = optarg;
@@ -320,8 +321,14 @@ int main(int argc, char **argv) {
         case 'h':
             usage(stdout);
             return 0;
+        case ':':
+            std::fprintf(stderr, "dragon-cleanup: %s needs a value; try 'dragon-cleanup --help'\n",
+                         argv[optind - 1]);
+            return 2;
         default:
-            usage(stderr);
+            std::fprintf(stderr,
+                         "dragon-cleanup: unknown option '%s'; try 'dragon-cleanup --help'\n",
+                         argv[optind - 1]);
             return 2;
         }
     }
@@ -381,6 +388,7 @@ int main(int argc, char **argv) {
         }
         if (dry_run) {
             std::printf("would remove %s/%s\n", kShmDir, e->d_name);
+            ++removed;
             continue;
         }
         std::string name = std::string("/") + e->d_name;
@@ -406,8 +414,13 @@ int main(int argc, char **argv) {
             ++failed;
         }
     }
-    if (verbose || removed != 0) {
-        std::printf("dragon-cleanup: removed %d segment%s\n", removed, removed == 1 ? "" : "s");
+    if (verbose || dry_run || removed != 0) {
+        std::string of = all ? std::string(" of every runtime")
+                         : runtime[0] == 'u' && runtime == "u" + std::to_string(geteuid())
+                             ? " of pools made outside a runtime ('" + runtime + "')"
+                             : " of runtime '" + runtime + "'";
+        std::printf("dragon-cleanup: %s %d segment%s%s\n", dry_run ? "would remove" : "removed",
+                    removed, removed == 1 ? "" : "s", of.c_str());
     }
     return failed == 0 ? 0 : 1;
 }

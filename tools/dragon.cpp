@@ -312,7 +312,8 @@ static int run(int argc, char **argv) {
                                   {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "+hV", opts, nullptr)) != -1) {
+    opterr = 0; // our own messages, naming the program one way
+    while ((c = getopt_long(argc, argv, "+:hV", opts, nullptr)) != -1) {
         switch (c) {
         case 'r':
             runtime_id = optarg;
@@ -344,8 +345,13 @@ static int run(int argc, char **argv) {
         case 'h':
             usage(stdout);
             return 0;
+        case ':':
+            std::fprintf(stderr, "dragon: %s needs a value; try 'dragon --help'\n",
+                         argv[optind - 1]);
+            return 2;
         default:
-            std::fprintf(stderr, "dragon: try 'dragon --help'\n");
+            std::fprintf(stderr, "dragon: unknown option '%s'; try 'dragon --help'\n",
+                         argv[optind - 1]);
             return 2;
         }
     }

@@ -42,7 +42,7 @@ DRAGON_API dragon_status_t dragon_process_attr_init(dragon_process_attr_t *attr)
 /* Start argv[0] (a path or a name in PATH) with argv (NULL-terminated). *puid receives the
  * process's runtime-wide id. DRAGON_NOT_FOUND: no such program; DRAGON_NOT_FOUND /
  * DRAGON_INVALID_ARGUMENT: the policy names CPUs or GPUs the node does not have;
- * DRAGON_CLOSED: not inside a runtime, or its daemon is gone. */
+ * DRAGON_NOT_IN_RUNTIME: not started by `dragon`; DRAGON_CLOSED: its daemon is gone. */
 DRAGON_API dragon_status_t dragon_process_create(const char *const *argv,
                                                  const dragon_process_attr_t *attr, uint64_t *puid);
 

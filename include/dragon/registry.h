@@ -26,7 +26,7 @@ typedef enum dragon_registry_kind {
 
 /* Register `name` -> (kind, value). DRAGON_ALREADY_EXISTS if the name is taken, unless
  * replace is non-zero; DRAGON_INVALID_ARGUMENT for a bad name or a value too long;
- * DRAGON_CLOSED outside a runtime. */
+ * DRAGON_NOT_IN_RUNTIME outside a runtime. */
 DRAGON_API dragon_status_t dragon_registry_register(const char *name, dragon_registry_kind_t kind,
                                                     const void *value, size_t len, int replace);
 

@@ -47,6 +47,7 @@ typedef enum dragon_status {
     DRAGON_BROKEN = 19,           /* the barrier is broken (aborted, or a wait timed out) */
     DRAGON_MALFORMED = 20,        /* a control message that cannot be decoded (see last_error) */
     DRAGON_VERSION_MISMATCH = 21, /* a peer speaks another protocol version (both are named) */
+    DRAGON_NOT_IN_RUNTIME = 22,   /* a runtime call from a program not started by `dragon` */
     DRAGON_STATUS_COUNT_          /* not a status; keeps the table honest */
 } dragon_status_t;
 

@@ -25,7 +25,7 @@ typedef struct dragon_system_node {
     uint32_t gpu_count;
 } dragon_system_node_t;
 
-/* Nodes of the runtime. DRAGON_CLOSED outside a runtime. */
+/* Nodes of the runtime. DRAGON_NOT_IN_RUNTIME outside a runtime. */
 DRAGON_API dragon_status_t dragon_system_node_count(uint32_t *count);
 
 /* Node `index` (0 .. count-1, by node id). DRAGON_NOT_FOUND past the end. */

@@ -53,6 +53,7 @@ constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
     "barrier broken",
     "malformed message",
     "protocol version mismatch",
+    "not inside a dragon runtime",
 };
 
 } // namespace

@@ -437,8 +437,10 @@ DRAGON_API dragon_status_t dragon_pool_create(const char *name, size_t size,
                 }
                 return fail(DRAGON_ALREADY_EXISTS,
                             "pool '%s' already exists in runtime '%s' on node %" PRIu64
-                            " (segment %s)",
-                            name, r.runtime_id, r.node_id, p->segment);
+                            " (segment %s); attach it to use it, or, if no running program "
+                            "uses it (one that ended early leaves its pools), remove it with "
+                            "`dragon-cleanup -r %s`",
+                            name, r.runtime_id, r.node_id, p->segment, r.runtime_id);
             }
             return fail_errno(status_from_errno(err), err, "create pool '%s': shm_open %s", name,
                               p->segment);

@@ -118,8 +118,9 @@ dragon_status_t Endpoint::process(Endpoint **out) {
     std::call_once(atfork, [] { pthread_atfork(nullptr, nullptr, forget_in_child); });
     const char *path = std::getenv("DRAGON_NODE_SOCKET");
     if (path == nullptr || *path == '\0') {
-        return fail(DRAGON_CLOSED, "not inside a dragon runtime: DRAGON_NODE_SOCKET is not set "
-                                   "(start the program with `dragon`)");
+        return fail(DRAGON_NOT_IN_RUNTIME,
+                    "not inside a dragon runtime: DRAGON_NODE_SOCKET is not set "
+                    "(start the program with `dragon`)");
     }
     auto *fresh = new Endpoint(path);
     if (dragon_status_t st = fresh->connect(); st != DRAGON_SUCCESS) {

@@ -70,6 +70,27 @@ check "missing program: named in the error" grep -q "no-such-program-xyz" <<<"$e
 timeout 30 "$dragon" --no-such-option true 2>/dev/null; rc=$?
 check "bad option: 2" [ $rc -eq 2 ]
 check "--help prints usage" sh -c "'$dragon' --help | grep -q 'Usage: dragon'"
+# A bad option: one line, the program named one way (issue 12, item 9).
+err=$(timeout 30 "$dragon" --no-such-option true 2>&1)
+check "bad option: one line naming the option ($err)" [ "$err" = "dragon: unknown option '--no-such-option'; try 'dragon --help'" ]
+err=$(timeout 30 "$cleanup_tool" --no-such-option 2>&1); rc=$?
+check "dragon-cleanup, bad option: 2, one line ($err)" [ $rc -eq 2 -a "$err" = "dragon-cleanup: unknown option '--no-such-option'; try 'dragon-cleanup --help'" ]
+
+# A program outside a runtime that ends early leaves its pool: the next run is told what to
+# do, and dragon-cleanup lists it (dry run), then removes it (issue 12, bug 6).
+lrt=tlc$sfx
+out=$(DRAGON_RUNTIME_ID=$lrt timeout 30 "$build/tests/integration/pool-client" leave left 2>&1)
+check "a pool left behind by a program that ended early" [ "$out" = "leave 0" ]
+err=$(DRAGON_RUNTIME_ID=$lrt timeout 30 "$build/tests/integration/pool-client" create left 2>&1); rc=$?
+check "its name is taken next time: 6 ($rc)" grep -q "^create 6$" <<<"$err"
+check "... and the message says what to do" grep -q "dragon-cleanup -r $lrt" <<<"$err"
+out=$(timeout 30 "$cleanup_tool" --dry-run -r $lrt 2>&1)
+check "dragon-cleanup --dry-run lists the segment" grep -q "^would remove /dev/shm/dragon\.$lrt\.0\.pool\.left" <<<"$out"
+check "... and counts what it would remove ($(tail -1 <<<"$out"))" [ "$(tail -1 <<<"$out")" = "dragon-cleanup: would remove 1 segment of runtime '$lrt'" ]
+check "... and removes nothing" ls /dev/shm/dragon.$lrt.0.pool.left*
+out=$(timeout 30 "$cleanup_tool" -r $lrt 2>&1)
+check "dragon-cleanup removes it ($out)" [ "$out" = "dragon-cleanup: removed 1 segment of runtime '$lrt'" ]
+check "... and nothing of it is left" nothing_left $lrt
 check "--help documents exit statuses and stdin" sh -c "'$dragon' --help | grep -q 'Exit status:' && '$dragon' --help | grep -q 'standard input'"
 check "--version" sh -c "'$dragon' --version | grep -q '^dragon [0-9]'"
 err=$(timeout 30 "$dragon" --runtime-id 'bad/id' true 2>&1); rc=$?
@@ -250,7 +271,7 @@ if [ -n "$topologies" ]; then
   check "C++ Registry: lookup timeout" has "cpp-registry-timeout 4"
   check "C++ System: one node, 4 GPUs, 4 policies on it" has "cpp-system 1 4 4 same-host"
   out=$(env -u DRAGON_NODE_SOCKET timeout 30 "$build/tests/integration/process-client" 2>/dev/null | head -1)
-  check "process: outside a runtime, DRAGON_CLOSED" [ "$out" = "create 14" ]
+  check "process: outside a runtime, DRAGON_NOT_IN_RUNTIME (not CLOSED)" [ "$out" = "create 22" ]
 fi
 
 # Process state, pipes and inherited stdio, restart on failure, the registry, the system's

@@ -3,6 +3,8 @@
  *   pool-client create NAME        create pool NAME, use it, destroy it; prints
  *                                  "create STATUS SEGMENT" (the error on stderr)
  *   pool-client attach NAME        attach pool NAME and detach; prints "attach STATUS"
+ *   pool-client leave NAME         create pool NAME and exit without destroying it (a
+ *                                  program that ended early); prints "leave STATUS"
  *   pool-client child-attach NAME  create pool NAME, start "pool-client attach NAME" as a
  *                                  process of the runtime with an environment of its own
  *                                  (PATH only: no DRAGON_* variable), print
@@ -32,6 +34,13 @@ static int create(const char *name) {
     }
     printf("create %d %s\n", (int)st, segment);
     return dragon_pool_destroy(pool) == DRAGON_SUCCESS && st == DRAGON_SUCCESS ? 0 : 1;
+}
+
+static int leave(const char *name) {
+    dragon_pool_t *pool = NULL;
+    dragon_status_t st = dragon_pool_create(name, 1 << 20, NULL, &pool);
+    printf("leave %d\n", (int)st);
+    return st == DRAGON_SUCCESS ? 0 : 1;
 }
 
 static int attach(const char *name) {
@@ -78,12 +87,15 @@ int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "create") == 0) {
         return create(argv[2]);
     }
+    if (argc == 3 && strcmp(argv[1], "leave") == 0) {
+        return leave(argv[2]);
+    }
     if (argc == 3 && strcmp(argv[1], "attach") == 0) {
         return attach(argv[2]);
     }
     if (argc == 3 && strcmp(argv[1], "child-attach") == 0) {
         return child_attach(argv[0], argv[2]);
     }
-    fprintf(stderr, "usage: pool-client create|attach|child-attach NAME\n");
+    fprintf(stderr, "usage: pool-client create|leave|attach|child-attach NAME\n");
     return 2;
 }
