@@ -65,9 +65,9 @@ int main(int argc, char **argv) {
                 policies.push_back(p);
             }
         }
-        std::printf("Launching %zu processes with GPU and CPU affinity policies in a "
+        std::printf("Launching %zu process%s with GPU and CPU affinity policies in a "
                     "ProcessGroup...\n",
-                    policies.size());
+                    policies.size(), policies.size() == 1 ? "" : "es");
         std::fflush(stdout);
         dragon::ProcessGroup group;
         for (const dragon::Policy &p : policies) {
@@ -81,7 +81,8 @@ int main(int argc, char **argv) {
         for (std::uint32_t i = 0; i < group.size(); ++i) {
             failed += group.member(i).exit_code != 0 ? 1 : 0;
         }
-        std::printf("%u processes ran, %d failed\n", group.size(), failed);
+        std::printf("%u process%s ran, %d failed\n", group.size(), group.size() == 1 ? "" : "es",
+                    failed);
         return failed == 0 ? 0 : 1;
     } catch (const dragon::Error &e) {
         std::fprintf(stderr, "process-group: %s\n", e.what());
