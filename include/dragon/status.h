@@ -51,7 +51,7 @@ typedef enum dragon_status {
     DRAGON_STATUS_COUNT_          /* not a status; keeps the table honest */
 } dragon_status_t;
 
-/* A short, static, English name for a status ("no space in pool"). Never NULL. */
+/* A short, static, English name for a status ("timed out"). Never NULL. */
 DRAGON_API const char *dragon_strerror(dragon_status_t status);
 
 /* The detailed message of the calling thread's last failed call, or "" if none failed yet.

@@ -34,7 +34,7 @@ constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
     "success",
     "invalid argument",
     "out of process memory",
-    "no space in pool",
+    "no space left (in a pool, the registry or /dev/shm: see the message)",
     "timed out",
     "not found",
     "already exists",

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,6 +112,23 @@ TEST_F(PoolTest, ErrorsCarryStatusAndDetail) {
     EXPECT_TRUE(ok);
     ok.free();
     pool.destroy();
+}
+
+TEST_F(PoolTest, ShortOfDevShmSaysDevShm) {
+    // A pool larger than /dev/shm: the error names /dev/shm, not the pool's room (issue 12,
+    // item 9: "no space in pool" was printed). Larger than its whole size, not only than what
+    // is free, so that the kernel refuses it at once instead of filling /dev/shm first.
+    struct statvfs vfs {};
+    ASSERT_EQ(statvfs("/dev/shm", &vfs), 0);
+    std::size_t total = static_cast<std::size_t>(vfs.f_blocks) * vfs.f_frsize;
+    try {
+        (void)dragon::Pool::create("cpp-too-big", total + (std::size_t{1} << 30));
+        FAIL() << "a pool larger than /dev/shm was created";
+    } catch (const dragon::Error &e) {
+        EXPECT_EQ(e.status(), DRAGON_NO_SPACE) << e.what();
+        EXPECT_NE(std::string(e.what()).find("/dev/shm"), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).find("no space in pool"), std::string::npos) << e.what();
+    }
 }
 
 TEST_F(PoolTest, AttachByDescriptorAndOptions) {
