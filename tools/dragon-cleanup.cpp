@@ -341,9 +341,11 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "dragon-cleanup: give --runtime-id or --all, not both\n");
         return 2;
     }
+    // The runtime id of pools made outside a runtime (pool/pool.cpp).
+    const std::string outside = "u" + std::to_string(geteuid());
     if (!all && runtime.empty()) {
         const char *env = std::getenv("DRAGON_RUNTIME_ID");
-        runtime = env != nullptr && *env != '\0' ? env : "u" + std::to_string(geteuid());
+        runtime = env != nullptr && *env != '\0' ? env : outside;
     }
     if (!all && !dragon::runtime::valid_runtime_id(runtime)) {
         std::fprintf(stderr, "dragon-cleanup: '%s' is not a runtime id\n", runtime.c_str());
@@ -416,7 +418,7 @@ int main(int argc, char **argv) {
     }
     if (verbose || dry_run || removed != 0) {
         std::string of = all ? std::string(" of every runtime")
-                         : runtime[0] == 'u' && runtime == "u" + std::to_string(geteuid())
+                         : runtime == outside
                              ? " of pools made outside a runtime ('" + runtime + "')"
                              : " of runtime '" + runtime + "'";
         std::printf("dragon-cleanup: %s %d segment%s%s\n", dry_run ? "would remove" : "removed",

@@ -481,12 +481,8 @@ bool waitv(WaitvEntry *w, size_t n, const struct timespec *rel) {
 
 namespace dragon::chan {
 
-dragon_wait_mode_t process_wait_mode() {
-    return detail::process_wait_mode();
-}
-
 dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wait_mode_t *mode) {
-    *mode = process_wait_mode();
+    *mode = dragon::detail::process_wait_mode();
     if (given == nullptr) {
         return DRAGON_SUCCESS;
     }
@@ -506,7 +502,8 @@ dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wai
     if (!dragon::detail::valid_wait_mode(raw)) {
         return fail(DRAGON_INVALID_ARGUMENT, "unknown wait mode %d", raw);
     }
-    *mode = raw == DRAGON_WAIT_DEFAULT ? process_wait_mode() : static_cast<dragon_wait_mode_t>(raw);
+    *mode = raw == DRAGON_WAIT_DEFAULT ? dragon::detail::process_wait_mode()
+                                       : static_cast<dragon_wait_mode_t>(raw);
     return DRAGON_SUCCESS;
 }
 

@@ -5,6 +5,7 @@
 #include "object.hpp"
 
 #include "../common/wait.hpp"
+#include "../common/wait_mode.hpp"
 
 #include <dragon/channel.h>
 
@@ -28,13 +29,10 @@ namespace dragon::chan {
 // process's default, resolved).
 dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *attr, dragon_wait_mode_t *mode);
 
-// The process's default wait mode ($DRAGON_WAIT_MODE, from its policy; else adaptive).
-dragon_wait_mode_t process_wait_mode();
-
 // The wait loop's mode for a (validated) ABI wait mode.
 inline detail::WaitMode to_wait_mode(dragon_wait_mode_t m) {
     if (m == DRAGON_WAIT_DEFAULT) {
-        m = process_wait_mode();
+        m = detail::process_wait_mode();
     }
     return m == DRAGON_WAIT_SPIN   ? detail::WaitMode::kSpin
            : m == DRAGON_WAIT_IDLE ? detail::WaitMode::kIdle

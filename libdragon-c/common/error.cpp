@@ -18,14 +18,12 @@ constexpr size_t kMessageMax = sizeof last_error_message;
 
 // Format into a buffer of our own, then copy: an argument may point into the message buffer
 // (a caller quoting dragon_last_error()), and a format must never read what it writes.
-void vrecord(const char *fmt, va_list ap, int err) {
+// tail (may be null): appended as ": <tail>".
+void vrecord(const char *fmt, va_list ap, const char *tail) {
     char out[kMessageMax];
     int n = std::vsnprintf(out, sizeof out, fmt, ap);
-    if (err != 0 && n >= 0 && static_cast<size_t>(n) < sizeof out) {
-        char buf[128];
-        // GNU strerror_r returns the message pointer, which may not be buf.
-        const char *msg = strerror_r(err, buf, sizeof buf);
-        std::snprintf(out + n, sizeof out - static_cast<size_t>(n), ": %s", msg);
+    if (tail != nullptr && n >= 0 && static_cast<size_t>(n) < sizeof out) {
+        std::snprintf(out + n, sizeof out - static_cast<size_t>(n), ": %s", tail);
     }
     std::memcpy(last_error_message, out, sizeof out);
 }
@@ -61,15 +59,18 @@ constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
 dragon_status_t fail(dragon_status_t status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vrecord(fmt, ap, 0);
+    vrecord(fmt, ap, nullptr);
     va_end(ap);
     return status;
 }
 
 dragon_status_t fail_errno(dragon_status_t status, int err, const char *fmt, ...) {
+    char buf[128];
+    // GNU strerror_r returns the message pointer, which may not be buf.
+    const char *msg = err != 0 ? strerror_r(err, buf, sizeof buf) : nullptr;
     va_list ap;
     va_start(ap, fmt);
-    vrecord(fmt, ap, err);
+    vrecord(fmt, ap, msg);
     va_end(ap);
     return status;
 }
@@ -77,16 +78,10 @@ dragon_status_t fail_errno(dragon_status_t status, int err, const char *fmt, ...
 dragon_status_t wrap(dragon_status_t status, const char *fmt, ...) {
     char inner[kMessageMax];
     std::memcpy(inner, last_error_message, sizeof inner);
-    char out[kMessageMax];
     va_list ap;
     va_start(ap, fmt);
-    int n = std::vsnprintf(out, sizeof out, fmt, ap);
+    vrecord(fmt, ap, inner[0] != '\0' ? inner : dragon_strerror(status));
     va_end(ap);
-    if (n >= 0 && static_cast<size_t>(n) < sizeof out) {
-        std::snprintf(out + n, sizeof out - static_cast<size_t>(n), ": %s",
-                      inner[0] != '\0' ? inner : dragon_strerror(status));
-    }
-    std::memcpy(last_error_message, out, sizeof out);
     return status;
 }
 
