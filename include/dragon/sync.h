@@ -39,12 +39,30 @@ DRAGON_API dragon_status_t dragon_queue_create(dragon_pool_t *pool, size_t maxsi
 DRAGON_API dragon_status_t dragon_queue_attach(const void *bytes, size_t len,
                                                const dragon_channel_attr_t *attr,
                                                dragon_queue_t **queue);
+/* A queue of fixed-size items of one type: every put must carry exactly item_size bytes
+ * (> 0), so a get never takes an item it cannot return. type_tag names the item type (0:
+ * untyped, any type of that size); the C++ Queue<T> uses a tag derived from T.
+ * dragon_queue_attach_typed refuses (DRAGON_INVALID_ARGUMENT, consuming nothing) a queue whose
+ * items are not fixed at item_size bytes, or whose tag and type_tag are both set and differ. */
+DRAGON_API dragon_status_t dragon_queue_create_typed(dragon_pool_t *pool, size_t maxsize,
+                                                     size_t item_size, uint64_t type_tag,
+                                                     const dragon_channel_attr_t *attr,
+                                                     dragon_queue_t **queue);
+DRAGON_API dragon_status_t dragon_queue_attach_typed(const void *bytes, size_t len,
+                                                     size_t item_size, uint64_t type_tag,
+                                                     const dragon_channel_attr_t *attr,
+                                                     dragon_queue_t **queue);
+/* The queue's item type: *item_size the fixed item size (0: items of any length, as
+ * dragon_queue_create makes them), *type_tag its tag (0: untyped). Either may be NULL. */
+DRAGON_API dragon_status_t dragon_queue_item_type(const dragon_queue_t *queue, size_t *item_size,
+                                                  uint64_t *type_tag);
 DRAGON_API dragon_status_t dragon_queue_serialize(const dragon_queue_t *queue, void *buf,
                                                   size_t cap, size_t *len);
 DRAGON_API dragon_status_t dragon_queue_detach(dragon_queue_t *queue);
 DRAGON_API dragon_status_t dragon_queue_destroy(dragon_queue_t *queue);
 
-/* put: DRAGON_TIMEOUT when the queue stayed full. get: DRAGON_TIMEOUT when it stayed empty;
+/* put: DRAGON_TIMEOUT when the queue stayed full; DRAGON_INVALID_ARGUMENT for an item whose
+ * length is not a fixed-size queue's item size. get: DRAGON_TIMEOUT when it stayed empty;
  * DRAGON_BUFFER_TOO_SMALL (with *len = the length needed) leaves the item queued. */
 DRAGON_API dragon_status_t dragon_queue_put(dragon_queue_t *queue, const void *buf, size_t len,
                                             dragon_timeout_t timeout);

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -82,6 +83,18 @@ struct is_byte_buffer<std::vector<std::uint8_t>> : std::true_type {};
 template <>
 struct is_byte_buffer<std::string> : std::true_type {};
 
+// Queue<T>'s type tag in the queue's header: FNV-1a over T's mangled name and size, so two
+// programs built with the same C++ ABI agree on it (never 0, which means untyped).
+template <typename T>
+std::uint64_t queue_type_tag() {
+    std::uint64_t h = 14695981039346656037ULL;
+    for (const char *c = typeid(T).name(); *c != '\0'; ++c) {
+        h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
+    }
+    h = (h ^ sizeof(T)) * 1099511628211ULL;
+    return h == 0 ? 1 : h;
+}
+
 } // namespace detail
 
 // A multiprocessing-style queue of T: a trivially copyable type, or a byte buffer
@@ -97,24 +110,44 @@ class Queue : public detail::SyncHandle<dragon_queue_t, dragon_queue_detach, dra
   public:
     using Base::Base;
 
-    // maxsize 0: DRAGON_QUEUE_DEFAULT_MAXSIZE. item_size: bytes an item may have and still
-    // travel in a slot (0: sizeof(T) for values, 256 for byte buffers).
+    // maxsize 0: DRAGON_QUEUE_DEFAULT_MAXSIZE. A queue of values holds items of exactly
+    // sizeof(T) bytes tagged with T's type (item_size is ignored); a queue of byte buffers
+    // holds any length, item_size bytes in a slot (0: 256), longer ones as pool allocations.
     static Queue create(Pool &pool, std::size_t maxsize = 0, std::size_t item_size = 0,
                         WaitMode mode = WaitMode::process_default) {
-        if (item_size == 0 && !detail::is_byte_buffer<T>::value) {
-            item_size = sizeof(T);
-        }
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_queue_t *q = nullptr;
-        detail::check(dragon_queue_create(pool.handle(), maxsize, item_size, &attr, &q));
+        if constexpr (detail::is_byte_buffer<T>::value) {
+            detail::check(dragon_queue_create(pool.handle(), maxsize, item_size, &attr, &q));
+        } else {
+            (void)item_size;
+            detail::check(dragon_queue_create_typed(pool.handle(), maxsize, sizeof(T),
+                                                    detail::queue_type_tag<T>(), &attr, &q));
+        }
         return Queue(q);
     }
+    // Refuses (Error DRAGON_INVALID_ARGUMENT) a queue of another item type: values need a
+    // queue of sizeof(T)-byte items of T (or untyped), byte buffers one of any length.
     static Queue attach(const std::vector<std::uint8_t> &d,
                         WaitMode mode = WaitMode::process_default) {
         dragon_channel_attr_t attr = detail::channel_attr(mode);
         dragon_queue_t *q = nullptr;
-        detail::check(dragon_queue_attach(d.data(), d.size(), &attr, &q));
-        return Queue(q);
+        if constexpr (detail::is_byte_buffer<T>::value) {
+            detail::check(dragon_queue_attach(d.data(), d.size(), &attr, &q));
+            Queue queue(q);
+            std::size_t fixed = 0;
+            detail::check(dragon_queue_item_type(q, &fixed, nullptr));
+            if (fixed != 0) {
+                throw Error(DRAGON_INVALID_ARGUMENT,
+                            "Queue::attach: a queue of " + std::to_string(fixed) +
+                                "-byte values, not of byte buffers (nothing was taken from it)");
+            }
+            return queue;
+        } else {
+            detail::check(dragon_queue_attach_typed(d.data(), d.size(), sizeof(T),
+                                                    detail::queue_type_tag<T>(), &attr, &q));
+            return Queue(q);
+        }
     }
 
     // Error(DRAGON_TIMEOUT) if the queue stayed full.
@@ -167,9 +200,7 @@ class Queue : public detail::SyncHandle<dragon_queue_t, dragon_queue_detach, dra
             if (!detail::timed(dragon_queue_get(this->h_, &item, sizeof item, &len, t))) {
                 return std::nullopt;
             }
-            if (len != sizeof item) {
-                throw Error(DRAGON_INVALID_ARGUMENT, "Queue::get: an item of the wrong size");
-            }
+            // attach_typed and put's size check keep other sizes out of this queue
             return item;
         }
     }

@@ -508,7 +508,7 @@ dragon_status_t resolve_wait_mode(const dragon_channel_attr_t *given, dragon_wai
 }
 
 dragon_status_t create(dragon_pool_t *pool, obj::Kind kind, size_t capacity, size_t slot_size,
-                       dragon_wait_mode_t mode, dragon_channel_t **out) {
+                       dragon_wait_mode_t mode, dragon_channel_t **out, ItemType item) {
     if (out == nullptr) {
         return fail(DRAGON_INVALID_ARGUMENT, "create %s: output handle is NULL",
                     obj::kind_name(kind));
@@ -538,6 +538,8 @@ dragon_status_t create(dragon_pool_t *pool, obj::Kind kind, size_t capacity, siz
     h->slot_size = slot;
     h->stride = stride;
     h->slots_offset = sizeof(ChannelHeader);
+    h->item_fixed = item.fixed;
+    h->item_tag = item.tag;
     uint8_t *slots = static_cast<uint8_t *>(ch->obj.base) + h->slots_offset;
     for (uint64_t i = 0; i < capacity; ++i) {
         reinterpret_cast<Slot *>(slots + i * stride)

@@ -39,9 +39,10 @@ inline detail::WaitMode to_wait_mode(dragon_wait_mode_t m) {
                                    : detail::WaitMode::kAdaptive;
 }
 
-// Create or attach a channel-shaped object (a channel or a queue).
+// Create or attach a channel-shaped object (a channel or a queue; item: a queue's item
+// type, in the header before the object is published).
 dragon_status_t create(dragon_pool_t *pool, obj::Kind kind, size_t capacity, size_t slot_size,
-                       dragon_wait_mode_t mode, dragon_channel_t **out);
+                       dragon_wait_mode_t mode, dragon_channel_t **out, ItemType item = {});
 dragon_status_t attach(const void *bytes, size_t len, uint32_t accept, dragon_wait_mode_t mode,
                        dragon_channel_t **out);
 dragon_status_t destroy(dragon_channel_t *ch);

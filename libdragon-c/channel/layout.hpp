@@ -1,5 +1,5 @@
 // The memory layout of a channel (docs/channel.md): one pool allocation holding a header of
-// six cache lines and `capacity` slots.
+// seven cache lines and `capacity` slots.
 #pragma once
 
 #include "object.hpp"
@@ -75,7 +75,18 @@ struct alignas(64) ChannelHeader { // NOLINT(clang-analyzer-optin.performance.Pa
     // Line 5: queues only (task_done / join).
     alignas(64) std::atomic<uint64_t> unfinished;
     Waiters join;
+    // Line 6: queues only, written at creation: the item type (docs/sync.md). item_fixed:
+    // every item has exactly this many bytes (0: any length up to the slot, or beyond as
+    // a pool allocation); item_tag: the type's tag (0: untyped).
+    alignas(64) uint64_t item_fixed;
+    uint64_t item_tag;
 };
-static_assert(sizeof(ChannelHeader) == size_t{6} * 64);
+static_assert(sizeof(ChannelHeader) == size_t{7} * 64);
+
+// A queue's item type as its creator declared it (ChannelHeader line 6).
+struct ItemType {
+    uint64_t fixed = 0;
+    uint64_t tag = 0;
+};
 
 } // namespace dragon::chan

@@ -30,7 +30,7 @@ const char *kind_name(Kind kind);
 constexpr uint32_t kObjectMagic = 0x4A424F44;     // "DOBJ" in memory
 constexpr uint32_t kDescriptorMagic = 0x424F4744; // "DGOB" on the wire
 constexpr uint8_t kDescriptorVersion = 1;
-constexpr uint8_t kLayoutVersion = 2; // 2: waiter slots (common/wait.hpp)
+constexpr uint8_t kLayoutVersion = 3; // 2: waiter slots (common/wait.hpp); 3: queue item type
 constexpr size_t kDescriptorFixed = 16;
 
 struct ObjectHeader {

@@ -11,6 +11,7 @@
 #include <dragon/sync.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -183,50 +184,127 @@ extern "C" {
 
 // ---- Queue ----
 
+namespace {
+
+dragon_status_t queue_create(dragon_pool_t *pool, size_t maxsize, size_t item_size,
+                             dc::ItemType item, const dragon_channel_attr_t *attr,
+                             dragon_queue_t **queue) {
+    if (queue == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "create queue: queue is NULL");
+    }
+    *queue = nullptr;
+    dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
+    if (dragon_status_t st = dc::resolve_wait_mode(attr, &m); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    auto q = std::make_unique<dragon_queue>();
+    dragon_status_t st =
+        dc::create(pool, dobj::Kind::kQueue, maxsize == 0 ? DRAGON_QUEUE_DEFAULT_MAXSIZE : maxsize,
+                   item_size == 0 ? 256 : item_size, m, &q->ch, item);
+    if (st != DRAGON_SUCCESS) {
+        return st;
+    }
+    *queue = q.release();
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t queue_attach(const void *bytes, size_t len, const dragon_channel_attr_t *attr,
+                             dragon_queue_t **queue) {
+    if (queue == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "attach queue: queue is NULL");
+    }
+    *queue = nullptr;
+    dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
+    if (dragon_status_t st = dc::resolve_wait_mode(attr, &m); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    auto q = std::make_unique<dragon_queue>();
+    dragon_status_t st = dc::attach(bytes, len, dobj::kind_bit(dobj::Kind::kQueue), m, &q->ch);
+    if (st != DRAGON_SUCCESS) {
+        return st;
+    }
+    *queue = q.release();
+    return DRAGON_SUCCESS;
+}
+
+} // namespace
+
 DRAGON_API dragon_status_t dragon_queue_create(dragon_pool_t *pool, size_t maxsize,
                                                size_t item_size, const dragon_channel_attr_t *attr,
                                                dragon_queue_t **queue) {
     return guarded("dragon_queue_create", [&]() -> dragon_status_t {
-        if (queue == nullptr) {
-            return fail(DRAGON_INVALID_ARGUMENT, "dragon_queue_create: queue is NULL");
+        return queue_create(pool, maxsize, item_size, {}, attr, queue);
+    });
+}
+
+DRAGON_API dragon_status_t dragon_queue_create_typed(dragon_pool_t *pool, size_t maxsize,
+                                                     size_t item_size, uint64_t type_tag,
+                                                     const dragon_channel_attr_t *attr,
+                                                     dragon_queue_t **queue) {
+    return guarded("dragon_queue_create_typed", [&]() -> dragon_status_t {
+        if (item_size == 0) {
+            if (queue != nullptr) {
+                *queue = nullptr;
+            }
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "dragon_queue_create_typed: item_size is 0 (a typed queue's items have "
+                        "a fixed size of 1 byte or more)");
         }
-        *queue = nullptr;
-        dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
-        if (dragon_status_t st = dc::resolve_wait_mode(attr, &m); st != DRAGON_SUCCESS) {
-            return st;
-        }
-        auto q = std::make_unique<dragon_queue>();
-        dragon_status_t st = dc::create(pool, dobj::Kind::kQueue,
-                                        maxsize == 0 ? DRAGON_QUEUE_DEFAULT_MAXSIZE : maxsize,
-                                        item_size == 0 ? 256 : item_size, m, &q->ch);
-        if (st != DRAGON_SUCCESS) {
-            return st;
-        }
-        *queue = q.release();
-        return DRAGON_SUCCESS;
+        return queue_create(pool, maxsize, item_size, {item_size, type_tag}, attr, queue);
     });
 }
 
 DRAGON_API dragon_status_t dragon_queue_attach(const void *bytes, size_t len,
                                                const dragon_channel_attr_t *attr,
                                                dragon_queue_t **queue) {
-    return guarded("dragon_queue_attach", [&]() -> dragon_status_t {
-        if (queue == nullptr) {
-            return fail(DRAGON_INVALID_ARGUMENT, "dragon_queue_attach: queue is NULL");
+    return guarded("dragon_queue_attach",
+                   [&]() -> dragon_status_t { return queue_attach(bytes, len, attr, queue); });
+}
+
+DRAGON_API dragon_status_t dragon_queue_attach_typed(const void *bytes, size_t len,
+                                                     size_t item_size, uint64_t type_tag,
+                                                     const dragon_channel_attr_t *attr,
+                                                     dragon_queue_t **queue) {
+    return guarded("dragon_queue_attach_typed", [&]() -> dragon_status_t {
+        if (dragon_status_t st = queue_attach(bytes, len, attr, queue); st != DRAGON_SUCCESS) {
+            return st;
         }
+        const dc::ChannelHeader *h = (*queue)->ch->hdr;
+        uint64_t fixed = h->item_fixed;
+        uint64_t tag = h->item_tag;
+        const char *why = nullptr;
+        if (fixed == 0) {
+            why = "its items have any length (made by dragon_queue_create)";
+        } else if (fixed != item_size) {
+            why = "its items have another size";
+        } else if (tag != 0 && type_tag != 0 && tag != type_tag) {
+            why = "its items are of another type";
+        }
+        if (why == nullptr) {
+            return DRAGON_SUCCESS;
+        }
+        dragon_queue_detach(*queue);
         *queue = nullptr;
-        dragon_wait_mode_t m = DRAGON_WAIT_ADAPTIVE;
-        if (dragon_status_t st = dc::resolve_wait_mode(attr, &m); st != DRAGON_SUCCESS) {
-            return st;
-        }
-        auto q = std::make_unique<dragon_queue>();
-        dragon_status_t st = dc::attach(bytes, len, dobj::kind_bit(dobj::Kind::kQueue), m, &q->ch);
-        if (st != DRAGON_SUCCESS) {
-            return st;
-        }
-        *queue = q.release();
-        return DRAGON_SUCCESS;
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "attach queue: %s: it holds items of %" PRIu64 " bytes, type tag %#" PRIx64
+                    "; this handle takes items of %zu bytes, type tag %#" PRIx64
+                    " (nothing was taken from the queue)",
+                    why, fixed, tag, item_size, type_tag);
     });
+}
+
+DRAGON_API dragon_status_t dragon_queue_item_type(const dragon_queue_t *queue, size_t *item_size,
+                                                  uint64_t *type_tag) {
+    if (queue == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_queue_item_type: queue is NULL");
+    }
+    if (item_size != nullptr) {
+        *item_size = queue->ch->hdr->item_fixed;
+    }
+    if (type_tag != nullptr) {
+        *type_tag = queue->ch->hdr->item_tag;
+    }
+    return DRAGON_SUCCESS;
 }
 
 DRAGON_API dragon_status_t dragon_queue_serialize(const dragon_queue_t *queue, void *buf,
@@ -261,6 +339,11 @@ DRAGON_API dragon_status_t dragon_queue_put(dragon_queue_t *queue, const void *b
                                             dragon_timeout_t timeout) {
     if (queue == nullptr) {
         return fail(DRAGON_INVALID_ARGUMENT, "dragon_queue_put: queue is NULL");
+    }
+    if (uint64_t fixed = queue->ch->hdr->item_fixed; fixed != 0 && len != fixed) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "dragon_queue_put: an item of %zu bytes in a queue of %" PRIu64 "-byte items",
+                    len, fixed);
     }
     return dc::send(queue->ch, buf, len, nullptr, true, timeout);
 }

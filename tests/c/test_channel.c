@@ -621,7 +621,7 @@ static void test_killed_mid_recv(void **state) {
 }
 
 /* Shared memory scribbled on by a buggy or hostile process: a clear status, never a hang or a
- * read outside the pool. Offsets from docs/channel.md (slots at 384, meta at +8, payload at
+ * read outside the pool. Offsets from docs/channel.md (slots at 448, meta at +8, payload at
  * +16); the object descriptor embeds the channel's memory descriptor at byte 16. */
 static void test_corrupted_slot(void **state) {
     (void)state;
@@ -633,7 +633,7 @@ static void test_corrupted_slot(void **state) {
     void *base = NULL;
     size_t size = 0;
     OK(dragon_pool_mem_attach(pool, d + 16, len - 16, &base, &size));
-    unsigned char *slot0 = (unsigned char *)base + 384;
+    unsigned char *slot0 = (unsigned char *)base + 448;
     uint64_t meta = 0;
 
     send_u64(ch, 1);

@@ -398,6 +398,64 @@ static void test_queue(void **state) {
     OK(dragon_queue_destroy(q));
 }
 
+/* Typed queues (issue 12, bug 2): fixed-size items, a type tag, and an attach of another
+ * item type refused before anything is taken. */
+static void test_typed_queue(void **state) {
+    (void)state;
+    dragon_queue_t *q = NULL;
+    assert_int_equal(dragon_queue_create_typed(pool, 4, 0, 1, NULL, &q), DRAGON_INVALID_ARGUMENT);
+    assert_null(q);
+    OK(dragon_queue_create_typed(pool, 4, sizeof(uint32_t), 0xabc, NULL, &q));
+    size_t fixed = 0;
+    uint64_t tag = 0;
+    OK(dragon_queue_item_type(q, &fixed, &tag));
+    assert_int_equal(fixed, sizeof(uint32_t));
+    assert_int_equal(tag, 0xabc);
+    uint32_t v = 7;
+    uint64_t wide = 8;
+    OK(dragon_queue_put(q, &v, sizeof v, 0));
+    assert_int_equal(dragon_queue_put(q, &wide, sizeof wide, 0), DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "an item of 8 bytes in a queue of 4-byte items"));
+
+    unsigned char d[DRAGON_OBJECT_DESCRIPTOR_MAX];
+    size_t len = 0;
+    OK(dragon_queue_serialize(q, d, sizeof d, &len));
+    dragon_queue_t *other = NULL;
+    assert_int_equal(dragon_queue_attach_typed(d, len, sizeof(uint64_t), 0xabc, NULL, &other),
+                     DRAGON_INVALID_ARGUMENT);
+    assert_null(other);
+    assert_non_null(strstr(dragon_last_error(), "its items have another size"));
+    assert_int_equal(dragon_queue_attach_typed(d, len, sizeof(uint32_t), 0xdef, NULL, &other),
+                     DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "its items are of another type"));
+    OK(dragon_queue_attach_typed(d, len, sizeof(uint32_t), 0, NULL, &other)); /* untyped */
+    OK(dragon_queue_detach(other));
+    OK(dragon_queue_attach(d, len, NULL, &other)); /* plain attach: the put check still holds */
+    assert_int_equal(dragon_queue_put(other, &wide, sizeof wide, 0), DRAGON_INVALID_ARGUMENT);
+    size_t size = 0;
+    OK(dragon_queue_size(other, &size, NULL));
+    assert_int_equal(size, 1); /* the 7 is still there */
+    uint32_t got = 0;
+    size_t n = 0;
+    OK(dragon_queue_get(other, &got, sizeof got, &n, 0));
+    assert_int_equal(got, 7);
+    OK(dragon_queue_task_done(other));
+    OK(dragon_queue_detach(other));
+
+    /* A queue of any-length items is not a typed one. */
+    dragon_queue_t *any = NULL;
+    OK(dragon_queue_create(pool, 4, 0, NULL, &any));
+    OK(dragon_queue_item_type(any, &fixed, &tag));
+    assert_int_equal(fixed, 0);
+    assert_int_equal(tag, 0);
+    OK(dragon_queue_serialize(any, d, sizeof d, &len));
+    assert_int_equal(dragon_queue_attach_typed(d, len, 4, 0, NULL, &other),
+                     DRAGON_INVALID_ARGUMENT);
+    assert_non_null(strstr(dragon_last_error(), "its items have any length"));
+    OK(dragon_queue_destroy(any));
+    OK(dragon_queue_destroy(q));
+}
+
 static void test_everything_freed(void **state) {
     (void)state;
     assert_int_equal(live_allocations(), 0);
@@ -419,13 +477,10 @@ int main(void) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lock),
-        cmocka_unit_test(test_recursive_lock),
-        cmocka_unit_test(test_semaphore),
-        cmocka_unit_test(test_event),
-        cmocka_unit_test(test_barrier),
-        cmocka_unit_test(test_queue),
-        cmocka_unit_test(test_everything_freed),
+        cmocka_unit_test(test_lock),        cmocka_unit_test(test_recursive_lock),
+        cmocka_unit_test(test_semaphore),   cmocka_unit_test(test_event),
+        cmocka_unit_test(test_barrier),     cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_typed_queue), cmocka_unit_test(test_everything_freed),
     };
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
 }

@@ -188,6 +188,46 @@ TEST_F(SyncTest, QueueOfValuesAndOfBytes) {
     bq.destroy();
 }
 
+// Issue 12, bug 2: a Queue<double> attached to a Queue<int>'s descriptor used to take the
+// int and then throw "an item of the wrong size": the item was lost. The attach is refused
+// now, and the int is still there for a Queue<int>.
+TEST_F(SyncTest, QueueOfAnotherItemTypeIsRefusedAndLosesNothing) {
+    auto iq = dragon::Queue<int>::create(pool_, 4);
+    iq.put(7);
+    auto desc = iq.descriptor();
+    std::string msg;
+    try {
+        (void)dragon::Queue<double>::attach(desc);
+    } catch (const dragon::Error &e) {
+        EXPECT_EQ(e.status(), DRAGON_INVALID_ARGUMENT);
+        msg = e.what();
+    }
+    EXPECT_NE(msg.find("items of 4 bytes"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("nothing was taken"), std::string::npos) << msg;
+    // Same size, another type: refused too.
+    EXPECT_EQ(status_of([&] { (void)dragon::Queue<float>::attach(desc); }),
+              DRAGON_INVALID_ARGUMENT);
+    EXPECT_EQ(status_of([&] { (void)dragon::Queue<std::string>::attach(desc); }),
+              DRAGON_INVALID_ARGUMENT);
+    EXPECT_EQ(iq.size(), 1U);
+    auto same = dragon::Queue<int>::attach(desc);
+    EXPECT_EQ(same.get(0ns), 7);
+
+    // A queue of byte buffers is not a queue of values either.
+    auto sq = dragon::Queue<std::string>::create(pool_, 4);
+    sq.put("abcd");
+    EXPECT_EQ(status_of([&] { (void)dragon::Queue<int>::attach(sq.descriptor()); }),
+              DRAGON_INVALID_ARGUMENT);
+    EXPECT_EQ(sq.get(0ns), "abcd");
+
+    // From C, a put of the wrong size into a typed queue is refused before it is queued.
+    long wide = 1;
+    EXPECT_EQ(dragon_queue_put(iq.handle(), &wide, sizeof wide, 0), DRAGON_INVALID_ARGUMENT);
+    EXPECT_TRUE(iq.empty());
+    sq.destroy();
+    iq.destroy();
+}
+
 TEST_F(SyncTest, LockIsBasicLockableAndReportsDeadOwner) {
     auto lock = dragon::Lock::create(pool_);
     {
