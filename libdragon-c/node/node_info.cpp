@@ -5,7 +5,12 @@
 #include <dragon/dragon.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <iterator>
 #include <memory>
+#include <string>
+
+#include <sched.h>
 
 namespace dragon::node {
 
@@ -16,8 +21,50 @@ NodeInfo::~NodeInfo() {
     dragon_machine_free(machine_);
 }
 
+namespace {
+
+// The CPUs this process may run on: the job's grant (affinity mask, so cgroup cpusets too).
+std::vector<uint32_t> granted_cpus() {
+    constexpr int kMaxCpus = 1 << 15;
+    std::vector<uint32_t> out;
+    cpu_set_t *set = CPU_ALLOC(kMaxCpus);
+    size_t size = CPU_ALLOC_SIZE(kMaxCpus);
+    if (set != nullptr && sched_getaffinity(0, size, set) == 0) {
+        for (int c = 0; c < kMaxCpus; ++c) {
+            if (CPU_ISSET_S(c, size, set)) {
+                out.push_back(static_cast<uint32_t>(c));
+            }
+        }
+    }
+    CPU_FREE(set);
+    return out;
+}
+
+// "0-3,8,10-11"
+std::string cpu_list(const std::vector<uint32_t> &cpus) {
+    std::string s;
+    for (size_t i = 0; i < cpus.size();) {
+        size_t j = i;
+        while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) {
+            ++j;
+        }
+        s += (s.empty() ? "" : ",") + std::to_string(cpus[i]);
+        if (j > i) {
+            s += "-" + std::to_string(cpus[j]);
+        }
+        i = j + 1;
+    }
+    return s.empty() ? "none" : s;
+}
+
+} // namespace
+
 dragon_status_t NodeInfo::load() {
-    return machine_ == nullptr ? dragon_machine_load(nullptr, &machine_) : DRAGON_SUCCESS;
+    if (machine_ != nullptr) {
+        return DRAGON_SUCCESS;
+    }
+    granted_ = granted_cpus();
+    return dragon_machine_load(nullptr, &machine_);
 }
 
 bool NodeInfo::start() {
@@ -103,7 +150,30 @@ dragon_status_t NodeInfo::bind(const pr::Spawn &spec, proc::SpawnRequest *req) {
         st != DRAGON_SUCCESS) {
         return st;
     }
-    req->cpus.assign(binding->cpus, binding->cpus + binding->cpu_count);
+    // Bind to the policy's CPUs that the job was granted here: a policy drawn from the
+    // whole node's topology (a NUMA domain, a GPU's CPUs) narrows to the grant, as a
+    // Slurm or cgroup allocation intends; none granted is an error, before anything starts.
+    std::vector<uint32_t> want(binding->cpus, binding->cpus + binding->cpu_count);
+    std::vector<uint32_t> cpus;
+    std::sort(want.begin(), want.end());
+    std::set_intersection(want.begin(), want.end(), granted_.begin(), granted_.end(),
+                          std::back_inserter(cpus));
+    if (!want.empty() && cpus.empty()) {
+        dragon_node_info_t info{};
+        info.struct_size = sizeof info;
+        dragon_machine_info(machine_, &info);
+        const char *xml = std::getenv("DRAGON_TOPOLOGY_XML");
+        std::string from = xml != nullptr && *xml != '\0'
+                               ? std::string(" (from the topology in DRAGON_TOPOLOGY_XML / "
+                                             "--topology, ") +
+                                     xml + ")"
+                               : "";
+        return fail(DRAGON_NOT_FOUND,
+                    "cannot bind to CPUs %s%s: node %u ('%s') grants this job CPUs %s only",
+                    cpu_list(want).c_str(), from.c_str(), node_.node_id, info.host_name,
+                    cpu_list(granted_).c_str());
+    }
+    req->cpus = std::move(cpus);
     if (binding->gpu_variable[0] != '\0') {
         req->set_env.emplace_back(binding->gpu_variable, binding->gpu_value);
         if (binding->gpu_vendor == DRAGON_GPU_VENDOR_NVIDIA) {

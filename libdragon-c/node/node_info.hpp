@@ -11,6 +11,9 @@
 
 #include <dragon/machine.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace dragon::node {
 
 class NodeInfo : public Service {
@@ -30,6 +33,7 @@ class NodeInfo : public Service {
   private:
     dragon_status_t load();
     dragon_machine_t *machine_ = nullptr;
+    std::vector<uint32_t> granted_; // the CPUs this daemon (so the job) may run on
 };
 
 } // namespace dragon::node

@@ -135,6 +135,10 @@ void ProcessManager::on_spawn(const Call &c, pr::Spawn &spec, ReceivedFds &fds) 
         node_.control.fail(c, st);
         return;
     }
+    if (spec.check) { // placement and binding hold; start nothing
+        node_.control.reply(c, DRAGON_SUCCESS, pr::SpawnReply{});
+        return;
+    }
     req.program = spec.program;
     req.args = spec.args;
     req.env = spec.env;

@@ -666,7 +666,7 @@ dragon_status_t read(Fields &f, Spawn *b) {
                         "spawn: \"wait_mode\" must be \"adaptive\", \"spin\" or \"idle\"");
         }
     }
-    return DRAGON_SUCCESS;
+    return f.boolean("check", &b->check);
 }
 
 dragon_status_t read(Fields &f, Join *b) {
@@ -748,6 +748,9 @@ void write(MapWriter &m, const Spawn &b) {
     }
     if (const char *w = detail::wait_mode_name(b.wait_mode)) {
         m.key("wait_mode").text(w);
+    }
+    if (b.check) {
+        m.key("check").boolean(true);
     }
 }
 
@@ -897,7 +900,7 @@ dragon_status_t read(Fields &f, HelloReply *b) {
     return f.uint_as("node_id", UINT32_MAX, &b->node_id, true);
 }
 dragon_status_t read(Fields &f, SpawnReply *b) {
-    DRAGON_TRY(f.uints("puids", 1, kMaxSpawnCount, UINT64_MAX, &b->puids, true));
+    DRAGON_TRY(f.uints("puids", 0, kMaxSpawnCount, UINT64_MAX, &b->puids, true));
     DRAGON_TRY(f.ints("pids", kMaxSpawnCount, -1, INT32_MAX, &b->pids, true));
     if (b->pids.size() != b->puids.size()) {
         return fail(DRAGON_MALFORMED, "spawn reply: \"pids\" must match \"puids\"");
@@ -1120,21 +1123,34 @@ dragon_status_t decode(std::string_view bytes, Incoming *out) {
     }
     Reply r;
     Fields f(top, "reply");
-    uint64_t status = 0;
     DRAGON_TRY(f.uint("id", UINT64_MAX, &r.id, true));
-    DRAGON_TRY(f.uint("status", DRAGON_STATUS_COUNT_ - 1, &status, true));
-    r.status = static_cast<dragon_status_t>(status);
-    DRAGON_TRY(f.text("error", 65536, &r.error));
-    std::string op;
-    DRAGON_TRY(f.text("op", kMaxOpName, &op));
-    if (!op.empty()) {
-        for (const ReplyEntry &e : kReplies) {
-            if (op == e.op) {
-                Fields bf(top, e.op);
-                DRAGON_TRY(e.read(bf, &r.body));
-                break;
+    // From here on a refusal still names the reply's id (out: a Reply with the refusal), so
+    // the caller waiting for it gets the error instead of waiting out its timeout.
+    dragon_status_t st = [&]() -> dragon_status_t {
+        uint64_t status = 0;
+        DRAGON_TRY(f.uint("status", DRAGON_STATUS_COUNT_ - 1, &status, true));
+        r.status = static_cast<dragon_status_t>(status);
+        DRAGON_TRY(f.text("error", 65536, &r.error));
+        std::string op;
+        DRAGON_TRY(f.text("op", kMaxOpName, &op));
+        if (!op.empty()) {
+            for (const ReplyEntry &e : kReplies) {
+                if (op == e.op) {
+                    Fields bf(top, e.op);
+                    DRAGON_TRY(e.read(bf, &r.body));
+                    break;
+                }
             }
         }
+        return DRAGON_SUCCESS;
+    }();
+    if (st != DRAGON_SUCCESS) {
+        Reply refused;
+        refused.id = r.id;
+        refused.status = st;
+        refused.error = dragon_last_error();
+        *out = std::move(refused);
+        return st;
     }
     *out = std::move(r);
     return DRAGON_SUCCESS;

@@ -22,7 +22,8 @@ std::string encode(const Event &event);
 // shape (a registry name's characters), give DRAGON_INVALID_ARGUMENT.
 dragon_status_t decode(std::string_view bytes, Request *out);
 
-// A message from a daemon: a reply or an event.
+// A message from a daemon: a reply or an event. A reply refused after its id was read still
+// comes out as a Reply with that id, the refusal as its status and error.
 dragon_status_t decode(std::string_view bytes, Incoming *out);
 
 } // namespace dragon::protocol

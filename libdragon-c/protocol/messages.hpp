@@ -56,6 +56,7 @@ struct Spawn {
     std::string host_name; // placement: "" = any node
     int64_t host_id = -1;  // placement: -1 = any node
     dragon_wait_mode_t wait_mode = DRAGON_WAIT_DEFAULT; // travels by name; DEFAULT: unset
+    bool check = false; // only check placement and binding; start nothing (all-or-none groups)
     // Descriptors the request carries: one per kFd stream, in stream order.
     int fds_expected() const;
 };

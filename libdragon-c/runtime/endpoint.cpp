@@ -346,10 +346,16 @@ void Endpoint::read_one(std::unique_lock<std::mutex> &lock, int wait_ms, Work *w
         return;
     }
     if (decoded != DRAGON_SUCCESS) {
-        close_all(fds); // a message we cannot read answers nobody
-        return;
-    }
-    if (auto *ev = std::get_if<pr::Event>(&in)) {
+        close_all(fds);
+        // A reply we cannot read answers its caller with the refusal (decode keeps the id
+        // when it could read one); anything else answers nobody.
+        auto *bad = std::get_if<pr::Reply>(&in);
+        if (bad == nullptr || bad->id == 0) {
+            return;
+        }
+        bad->error = "node daemon: a reply this process cannot read: " + bad->error;
+        fds.clear();
+    } else if (auto *ev = std::get_if<pr::Event>(&in)) {
         for (const auto &[sid, handler] : subscribers_) {
             work->push_back([handler = handler, event = *ev] { handler(event); });
         }

@@ -208,6 +208,55 @@ DRAGON_API dragon_status_t dragon_process_group_set_restart(dragon_process_group
     return DRAGON_SUCCESS;
 }
 
+namespace {
+
+// Start t's members (first is the index of its first member), or with check only ask the
+// daemon whether they can be placed and bound.
+dragon_status_t start_template(dragon_process_group_t &group, const Template &t, size_t first,
+                               bool check) {
+    std::vector<const char *> argv;
+    argv.reserve(t.argv.size() + 1);
+    for (const auto &s : t.argv) {
+        argv.push_back(s.c_str());
+    }
+    argv.push_back(nullptr);
+    std::vector<const char *> env;
+    env.reserve(t.env.size() + 1);
+    for (const auto &s : t.env) {
+        env.push_back(s.c_str());
+    }
+    env.push_back(nullptr);
+    dragon_process_attr_t a;
+    dragon_process_attr_init(&a);
+    a.env = t.has_env ? env.data() : nullptr;
+    a.cwd = t.has_cwd ? t.cwd.c_str() : nullptr;
+    a.in_mode = t.in_mode;
+    a.out_mode = t.out_mode;
+    a.err_mode = t.err_mode;
+    a.max_restarts = group.restart_set ? group.max_restarts : t.max_restarts;
+    a.policy = t.policy.get();
+    if (check) { // one request per template: the members of a template are placed alike
+        std::vector<uint64_t> none;
+        return rt::spawn_processes(argv.data(), a, 1, &none, nullptr, true);
+    }
+    // One request per template (at most kMaxSpawnCount members each).
+    for (uint32_t done = 0; done < t.count;) {
+        uint32_t n = std::min(t.count - done, dragon::protocol::kMaxSpawnCount);
+        std::vector<uint64_t> some;
+        if (dragon_status_t st = rt::spawn_processes(argv.data(), a, n, &some, nullptr);
+            st != DRAGON_SUCCESS) {
+            return st;
+        }
+        for (uint32_t k = 0; k < some.size(); ++k) {
+            group.members[first + done + k].puid = some[k];
+        }
+        done += n;
+    }
+    return DRAGON_SUCCESS;
+}
+
+} // namespace
+
 DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *group) {
     return guarded("dragon_process_group_start", [&]() -> dragon_status_t {
         if (group == nullptr) {
@@ -229,50 +278,29 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
                         "give no policy on a machine without GPUs)");
         }
         group->started = true;
-        size_t first = 0;
-        for (const Template &t : group->templates) {
-            std::vector<const char *> argv;
-            argv.reserve(t.argv.size() + 1);
-            for (const auto &s : t.argv) {
-                argv.push_back(s.c_str());
-            }
-            argv.push_back(nullptr);
-            std::vector<const char *> env;
-            env.reserve(t.env.size() + 1);
-            for (const auto &s : t.env) {
-                env.push_back(s.c_str());
-            }
-            env.push_back(nullptr);
-            dragon_process_attr_t a;
-            dragon_process_attr_init(&a);
-            a.env = t.has_env ? env.data() : nullptr;
-            a.cwd = t.has_cwd ? t.cwd.c_str() : nullptr;
-            a.in_mode = t.in_mode;
-            a.out_mode = t.out_mode;
-            a.err_mode = t.err_mode;
-            a.max_restarts = group->restart_set ? group->max_restarts : t.max_restarts;
-            a.policy = t.policy.get();
-            // One request per template (at most kMaxSpawnCount members each).
-            dragon_status_t st = DRAGON_SUCCESS;
-            for (uint32_t done = 0; done < t.count && st == DRAGON_SUCCESS;) {
-                uint32_t n = std::min(t.count - done, dragon::protocol::kMaxSpawnCount);
-                std::vector<uint64_t> some;
-                st = rt::spawn_processes(argv.data(), a, n, &some, nullptr);
-                for (uint32_t k = 0; k < some.size() && st == DRAGON_SUCCESS; ++k) {
-                    group->members[first + done + k].puid = some[k];
+        // Two passes over the templates: check every placement and binding with the daemon
+        // first, then start; a member that cannot be placed or bound fails the start before
+        // any member runs (all or none).
+        for (int pass = 0; pass < 2; ++pass) {
+            bool check = pass == 0;
+            size_t first = 0;
+            for (const Template &t : group->templates) {
+                if (dragon_status_t st = start_template(*group, t, first, check);
+                    st != DRAGON_SUCCESS) {
+                    std::string why = dragon_last_error();
+                    if (!check) {
+                        stop_group(*group, 0);
+                    }
+                    std::string which = t.count == 1 ? "member " + std::to_string(first)
+                                                     : "members " + std::to_string(first) + " to " +
+                                                           std::to_string(first + t.count - 1);
+                    return fail(
+                        st, "process group: %s (%s) %s: %s", which.c_str(), t.argv[0].c_str(),
+                        check ? "cannot be placed, so no member was started" : "did not start",
+                        why.c_str());
                 }
-                done += n;
+                first += t.count;
             }
-            if (st != DRAGON_SUCCESS) {
-                std::string why = dragon_last_error();
-                stop_group(*group, 0);
-                std::string which = t.count == 1 ? "member " + std::to_string(first)
-                                                 : "members " + std::to_string(first) + " to " +
-                                                       std::to_string(first + t.count - 1);
-                return fail(st, "process group: %s (%s) did not start: %s", which.c_str(),
-                            t.argv[0].c_str(), why.c_str());
-            }
-            first += t.count;
         }
         return DRAGON_SUCCESS;
     });

@@ -11,10 +11,11 @@
 namespace dragon::runtime {
 
 // Start `count` processes from argv and (widened) attributes; *puids receives their ids.
-// pipes: where PIPE streams' ends go (PIPE needs count 1 and pipes non-null).
+// pipes: where PIPE streams' ends go (PIPE needs count 1 and pipes non-null). check: only
+// check placement and binding with the daemon; nothing starts and *puids is left empty.
 dragon_status_t spawn_processes(const char *const *argv, const dragon_process_attr_t &attr,
                                 uint32_t count, std::vector<uint64_t> *puids,
-                                dragon_process_pipes_t *pipes);
+                                dragon_process_pipes_t *pipes, bool check = false);
 
 // Wait until every process has ended for good. *codes receives their exit statuses (-1 for
 // those still running when DRAGON_TIMEOUT comes back).

@@ -125,6 +125,26 @@ TEST(Protocol, RepliesAndEventsRoundTrip) {
 
     ASSERT_EQ(pr::decode(pr::encode(pr::Event{pr::ProcEnded{11, 3}}), &in), DRAGON_SUCCESS);
     EXPECT_EQ(std::get<pr::ProcEnded>(std::get<pr::Event>(in).body).exit_code, 3);
+
+    // A spawn "check" reply carries no process ids.
+    r = pr::Reply{};
+    r.id = 5;
+    r.body = pr::SpawnReply{};
+    ASSERT_EQ(pr::decode(pr::encode(r, "spawn"), &in), DRAGON_SUCCESS) << dragon_last_error();
+    EXPECT_TRUE(std::get<pr::SpawnReply>(std::get<pr::Reply>(in).body).puids.empty());
+
+    // A reply whose body cannot be read still names its id, with the refusal as its status
+    // and error, so the caller waiting for it is answered (it once waited out its timeout).
+    pr::SpawnReply uneven;
+    uneven.puids = {1, 2};
+    uneven.pids = {3};
+    r.id = 9;
+    r.body = uneven;
+    EXPECT_EQ(pr::decode(pr::encode(r, "spawn"), &in), DRAGON_MALFORMED);
+    const auto &refused = std::get<pr::Reply>(in);
+    EXPECT_EQ(refused.id, 9U);
+    EXPECT_EQ(refused.status, DRAGON_MALFORMED);
+    EXPECT_NE(refused.error.find("\"pids\" must match"), std::string::npos) << refused.error;
 }
 
 TEST(Protocol, MalformedMessagesGetTheirOwnStatusAndAReason) {

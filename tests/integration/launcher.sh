@@ -350,6 +350,14 @@ if [ -n "$topologies" ] && [ -x "$build/examples/process-group" ]; then
   # One NUMA domain here (as on this project's machines): one process, said so (item 9).
   lacks() { ! grep -q "$1" <<<"$out"; }
   check "example: one process is 'process', not '1 processes'" lacks "^Launching 1 processes\|^1 processes ran"
+  # A topology larger than the job's grant (issue 12, bug 4): granted CPU 0 only, the fake
+  # 4-GPU node's GPUs 2 and 3 sit on CPUs 4-7. The group starts none of its members (GPUs 0
+  # and 1 would narrow to CPU 0), and the error names the CPUs and the node.
+  out=$(timeout 60 taskset -c 0 "$dragon" --topology "$topologies/nvidia-4gpu.xml" "$build/examples/process-group" 2>"$work/big.err"); rc=$?
+  check "topology larger than the grant: fails" [ $rc -ne 0 ]
+  check "topology larger than the grant: no member ran" lacks "^Hello from"
+  check "topology larger than the grant: names the CPUs and the node" \
+    grep -q "member 2 .* cannot be placed, so no member was started: cannot bind to CPUs 4-7 .*: node 0 ('fake-nvidia') grants this job CPUs 0 only" "$work/big.err"
 fi
 
 # A segment the program leaves behind is removed at teardown.
