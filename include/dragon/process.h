@@ -35,6 +35,10 @@ typedef struct dragon_process_attr {
      * was not a stop request), the node daemon starts it again under the same runtime id, at
      * most max_restarts times (0: never). Quick failures back off from 10 ms to 1 s. */
     uint32_t max_restarts;
+    /* The role the process is started in (NULL: none): it reads it with dragon_process_role.
+     * With argv[0] = dragon_process_self_exe(), "this same program, as a worker". At most 64
+     * printable characters. */
+    const char *role;
 } dragon_process_attr_t;
 
 DRAGON_API dragon_status_t dragon_process_attr_init(dragon_process_attr_t *attr);
@@ -109,9 +113,13 @@ DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *grou
  * ends; stop ends them for good. Before start only. */
 DRAGON_API dragon_status_t dragon_process_group_set_restart(dragon_process_group_t *group,
                                                             uint32_t max_restarts);
-/* Start every member. If one cannot start, those started are killed and the status tells
- * why (the message names the member). A group with no members is DRAGON_INVALID_ARGUMENT:
- * starting nothing is never meant (the GPU pattern on a machine without GPUs adds none). */
+/* Start every member, all or none: every template's placement and binding is checked with
+ * the node daemon before any member starts (a policy whose CPUs the job was not granted, a
+ * GPU the node lacks); if one still cannot start, those started are killed. The status
+ * tells why and the message names the member. A group with no members is
+ * DRAGON_INVALID_ARGUMENT: starting nothing is never meant (the GPU pattern on a machine
+ * without GPUs adds none). Member i (in the order added) runs with its index and the
+ * group's size: dragon_process_group_rank. */
 DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *group);
 /* Wait for every member to end (for good, when restarting); DRAGON_TIMEOUT if some still
  * run after `timeout`. */
@@ -130,6 +138,20 @@ DRAGON_API dragon_status_t dragon_process_group_member(dragon_process_group_t *g
                                                        int *exit_code);
 /* Free the handle (members still running keep running until the runtime ends). */
 DRAGON_API dragon_status_t dragon_process_group_destroy(dragon_process_group_t *group);
+
+/* ---- The calling process ---- */
+
+/* Its runtime-wide id. DRAGON_NOT_IN_RUNTIME: the runtime did not start it. */
+DRAGON_API dragon_status_t dragon_process_self(uint64_t *puid);
+/* As a member of a process group: its index in the group (0 to size-1, in the order members
+ * were added, kept across restarts) and the group's size, as an MPI rank and size.
+ * DRAGON_NOT_FOUND: not a group member; DRAGON_NOT_IN_RUNTIME: not in a runtime. */
+DRAGON_API dragon_status_t dragon_process_group_rank(uint32_t *index, uint32_t *size);
+/* The role it was started in (dragon_process_attr_t.role), or NULL. */
+DRAGON_API const char *dragon_process_role(void);
+/* The path of its own executable (for argv[0], to start this same program in a role), or
+ * NULL (see dragon_last_error). Valid for the life of the process. */
+DRAGON_API const char *dragon_process_self_exe(void);
 
 #ifdef __cplusplus
 }

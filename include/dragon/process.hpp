@@ -36,6 +36,7 @@ struct ProcessOptions {
     Stdio err = Stdio::relay;
     const Policy *policy = nullptr; // placement, CPU and GPU affinity, wait mode
     std::uint32_t max_restarts = 0; // restarts after a failure (non-zero exit)
+    std::string role;               // the role it starts in (this_process::role()); empty: none
 };
 
 // A file descriptor, closed on destruction. Move-only.
@@ -106,6 +107,7 @@ struct ProcessArgs {
         attr.err_mode = static_cast<dragon_stdio_t>(o.err);
         attr.policy = o.policy != nullptr ? &o.policy->raw() : nullptr;
         attr.max_restarts = o.max_restarts;
+        attr.role = o.role.empty() ? nullptr : o.role.c_str();
     }
     ProcessArgs(const ProcessArgs &) = delete; // attr points into the vectors
     ProcessArgs &operator=(const ProcessArgs &) = delete;
@@ -250,6 +252,51 @@ class ProcessGroup {
   private:
     dragon_process_group_t *g_ = nullptr;
 };
+
+// The calling process: who it is in the runtime.
+namespace this_process {
+
+// Its runtime-wide id (Error DRAGON_NOT_IN_RUNTIME when the runtime did not start it).
+inline std::uint64_t puid() {
+    std::uint64_t id = 0;
+    detail::check(dragon_process_self(&id));
+    return id;
+}
+
+// Its role (ProcessOptions::role), empty when it was started in none.
+inline std::string role() {
+    const char *r = dragon_process_role();
+    return r != nullptr ? r : "";
+}
+
+// As a process group member: its index (in the order members were added) and the group's
+// size; nothing when it is not a member.
+struct GroupRank {
+    std::uint32_t index;
+    std::uint32_t size;
+};
+inline std::optional<GroupRank> group_rank() {
+    GroupRank r{};
+    dragon_status_t st = dragon_process_group_rank(&r.index, &r.size);
+    if (st == DRAGON_NOT_FOUND) {
+        return std::nullopt;
+    }
+    detail::check(st);
+    return r;
+}
+
+// This same program with these arguments: argv for Process::start / ProcessGroup::add, with
+// ProcessOptions::role saying what the new process is to do.
+inline std::vector<std::string> command(std::vector<std::string> args = {}) {
+    const char *exe = dragon_process_self_exe();
+    if (exe == nullptr) {
+        detail::check(DRAGON_NOT_FOUND);
+    }
+    args.insert(args.begin(), exe);
+    return args;
+}
+
+} // namespace this_process
 
 } // namespace dragon
 

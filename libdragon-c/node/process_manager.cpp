@@ -79,6 +79,10 @@ bool ProcessManager::start() {
 dragon_status_t ProcessManager::start_proc(Proc &p, std::array<int, 3> *pipes) {
     dp::SpawnRequest req = p.launch->req;
     req.set_env.emplace_back("DRAGON_PUID", std::to_string(p.puid));
+    if (p.group_index >= 0) {
+        req.set_env.emplace_back("DRAGON_GROUP_INDEX", std::to_string(p.group_index));
+        req.set_env.emplace_back("DRAGON_GROUP_SIZE", std::to_string(p.launch->spec.group_size));
+    }
     dp::Spawned sp;
     if (dragon_status_t st = dp::spawn(req, &sp); st != DRAGON_SUCCESS) {
         return st;
@@ -164,6 +168,7 @@ void ProcessManager::on_spawn(const Call &c, pr::Spawn &spec, ReceivedFds &fds) 
         Proc p;
         p.puid = puid;
         p.launch = launch;
+        p.group_index = s.group_first >= 0 ? s.group_first + i : -1;
         std::array<int, 3> pipes{-1, -1, -1};
         if (dragon_status_t st = start_proc(p, &pipes); st != DRAGON_SUCCESS) {
             // All or none: what this request started is killed (and reaped as usual).

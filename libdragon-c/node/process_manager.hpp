@@ -57,6 +57,7 @@ class ProcessManager : public Service {
         uint64_t restart_timer = 0;  // a restart is due (its timer), 0: none
         bool final = false;          // stopped on purpose: never restart
         uint64_t relays[2] = {0, 0}; // its stdout and stderr relays, 0: none
+        int64_t group_index = -1;    // its index in its process group, -1: none
     };
     // A parked join: answered when every puid has ended for good, or at its deadline.
     struct Join {

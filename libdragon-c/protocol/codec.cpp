@@ -666,7 +666,14 @@ dragon_status_t read(Fields &f, Spawn *b) {
                         "spawn: \"wait_mode\" must be \"adaptive\", \"spin\" or \"idle\"");
         }
     }
-    return f.boolean("check", &b->check);
+    DRAGON_TRY(f.boolean("check", &b->check));
+    DRAGON_TRY(f.integer("group_first", -1, INT32_MAX, &b->group_first));
+    DRAGON_TRY(f.uint_as("group_size", INT32_MAX, &b->group_size));
+    if (b->group_first >= 0 && b->group_first + b->count > b->group_size) {
+        return fail(DRAGON_MALFORMED,
+                    "spawn: \"group_first\" + \"count\" must not exceed \"group_size\"");
+    }
+    return DRAGON_SUCCESS;
 }
 
 dragon_status_t read(Fields &f, Join *b) {
@@ -751,6 +758,10 @@ void write(MapWriter &m, const Spawn &b) {
     }
     if (b.check) {
         m.key("check").boolean(true);
+    }
+    if (b.group_first >= 0) {
+        m.key("group_first").sint(b.group_first);
+        m.key("group_size").uint(b.group_size);
     }
 }
 

@@ -57,6 +57,10 @@ struct Spawn {
     int64_t host_id = -1;  // placement: -1 = any node
     dragon_wait_mode_t wait_mode = DRAGON_WAIT_DEFAULT; // travels by name; DEFAULT: unset
     bool check = false; // only check placement and binding; start nothing (all-or-none groups)
+    // Group members: the first one's index in its group (-1: not a group) and the group's
+    // size; process i of the request gets DRAGON_GROUP_INDEX = group_first + i.
+    int64_t group_first = -1;
+    uint32_t group_size = 0;
     // Descriptors the request carries: one per kFd stream, in stream order.
     int fds_expected() const;
 };

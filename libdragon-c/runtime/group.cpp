@@ -34,6 +34,8 @@ struct Template {
     dragon_stdio_t out_mode = DRAGON_STDIO_RELAY;
     dragon_stdio_t err_mode = DRAGON_STDIO_RELAY;
     uint32_t max_restarts = 0;
+    std::string role;
+    bool has_role = false;
     std::unique_ptr<dragon_policy_t> policy; // the group's merged over the template's
 };
 
@@ -183,6 +185,10 @@ DRAGON_API dragon_status_t dragon_process_group_add(dragon_process_group_t *grou
         t.out_mode = a.out_mode;
         t.err_mode = a.err_mode;
         t.max_restarts = a.max_restarts;
+        if (a.role != nullptr) {
+            t.has_role = true;
+            t.role = a.role;
+        }
         // Group policy over the template's, field by field.
         const dragon_policy_t *levels[] = {a.policy, group->policy.get()};
         t.policy = std::make_unique<dragon_policy_t>();
@@ -235,15 +241,19 @@ dragon_status_t start_template(dragon_process_group_t &group, const Template &t,
     a.err_mode = t.err_mode;
     a.max_restarts = group.restart_set ? group.max_restarts : t.max_restarts;
     a.policy = t.policy.get();
+    a.role = t.has_role ? t.role.c_str() : nullptr;
     if (check) { // one request per template: the members of a template are placed alike
         std::vector<uint64_t> none;
-        return rt::spawn_processes(argv.data(), a, 1, &none, nullptr, true);
+        return rt::spawn_processes(argv.data(), a, 1, &none, nullptr, {true});
     }
     // One request per template (at most kMaxSpawnCount members each).
     for (uint32_t done = 0; done < t.count;) {
         uint32_t n = std::min(t.count - done, dragon::protocol::kMaxSpawnCount);
         std::vector<uint64_t> some;
-        if (dragon_status_t st = rt::spawn_processes(argv.data(), a, n, &some, nullptr);
+        rt::SpawnExtra extra;
+        extra.group_first = static_cast<int64_t>(first + done);
+        extra.group_size = static_cast<uint32_t>(group.members.size());
+        if (dragon_status_t st = rt::spawn_processes(argv.data(), a, n, &some, nullptr, extra);
             st != DRAGON_SUCCESS) {
             return st;
         }

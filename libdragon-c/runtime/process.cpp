@@ -102,11 +102,14 @@ dragon_status_t add_policy(const dragon_policy_t *policy, pr::Spawn *req) {
 
 dragon_status_t spawn_processes(const char *const *argv, const dragon_process_attr_t &a,
                                 uint32_t count, std::vector<uint64_t> *puids,
-                                dragon_process_pipes_t *pipes, bool check) {
+                                dragon_process_pipes_t *pipes, SpawnExtra extra) {
+    bool check = extra.check;
     pr::Spawn req;
     req.program = argv[0];
     req.count = count;
     req.check = check;
+    req.group_first = extra.group_first;
+    req.group_size = extra.group_size;
     std::vector<int> send_fds;
     const dragon_stdio_t modes[3] = {a.in_mode, a.out_mode, a.err_mode};
     bool piped = false;
@@ -128,8 +131,27 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
     for (const char *const *p = argv + 1; *p != nullptr; ++p) {
         req.args.emplace_back(*p);
     }
+    // What says who a process is comes from its request, never from its creator's
+    // environment (a worker starting a helper must not pass on its role or group index).
     for (const char *const *e = a.env != nullptr ? a.env : environ; *e != nullptr; ++e) {
-        req.env.emplace_back(*e);
+        std::string_view v(*e);
+        if (v.rfind("DRAGON_ROLE=", 0) != 0 && v.rfind("DRAGON_GROUP_INDEX=", 0) != 0 &&
+            v.rfind("DRAGON_GROUP_SIZE=", 0) != 0) {
+            req.env.emplace_back(*e);
+        }
+    }
+    if (a.role != nullptr) {
+        std::string_view role(a.role);
+        bool printable =
+            !role.empty() && role.size() <= 64 &&
+            std::all_of(role.begin(), role.end(), [](char ch) { return ch > ' ' && ch < 127; });
+        if (!printable) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "process attributes: role '%.64s' (1 to 64 printable characters, no "
+                        "space)",
+                        a.role);
+        }
+        req.env.emplace_back(std::string("DRAGON_ROLE=") + a.role);
     }
     if (a.cwd != nullptr) {
         req.cwd = a.cwd;
@@ -351,6 +373,93 @@ DRAGON_API dragon_status_t dragon_process_query(uint64_t puid, dragon_process_st
         status->struct_size = n;
         return DRAGON_SUCCESS;
     });
+}
+
+} // extern "C"
+
+// ---- the calling process (docs/runtime.md, "Who am I") ----
+
+namespace {
+
+// A decimal variable the daemon set for this process; false when unset or not a number.
+bool env_uint(const char *name, uint64_t max, uint64_t *out) {
+    const char *v = std::getenv(name);
+    if (v == nullptr || *v < '0' || *v > '9') {
+        return false;
+    }
+    char *end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n > max) {
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+dragon_status_t not_started_by_runtime(const char *what) {
+    return fail(DRAGON_NOT_IN_RUNTIME,
+                "%s: this process was not started by the runtime (DRAGON_PUID is not set; "
+                "start the program with `dragon`)",
+                what);
+}
+
+} // namespace
+
+extern "C" {
+
+DRAGON_API dragon_status_t dragon_process_self(uint64_t *puid) {
+    if (puid == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_self: puid is NULL");
+    }
+    if (!env_uint("DRAGON_PUID", UINT64_MAX, puid)) {
+        return not_started_by_runtime("dragon_process_self");
+    }
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API dragon_status_t dragon_process_group_rank(uint32_t *index, uint32_t *size) {
+    if (index == nullptr || size == nullptr) {
+        return fail(DRAGON_INVALID_ARGUMENT, "dragon_process_group_rank: NULL argument");
+    }
+    uint64_t puid = 0;
+    if (!env_uint("DRAGON_PUID", UINT64_MAX, &puid)) {
+        return not_started_by_runtime("dragon_process_group_rank");
+    }
+    uint64_t i = 0;
+    uint64_t n = 0;
+    if (!env_uint("DRAGON_GROUP_INDEX", INT32_MAX, &i) ||
+        !env_uint("DRAGON_GROUP_SIZE", INT32_MAX, &n) || i >= n) {
+        return fail(DRAGON_NOT_FOUND,
+                    "dragon_process_group_rank: process %llu is not a member of a process group",
+                    static_cast<unsigned long long>(puid));
+    }
+    *index = static_cast<uint32_t>(i);
+    *size = static_cast<uint32_t>(n);
+    return DRAGON_SUCCESS;
+}
+
+DRAGON_API const char *dragon_process_role(void) {
+    const char *role = std::getenv("DRAGON_ROLE");
+    return role != nullptr && *role != '\0' ? role : nullptr;
+}
+
+DRAGON_API const char *dragon_process_self_exe(void) {
+    static const std::string *path = [] {
+        std::string p(4096, '\0');
+        ssize_t n = readlink("/proc/self/exe", p.data(), p.size() - 1);
+        if (n <= 0) {
+            return static_cast<std::string *>(nullptr);
+        }
+        p.resize(static_cast<size_t>(n));
+        return new std::string(std::move(p)); // for the life of the process
+    }();
+    if (path == nullptr) {
+        dragon::detail::fail_errno(DRAGON_NOT_FOUND, errno,
+                                   "dragon_process_self_exe: cannot read /proc/self/exe");
+        return nullptr;
+    }
+    return path->c_str();
 }
 
 } // extern "C"

@@ -11,11 +11,16 @@
 namespace dragon::runtime {
 
 // Start `count` processes from argv and (widened) attributes; *puids receives their ids.
-// pipes: where PIPE streams' ends go (PIPE needs count 1 and pipes non-null). check: only
-// check placement and binding with the daemon; nothing starts and *puids is left empty.
+// What a group adds to a spawn.
+struct SpawnExtra {
+    bool check = false;       // only check placement and binding: nothing starts, no puids
+    int64_t group_first = -1; // group members: the first one's index in the group
+    uint32_t group_size = 0;  // and the group's size
+};
+// pipes: where PIPE streams' ends go (PIPE needs count 1 and pipes non-null).
 dragon_status_t spawn_processes(const char *const *argv, const dragon_process_attr_t &attr,
                                 uint32_t count, std::vector<uint64_t> *puids,
-                                dragon_process_pipes_t *pipes, bool check = false);
+                                dragon_process_pipes_t *pipes, SpawnExtra extra = {});
 
 // Wait until every process has ended for good. *codes receives their exit statuses (-1 for
 // those still running when DRAGON_TIMEOUT comes back).

@@ -272,6 +272,8 @@ if [ -n "$topologies" ]; then
   check "C++ System: one node, 4 GPUs, 4 policies on it" has "cpp-system 1 4 4 same-host"
   out=$(env -u DRAGON_NODE_SOCKET timeout 30 "$build/tests/integration/process-client" 2>/dev/null | head -1)
   check "process: outside a runtime, DRAGON_NOT_IN_RUNTIME (not CLOSED)" [ "$out" = "create 22" ]
+  out=$(env -u DRAGON_PUID -u DRAGON_ROLE timeout 30 "$build/tests/integration/runtime-client" --whoami outside 0)
+  check "identity outside a runtime: NOT_IN_RUNTIME, no role, the executable found" [ "$out" = "whoami outside self 22 puid-env-match 0 role - rank 22 0/0 exe-ok 1" ]
 fi
 
 # Process state, pipes and inherited stdio, restart on failure, the registry, the system's
@@ -329,6 +331,14 @@ if [ -n "$topologies" ]; then
   check "placement: unknown host id" has "placement-unknown-id 5"
   check "placement: host id 0" has "placement-id-0 0 exit 0"
   check "policy wait mode reaches the process" has "wait-mode=spin"
+  check "identity: the group started and joined" has "identity-group 0 0"
+  check "identity: member 0 in role worker, 0/3" grep -qx "whoami member self 0 puid-env-match 1 role worker rank 0 0/3 exe-ok 1" <<<"$out"
+  check "identity: member 1 in role worker, 1/3" grep -qx "whoami member self 0 puid-env-match 1 role worker rank 0 1/3 exe-ok 1" <<<"$out"
+  check "identity: member 2 without a role, 2/3" grep -qx "whoami single self 0 puid-env-match 1 role - rank 0 2/3 exe-ok 1" <<<"$out"
+  check "identity: a member's own child inherits neither role nor rank" grep -qx "whoami nested self 0 puid-env-match 1 role - rank 5 0/0 exe-ok 1" <<<"$out"
+  check "identity: a single process in role loner, not in a group" grep -qx "whoami single self 0 puid-env-match 1 role loner rank 5 0/0 exe-ok 1" <<<"$out"
+  check "identity: single process exit 0" has "identity-process 0 exit 0"
+  check "identity: a role with a space is refused" has "identity-bad-role 1"
   check "runtime client: nothing left" nothing_left tl8$sfx
   # A group of 4100 members (two spawn and two join requests) under a soft limit of 256
   # descriptors: the daemon raises its own, and members get the 256 back.

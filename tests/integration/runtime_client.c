@@ -378,7 +378,59 @@ static int big_group(uint32_t n) {
     return 0;
 }
 
+/* Who a process is (issue 12, workers that are the same program): its puid, role and group
+ * rank. `--whoami TAG` prints them; a member in role "worker" also starts a plain child of
+ * itself, which must not inherit the role or the rank. */
+static int whoami(const char *tag, int nest) {
+    uint64_t puid = 0;
+    uint32_t index = 0, size = 0;
+    dragon_status_t self = dragon_process_self(&puid);
+    dragon_status_t rank = dragon_process_group_rank(&index, &size);
+    const char *role = dragon_process_role();
+    const char *exe = dragon_process_self_exe();
+    printf("whoami %s self %d puid-env-match %d role %s rank %d %u/%u exe-ok %d\n", tag, (int)self,
+           getenv("DRAGON_PUID") != NULL && puid == strtoull(getenv("DRAGON_PUID"), NULL, 10),
+           role != NULL ? role : "-", (int)rank, rank == DRAGON_SUCCESS ? index : 0,
+           rank == DRAGON_SUCCESS ? size : 0, exe != NULL && access(exe, X_OK) == 0);
+    if (nest && role != NULL && strcmp(role, "worker") == 0 && index == 0) {
+        const char *child[] = {exe, "--whoami", "nested", "0", NULL};
+        uint64_t c = 0;
+        int code = -1;
+        dragon_process_create(child, NULL, &c);
+        dragon_process_join(c, 30 * SECOND, &code);
+    }
+    return 0;
+}
+
+static void identities(void) {
+    const char *exe = dragon_process_self_exe();
+    const char *worker[] = {exe, "--whoami", "member", "1", NULL};
+    const char *single[] = {exe, "--whoami", "single", "0", NULL};
+    dragon_process_attr_t a;
+    dragon_process_attr_init(&a);
+    a.role = "worker";
+    dragon_process_group_t *g = NULL;
+    dragon_process_group_create(NULL, &g);
+    dragon_process_group_add(g, 2, worker, &a);
+    dragon_process_group_add(g, 1, single, NULL); /* a member without a role: index 2 */
+    dragon_status_t st = dragon_process_group_start(g);
+    dragon_status_t joined = dragon_process_group_join(g, 60 * SECOND);
+    printf("identity-group %d %d\n", (int)st, (int)joined);
+    dragon_process_group_destroy(g);
+    uint64_t puid = 0;
+    int code = -1;
+    a.role = "loner";
+    st = dragon_process_create(single, &a, &puid);
+    dragon_process_join(puid, 30 * SECOND, &code);
+    printf("identity-process %d exit %d\n", (int)st, code);
+    a.role = "has space";
+    printf("identity-bad-role %d\n", (int)dragon_process_create(single, &a, &puid));
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--whoami") == 0) {
+        return whoami(argv[2], atoi(argv[3]));
+    }
     if (argc == 3 && strcmp(argv[1], "--lookup") == 0) {
         return lookup_child(argv[2]);
     }
@@ -403,5 +455,6 @@ int main(int argc, char **argv) {
     restarts();
     registry(argv[0]);
     system_and_placement();
+    identities();
     return 0;
 }
