@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <dragon/channel.h>
+#include <dragon/pool.h>
 #include <dragon/status.h>
+#include <dragon/sync.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,7 +21,14 @@ typedef enum dragon_registry_kind {
     DRAGON_REGISTRY_BYTES = 0,   /* anything */
     DRAGON_REGISTRY_POOL = 1,    /* a serialized pool descriptor (dragon_pool_serialize) */
     DRAGON_REGISTRY_CHANNEL = 2, /* a serialized channel (dragon_channel_serialize) */
-    DRAGON_REGISTRY_DICT = 3     /* a distributed dictionary's descriptor */
+    DRAGON_REGISTRY_DICT = 3,    /* a distributed dictionary's descriptor */
+    DRAGON_REGISTRY_QUEUE = 4,   /* dragon_queue_serialize */
+    DRAGON_REGISTRY_LOCK = 5,    /* dragon_lock_serialize */
+    DRAGON_REGISTRY_SEMAPHORE = 6,
+    DRAGON_REGISTRY_EVENT = 7,
+    DRAGON_REGISTRY_BARRIER = 8,
+    DRAGON_REGISTRY_MEMORY =
+        9 /* a pool allocation's memory descriptor (dragon_pool_mem_serialize) */
 } dragon_registry_kind_t;
 
 #define DRAGON_REGISTRY_NAME_MAX 255    /* bytes of printable ASCII, no spaces */
@@ -40,6 +50,34 @@ DRAGON_API dragon_status_t dragon_registry_lookup(const char *name, dragon_timeo
 
 /* Remove `name`. DRAGON_NOT_FOUND if it is not registered. */
 DRAGON_API dragon_status_t dragon_registry_unregister(const char *name);
+
+/* Look `name` up (waiting up to `timeout`, as dragon_registry_lookup) and attach to what it
+ * names, in one call. DRAGON_INVALID_ARGUMENT when the name is registered with another kind
+ * (the message says which); the attach's own status otherwise. attr: the handle's wait mode
+ * (NULL: the process's default). */
+DRAGON_API dragon_status_t dragon_registry_attach_pool(const char *name, dragon_timeout_t timeout,
+                                                       dragon_pool_t **pool);
+DRAGON_API dragon_status_t dragon_registry_attach_channel(const char *name,
+                                                          dragon_timeout_t timeout,
+                                                          const dragon_channel_attr_t *attr,
+                                                          dragon_channel_t **channel);
+DRAGON_API dragon_status_t dragon_registry_attach_queue(const char *name, dragon_timeout_t timeout,
+                                                        const dragon_channel_attr_t *attr,
+                                                        dragon_queue_t **queue);
+DRAGON_API dragon_status_t dragon_registry_attach_lock(const char *name, dragon_timeout_t timeout,
+                                                       const dragon_channel_attr_t *attr,
+                                                       dragon_lock_t **lock);
+DRAGON_API dragon_status_t dragon_registry_attach_semaphore(const char *name,
+                                                            dragon_timeout_t timeout,
+                                                            const dragon_channel_attr_t *attr,
+                                                            dragon_semaphore_t **sem);
+DRAGON_API dragon_status_t dragon_registry_attach_event(const char *name, dragon_timeout_t timeout,
+                                                        const dragon_channel_attr_t *attr,
+                                                        dragon_event_t **event);
+DRAGON_API dragon_status_t dragon_registry_attach_barrier(const char *name,
+                                                          dragon_timeout_t timeout,
+                                                          const dragon_channel_attr_t *attr,
+                                                          dragon_barrier_t **barrier);
 
 #ifdef __cplusplus
 }

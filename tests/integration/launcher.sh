@@ -270,6 +270,11 @@ if [ -n "$topologies" ]; then
   check "C++ Registry: wrong kind refused" has "cpp-registry-kind 1"
   check "C++ Registry: lookup timeout" has "cpp-registry-timeout 4"
   check "C++ System: one node, 4 GPUs, 4 policies on it" has "cpp-system 1 4 4 same-host"
+  check "Registry: queue, lock, semaphore, event, barrier, pool and a block by name" has "cpp-objects-child queue 41 lock 1 block in-place size-ok 1"
+  check "Registry: the other side saw the semaphore, the event and the barrier" has "cpp-objects 1 1 exit 0"
+  check "Registry from C: look up and attach in one call" has "c-registry-attach 0 42 wrong-kind 1 1"
+  check "Registry from C: a pool by name" has "c-registry-attach-pool 0"
+  check "Registry: a queue of another item type refused" has "cpp-registry-queue-type 1"
   out=$(env -u DRAGON_NODE_SOCKET timeout 30 "$build/tests/integration/process-client" 2>/dev/null | head -1)
   check "process: outside a runtime, DRAGON_NOT_IN_RUNTIME (not CLOSED)" [ "$out" = "create 22" ]
   out=$(env -u DRAGON_PUID -u DRAGON_ROLE timeout 30 "$build/tests/integration/runtime-client" --whoami outside 0)

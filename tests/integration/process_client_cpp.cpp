@@ -102,14 +102,104 @@ void registry_and_system(const char *self) {
 
 } // namespace
 
+// Every kind of object through the registry (issue 12, "Registry for every object"): the
+// child finds each by name, with the typed C++ lookups and the C one-call attaches.
+int objects_child() {
+    auto q = dragon::Registry::queue<int>("obj-queue", 30s);
+    auto lock = dragon::Registry::lock("obj-lock", 30s);
+    auto sem = dragon::Registry::semaphore("obj-sem", 30s);
+    auto event = dragon::Registry::event("obj-event", 30s);
+    auto barrier = dragon::Registry::barrier("obj-barrier", 30s);
+    auto pool = dragon::Registry::pool("obj-pool", 30s);
+    auto [text, size] = pool.attach_memory(dragon::Registry::memory("obj-block", 30s));
+    int item = q.get(30s);
+    bool locked = lock.try_lock();
+    if (locked) {
+        lock.unlock();
+    }
+    sem.release();
+    event.set();
+    barrier.wait(30s);
+    std::printf("cpp-objects-child queue %d lock %d block %s size-ok %d\n", item, locked ? 1 : 0,
+                static_cast<const char *>(text), size >= 16 ? 1 : 0);
+    // C: look up and attach in one call; the wrong kind is named.
+    dragon_queue_t *cq = nullptr;
+    dragon_status_t st = dragon_registry_attach_queue("obj-queue", 0, nullptr, &cq);
+    int v = 0;
+    std::size_t n = 0;
+    if (st == DRAGON_SUCCESS) {
+        st = dragon_queue_get(cq, &v, sizeof v, &n, 30'000'000'000LL);
+        dragon_queue_detach(cq);
+    }
+    dragon_lock_t *cl = nullptr;
+    dragon_status_t wrong = dragon_registry_attach_lock("obj-queue", 0, nullptr, &cl);
+    std::printf("c-registry-attach %d %d wrong-kind %d %d\n", static_cast<int>(st), v,
+                static_cast<int>(wrong),
+                std::string(dragon_last_error()).find("'obj-queue' names a queue, not a lock") !=
+                    std::string::npos);
+    dragon_pool_t *cp = nullptr;
+    st = dragon_registry_attach_pool("obj-pool", 0, &cp);
+    std::printf("c-registry-attach-pool %d\n", static_cast<int>(st));
+    if (cp != nullptr) {
+        dragon_pool_detach(cp);
+    }
+    return 0;
+}
+
+void registry_objects(const char *self) {
+    auto pool = dragon::Pool::create("cpp-objects", 1 << 20);
+    auto q = dragon::Queue<int>::create(pool, 4);
+    auto lock = dragon::Lock::create(pool);
+    auto sem = dragon::Semaphore::create(pool, 0);
+    auto event = dragon::Event::create(pool);
+    auto barrier = dragon::Barrier::create(pool, 2);
+    auto block = pool.allocate(64);
+    std::snprintf(block.as<char>(), 64, "in-place");
+    dragon::Registry::put("obj-queue", q);
+    dragon::Registry::put("obj-lock", lock);
+    dragon::Registry::put("obj-sem", sem);
+    dragon::Registry::put("obj-event", event);
+    dragon::Registry::put("obj-barrier", barrier);
+    dragon::Registry::put("obj-pool", pool);
+    dragon::Registry::put("obj-block", block);
+    q.put(41);
+    q.put(42);
+    auto child = dragon::Process::start({self, "--objects"});
+    barrier.wait(30s);
+    bool acquired = sem.acquire(30s);
+    bool set = event.wait(30s);
+    int code = child.join(30s).value_or(-1);
+    std::printf("cpp-objects %d %d exit %d\n", acquired ? 1 : 0, set ? 1 : 0, code);
+    try {
+        (void)dragon::Registry::queue<double>("obj-queue", 0s); // a queue of ints
+    } catch (const dragon::Error &e) {
+        std::printf("cpp-registry-queue-type %d\n", static_cast<int>(e.status()));
+    }
+    for (const char *n : {"obj-queue", "obj-lock", "obj-sem", "obj-event", "obj-barrier",
+                          "obj-pool", "obj-block"}) {
+        dragon::Registry::remove(n);
+    }
+    block = dragon::Allocation();
+    q.destroy();
+    lock.destroy();
+    sem.destroy();
+    event.destroy();
+    barrier.destroy();
+    pool.destroy();
+}
+
 int main(int argc, char **argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     try {
         if (argc == 2 && std::string(argv[1]) == "--consumer") {
             return consumer();
         }
+        if (argc == 2 && std::string(argv[1]) == "--objects") {
+            return objects_child();
+        }
         processes();
         registry_and_system(argv[0]);
+        registry_objects(argv[0]);
     } catch (const dragon::Error &e) {
         std::printf("cpp-error %s\n", e.what());
         return 1;
