@@ -375,6 +375,22 @@ if [ -n "$topologies" ] && [ -x "$build/examples/process-group" ]; then
     grep -q "member 2 .* cannot be placed, so no member was started: cannot bind to CPUs 4-7 .*: node 0 ('fake-nvidia') grants this job CPUs 0 only" "$work/big.err"
 fi
 
+# The first demo (issue 12, item 8): processes of the runtime share a pool and talk over
+# queues found in the registry; nothing of it is left, also when it is interrupted midway.
+if [ -x "$build/examples/pool-share" ]; then
+  out=$(timeout 60 "$dragon" --runtime-id tld$sfx "$build/examples/pool-share"); rc=$?
+  check "demo: exit 0" [ $rc -eq 0 ]
+  check "demo: 4 workers in the role 'worker', each named with its rank" \
+    [ "$(grep -c '^  worker [0-3] of 4 (puid [0-9]*, pid [0-9]*): [0-9]* jobs$' <<<"$out")" -eq 4 ]
+  check "demo: the result is exact and every block freed" \
+    grep -qx "sum of squares 1..20: 2870 (expected 2870); workers all exited; workers' blocks left in the pool: 0" <<<"$out"
+  check "demo: nothing left" nothing_left tld$sfx
+  start_bg "$work/demo.out" "$work/demo.err" --runtime-id tle$sfx "$build/examples/pool-share"
+  wait_for_line "$work/demo.out" "the runtime started"
+  kill -INT $launcher; wait $launcher
+  check "demo interrupted midway: nothing left" nothing_left tle$sfx
+fi
+
 # A segment the program leaves behind is removed at teardown.
 timeout 30 "$dragon" --runtime-id tl3$sfx sh -c ': > /dev/shm/dragon.$DRAGON_RUNTIME_ID.0.pool.leak'
 check "teardown removes the runtime's segments" nothing_left tl3$sfx
