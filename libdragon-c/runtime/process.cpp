@@ -322,7 +322,7 @@ DRAGON_API dragon_status_t dragon_process_create_with_pipes(const char *const *a
             st != DRAGON_SUCCESS) {
             return st;
         }
-        *puid = puids[0];
+        *puid = puids.front(); // spawn_processes checked that the reply holds exactly one
         return DRAGON_SUCCESS;
     });
 }
