@@ -322,7 +322,10 @@ DRAGON_API dragon_status_t dragon_process_create_with_pipes(const char *const *a
             st != DRAGON_SUCCESS) {
             return st;
         }
-        *puid = puids.front(); // spawn_processes checked that the reply holds exactly one
+        if (puids.size() != 1) { // spawn_processes checks the reply; said here for the reader
+            return fail(DRAGON_CORRUPTED, "node daemon: spawn reply without its process id");
+        }
+        *puid = puids[0];
         return DRAGON_SUCCESS;
     });
 }
