@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the build into a scratch root, then build a C, a C++ and a Fortran program against
-# the installed library using nothing but pkg-config, and run them.
+# Install the build into a scratch root, then build a C, a C++ and (when the build has the
+# Fortran module: argument 2 is true) a Fortran program against the installed library using
+# nothing but pkg-config, and run them.
 set -euo pipefail
 build=$1
+fortran=${2:-false}
 src=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 runtime="tconsumer$$"
@@ -43,18 +45,31 @@ fi
 cc -Wall -Wextra -Werror -o "$work/consumer-c" "$src/consumer.c" $(pkg-config --cflags --libs dragon-c)
 # shellcheck disable=SC2046
 c++ -std=c++17 -Wall -Wextra -Werror -o "$work/consumer-cpp" "$src/consumer.cpp" $(pkg-config --cflags --libs dragon-cpp)
-# shellcheck disable=SC2046
-gfortran -Wall -o "$work/consumer-f90" "$src/consumer.f90" $(pkg-config --libs dragon-c)
+progs="consumer-c consumer-cpp"
+if [ "$fortran" = true ]; then
+  [ -f "$pcdir/dragon-fortran.pc" ] || { echo "FAIL: dragon-fortran.pc not installed"; exit 1; }
+  # The module file comes from the installed tree only (-J keeps gfortran's own .mod output
+  # out of the source and build trees).
+  mkdir "$work/mod"
+  # shellcheck disable=SC2046
+  gfortran -Wall -Wextra -Werror -J "$work/mod" -o "$work/consumer-f90" "$src/consumer.f90" \
+    $(pkg-config --cflags --libs dragon-fortran)
+  progs="$progs consumer-f90"
+fi
 
-# Each program must load the installed copy, not the build tree's.
-for prog in consumer-c consumer-cpp consumer-f90; do
-  loaded=$(ldd "$work/$prog" | awk '/libdragon-c/ {print $3}')
-  case "$loaded" in
-    "$libdir"/*) ;;
-    *) echo "FAIL: $prog loads '$loaded', not the installed library"; exit 1 ;;
-  esac
-  "$work/$prog"
+# Each program must load the installed copies, not the build tree's.
+for prog in $progs; do
+  libs=libdragon-c
+  [ "$prog" != consumer-f90 ] || libs="libdragon-c libdragon-fortran"
+  for lib in $libs; do
+    loaded=$(ldd "$work/$prog" | awk -v lib="$lib" 'index($1, lib ".so") == 1 {print $3}')
+    case "$loaded" in
+      "$libdir"/*) ;;
+      *) echo "FAIL: $prog loads $lib from '$loaded', not the installed one"; exit 1 ;;
+    esac
+  done
+  "$work/$prog" "$(pkg-config --modversion dragon-c)"
 done
 left=$(ls /dev/shm | grep "^dragon\.$runtime\." || true)
 [ -z "$left" ] || { echo "FAIL: left in /dev/shm: $left"; exit 1; }
-echo "ok: C, C++ and Fortran consumers built with pkg-config and ran"
+echo "ok: consumers built with pkg-config and ran: $progs"
