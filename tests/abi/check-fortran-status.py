@@ -9,6 +9,7 @@ module, and fails naming each constant that is missing, has another value, or is
 integer(c_int) (integer(c_int64_t) for the timeouts). Names ending in '_' are not statuses
 (DRAGON_STATUS_COUNT_) and are skipped.
 """
+import os
 import re
 import sys
 
@@ -74,7 +75,7 @@ def main():
         elif have[name][0] != kind:
             problems.append(f"{name} is integer({have[name][0]}), not integer({kind})")
     for p in problems:
-        print(f"FAIL: {sys.argv[2]}: {p}")
+        print(f"FAIL: {os.path.normpath(sys.argv[2])}: {p}")
     if problems:
         return 1
     print(f"ok: {len(wanted)} constants of status.h in the Fortran module, same names and values")
