@@ -28,6 +28,7 @@ contains
     integer(c_int64_t), target :: value
     integer(c_int64_t) :: total, expected
     integer(c_int64_t) :: puid
+    integer(c_int) :: ended, code
     integer(c_size_t) :: n
     integer :: i
 
@@ -66,6 +67,11 @@ contains
     end do
     call check(dragon_process_group_join(group, dragon_seconds(30.0_c_double)), &
                'wait for the workers')
+    do i = 0, workers - 1
+      call check(dragon_process_group_member(group, int(i, c_int32_t), puid, ended, code), &
+                 'a worker''s end')
+      if (ended == 0 .or. code /= 0) call fail('a worker failed')
+    end do
     print '(a,i0,a,i0,a,i0,a)', 'sum of the cubes 1..', workers, ' from the workers: ', total, &
       ' (expected ', expected, ')'
 
@@ -74,7 +80,7 @@ contains
     call check(dragon_queue_destroy(queue), 'destroy the queue')
     call check(dragon_pool_destroy(pool), 'destroy the pool')
     if (total /= expected) call fail('the sum is wrong')
-    print '(a)', 'pool and queue destroyed'
+    print '(a)', 'every worker exited with 0; pool and queue destroyed'
   end subroutine
 
   subroutine worker()
@@ -104,7 +110,7 @@ contains
   subroutine fail(why)
     character(len=*), intent(in) :: why
     write (error_unit, '(2a)') 'fortran-workers: ', why
-    error stop 1
+    stop 1, quiet=.true.
   end subroutine
 
 end program fortran_workers
