@@ -55,6 +55,18 @@ if [ "$fortran" = true ]; then
   gfortran -Wall -Wextra -Werror -J "$work/mod" -o "$work/consumer-f90" "$src/consumer.f90" \
     $(pkg-config --cflags --libs dragon-fortran)
   progs="$progs consumer-f90"
+
+  # The module's bind(C) types have the C structs' sizes and field offsets.
+  # shellcheck disable=SC2046
+  cc -Wall -Wextra -Werror -o "$work/layout-c" "$src/layout.c" $(pkg-config --cflags dragon-c)
+  # shellcheck disable=SC2046
+  gfortran -Wall -Wextra -Werror -J "$work/mod" -o "$work/layout-f90" "$src/layout.f90" \
+    $(pkg-config --cflags --libs dragon-fortran)
+  "$work/layout-c" >"$work/layout-c.txt"
+  "$work/layout-f90" >"$work/layout-f90.txt"
+  diff "$work/layout-c.txt" "$work/layout-f90.txt" ||
+    { echo "FAIL: the Fortran module's bind(C) types differ from the C structs (<: C, >: Fortran)"; exit 1; }
+  echo "ok: $(wc -l <"$work/layout-c.txt") sizes and offsets of the bind(C) types match C"
 fi
 
 # Each program must load the installed copies, not the build tree's.
