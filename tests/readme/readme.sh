@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README.md's code as a user meets it (issue 12, item 7). The build is installed for real with
 # `meson install` to its prefix, compiled against with the README's own compile commands (and
-# -Wall -Wextra -Werror), and every C and C++ block of the README runs twice outside and twice
+# -Wall -Wextra -Werror), and every C, C++ and Fortran block of the README runs twice outside and twice
 # inside `dragon`, with nothing left behind after each run. Programs run with no
 # LD_LIBRARY_PATH: the install itself must make the library findable. A block right after the
 # line "<!-- readme-test: needs dragon -->" must fail with a message naming the runtime
@@ -10,10 +10,11 @@
 # The install happens in this test's own mount namespace (the one pidns.sh makes): a tmpfs over
 # the prefix and an overlay over /etc (for ld.so.cache), so the machine's own /usr/local and
 # /etc are never touched. Needs root (else skipped, 77) and the default prefix /usr/local.
-# Usage: readme.sh BUILD_DIR SOURCE_ROOT
+# Usage: readme.sh BUILD_DIR SOURCE_ROOT HAVE_FORTRAN (true: the build has the Fortran module)
 set -uo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
+have_fortran=${3:-true}
 . "$src/tests/integration/pidns.sh" # a pid and mount namespace of its own; $sfx
 readme=$src/README.md
 # A user's shell: nothing of a runtime or a test in the environment.
@@ -55,12 +56,14 @@ command -v dragon | grep -q '^/usr/local/bin/dragon$' || { echo "FAIL: dragon is
 # The README's compile commands, as written.
 cc_cmd=$(grep -m1 '^cc app\.c ' "$readme") || { echo "FAIL: README.md has no 'cc app.c ...' line"; exit 1; }
 cxx_cmd=$(grep -m1 '^c++ .*app\.cpp ' "$readme") || { echo "FAIL: README.md has no 'c++ ... app.cpp ...' line"; exit 1; }
+f90_cmd=$(grep -m1 '^gfortran app\.f90 ' "$readme") || { echo "FAIL: README.md has no 'gfortran app.f90 ...' line"; exit 1; }
 
 # The blocks: blocks/LINE.c or LINE.cpp (LINE: the block's first line in the README, which
 # #line gives the compiler too), listed with 1 when the block needs dragon.
 awk -v dir="$work/ns/blocks" '
-  /^```(c|c\+\+)$/ && !inb {
-    inb = 1; f = sprintf("%s/%d.%s", dir, NR + 1, $0 == "```c" ? "c" : "cpp")
+  /^```(c|c\+\+|fortran)$/ && !inb {
+    ext = $0 == "```c" ? "c" : $0 == "```c++" ? "cpp" : "F90" # .F90: gfortran runs cpp, for #line
+    inb = 1; f = sprintf("%s/%d.%s", dir, NR + 1, ext)
     printf "#line %d \"README.md\"\n", NR + 1 > f
     print f, (prev == "<!-- readme-test: needs dragon -->") > (dir "/list")
     next
@@ -69,7 +72,7 @@ awk -v dir="$work/ns/blocks" '
   inb { print > f }
   { prev = $0 }
 ' "$readme"
-[ -s "$work/ns/blocks/list" ] || { echo "FAIL: no C or C++ block found in README.md"; exit 1; }
+[ -s "$work/ns/blocks/list" ] || { echo "FAIL: no C, C++ or Fortran block found in README.md"; exit 1; }
 
 # Nothing of ours left after a run: no pool the README's programs name (they all begin with
 # "readme"), nothing of runtime $1, no process of it.
@@ -85,10 +88,14 @@ while read -r file needs; do
   fails_before=$fails
   line=${file##*/}; line=${line%%.*}
   where="README.md:$line"
+  if [ "$file" != "${file%.F90}" ] && [ "$have_fortran" != true ]; then
+    echo "skip $where: a Fortran block, and this build has no Fortran module"; continue
+  fi
   exe="$work/ns/blocks/app-$line"
   case $file in
     *.c) cmd=${cc_cmd/app.c/$file} ;;
-    *) cmd=${cxx_cmd/app.cpp/$file} ;;
+    *.cpp) cmd=${cxx_cmd/app.cpp/$file} ;;
+    *) cmd=${f90_cmd/app.f90/$file} ;;
   esac
   if ! out=$(eval "$cmd -Wall -Wextra -Werror -o $exe" 2>&1); then
     printf '%s\n' "$out"; fail "$where: the block does not compile with '$cmd'"; continue
