@@ -45,6 +45,9 @@ module dragon
   integer(c_int), parameter, public :: DRAGON_MALFORMED = 20
   integer(c_int), parameter, public :: DRAGON_VERSION_MISMATCH = 21
   integer(c_int), parameter, public :: DRAGON_NOT_IN_RUNTIME = 22
+  integer(c_int), parameter, public :: DRAGON_TASK_FAILED = 23
+  integer(c_int), parameter, public :: DRAGON_CANCELLED = 24
+  integer(c_int), parameter, public :: DRAGON_WORKER_DIED = 25
 
   ! ---- Timeouts (dragon/status.h): nanoseconds; 0 tries once, -1 waits without limit. ----
   integer(c_int64_t), parameter, public :: DRAGON_TIMEOUT_FOREVER = -1_c_int64_t

@@ -11,6 +11,7 @@
 #include <dragon/status.h>
 #include <dragon/sync.h>
 #include <dragon/system.h>
+#include <dragon/taskpool.h>
 #include <dragon/version.h>
 #include <dragon/wait.h>
 

@@ -11,6 +11,7 @@
 #include <dragon/registry.hpp>
 #include <dragon/sync.hpp>
 #include <dragon/system.hpp>
+#include <dragon/taskpool.hpp>
 #include <dragon/wait.hpp>
 
 #endif // DRAGON_DRAGON_HPP

@@ -48,6 +48,9 @@ typedef enum dragon_status {
     DRAGON_MALFORMED = 20,        /* a control message that cannot be decoded (see last_error) */
     DRAGON_VERSION_MISMATCH = 21, /* a peer speaks another protocol version (both are named) */
     DRAGON_NOT_IN_RUNTIME = 22,   /* a runtime call from a program not started by `dragon` */
+    DRAGON_TASK_FAILED = 23,      /* a task (or a pool's initializer) failed: see its message */
+    DRAGON_CANCELLED = 24,        /* cancelled (or its pool terminated) before it ended */
+    DRAGON_WORKER_DIED = 25,      /* the worker running the task ended before the task did */
     DRAGON_STATUS_COUNT_          /* not a status; keeps the table honest */
 } dragon_status_t;
 

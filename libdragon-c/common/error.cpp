@@ -52,6 +52,9 @@ constexpr std::array<const char *, DRAGON_STATUS_COUNT_> kNames = {
     "malformed message",
     "protocol version mismatch",
     "not inside a dragon runtime",
+    "task failed",
+    "cancelled",
+    "worker died",
 };
 
 } // namespace
