@@ -80,11 +80,13 @@ fi
 if [ "$mode" = demo ]; then
   phase "build what the demo needs (build/)"
   [ -f build/build.ninja ] || meson setup build --werror >/dev/null
-  build build tools/dragon tools/dragon-node examples/pool-share examples/process-group
+  build build tools/dragon tools/dragon-node examples/pool-share examples/process-group examples/task-pool
   phase "demo 1: processes of the runtime share a pool and talk over a queue"
   build/tools/dragon build/examples/pool-share
   phase "demo 2: a process group, one process per GPU (per NUMA domain without GPUs)"
   build/tools/dragon build/examples/process-group
+  phase "demo 3: a task pool (the seed's first program): tasks over workers, then one worker per GPU"
+  build/tools/dragon build/examples/task-pool
   phase "done"
   exit 0
 fi

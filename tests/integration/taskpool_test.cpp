@@ -492,6 +492,31 @@ TEST(TaskPool, OwnerKilledLeavesNoWorker) {
     EXPECT_TRUE(taskpool_segments().empty());
 }
 
+TEST(TaskPool, WorkersOfAnotherExecutableNamedByPath) {
+    std::string exe = dragon::this_process::command().front();
+    dragon::TaskPoolOptions o;
+    o.workers = 2;
+    o.worker_command = {exe.substr(0, exe.rfind('/')) + "/taskpool-worker"};
+    dragon::TaskPool pool(o);
+    dragon::Task<std::int64_t(std::vector<std::int32_t>)> c_sum("c-sum"); // registered there
+    std::vector<std::vector<std::int32_t>> in;
+    for (int i = 0; i < 50; ++i) {
+        in.push_back(std::vector<std::int32_t>(static_cast<std::size_t>(i), i));
+    }
+    auto sums = pool.map(c_sum, in, 3);
+    for (int i = 0; i < 50; ++i) {
+        EXPECT_EQ(sums[static_cast<std::size_t>(i)], static_cast<std::int64_t>(i) * i);
+    }
+    // What only this program registered is not there.
+    try {
+        pool.apply(square, 2L);
+        FAIL() << "no TaskError";
+    } catch (const dragon::TaskError &e) {
+        EXPECT_NE(std::string(e.what()).find("no task named 'square'"), std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(TaskPool, ZzNothingIsLeft) {
     EXPECT_TRUE(taskpool_segments().empty());
 }

@@ -54,6 +54,9 @@ fixtures = {
     # 2 CPUs (0-1, which any test machine has) and 2 NVIDIA GPUs: for running processes
     # with GPU policies for real on a machine without GPUs (the process-group example)
     'nvidia-2gpu-2cpu.xml': make(small, 'fake-small', [[(0x10,) + nv, (0x11,) + nv]]),
+    # 4 GPUs on a node of 2 CPUs (one NUMA domain): 4 GPU policies that fit a 2-CPU host.
+    'nvidia-4gpu-2cpu.xml': make(small, 'fake-small4',
+                                 [[(0x10,) + nv, (0x11,) + nv, (0x12,) + nv, (0x13,) + nv]]),
     # no GPU at all
     'cpu-only.xml': make(base2, 'fake-cpu', [[], []]),
 }
