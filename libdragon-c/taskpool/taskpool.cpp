@@ -158,9 +158,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
     void handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg, size_t len);
     void handle_end(std::unique_lock<std::mutex> &lock, uint64_t puid, int code);
     void end_slot(uint32_t s, dragon_status_t st, const std::string &why,
-                  const unsigned char *items = nullptr, const unsigned char *end = nullptr);
+                  const std::vector<ResultItem> *items = nullptr);
     void end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
-                   const unsigned char *items = nullptr, const unsigned char *end = nullptr);
+                   const std::vector<ResultItem> *items = nullptr);
     void deliver(Job &job, Item item);
     void feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool all = false);
     bool submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, size_t first, uint32_t n);
@@ -536,12 +536,12 @@ void Engine::deliver(Job &job, Item item) {
     }
 }
 
-// A chunk ends: its items get their results (items..end), or all of them status st and why.
+// A chunk ends: its items end (end_items), and its slot is free again.
 void Engine::end_slot(uint32_t s, dragon_status_t st, const std::string &why,
-                      const unsigned char *items, const unsigned char *end) {
+                      const std::vector<ResultItem> *items) {
     SlotRec &rec = slots_[s];
     if (rec.job) {
-        end_items(rec, st, why, items, end);
+        end_items(rec, st, why, items);
     }
     rec.busy = false;
     rec.msg.clear();
@@ -549,29 +549,17 @@ void Engine::end_slot(uint32_t s, dragon_status_t st, const std::string &why,
     free_slots_.push_back(s);
 }
 
-// The chunk's items end (the slot stays taken until its message is accounted for).
+// The chunk's items end (the slot stays taken until its message is accounted for): with the
+// worker's results, or all of them with status st and message why.
 void Engine::end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
-                       const unsigned char *items, const unsigned char *end) {
+                       const std::vector<ResultItem> *items) {
     Job &job = *rec.job;
     for (uint32_t i = 0; i < rec.n; ++i) {
         Item it;
         it.index = rec.first + i;
         if (items != nullptr) {
-            int32_t ist = DRAGON_MALFORMED;
-            uint32_t n = 0;
-            if (end - items >= 4) {
-                std::memcpy(&ist, items, 4);
-                items += 4;
-            }
-            if (!get_u32(items, end, &n) || static_cast<size_t>(end - items) < n) {
-                it.status = DRAGON_MALFORMED;
-                it.bytes = "a malformed result message";
-                items = end;
-            } else {
-                it.status = static_cast<dragon_status_t>(ist);
-                it.bytes.assign(reinterpret_cast<const char *>(items), n);
-                items += n;
-            }
+            it.status = static_cast<dragon_status_t>((*items)[i].status);
+            it.bytes.assign((*items)[i].bytes);
         } else {
             it.status = st;
             it.bytes = why;
@@ -583,11 +571,12 @@ void Engine::end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
 }
 
 void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg, size_t len) {
+    ResultView view;
+    bool ok = decode_result(msg, len, &view);
     if (len < sizeof(ResultHeader)) {
         return;
     }
-    ResultHeader h;
-    std::memcpy(&h, msg, sizeof h);
+    const ResultHeader &h = view.header;
     auto slot_of = [&]() -> SlotRec * {
         if (h.slot >= slots_.size() || !slots_[h.slot].busy || slots_[h.slot].gen != h.gen) {
             return nullptr;
@@ -600,7 +589,13 @@ void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg
             if (r->job && (r->cancelled || r->timed_out)) {
                 break; // its items end when the worker's end is seen
             }
-            end_slot(h.slot, DRAGON_SUCCESS, "", msg + sizeof h, msg + len);
+            if (!ok || h.code != DRAGON_SUCCESS || view.items.size() != r->n) {
+                end_slot(h.slot, DRAGON_MALFORMED,
+                         "task pool: a malformed task or result message (worker " +
+                             std::to_string(h.worker) + ")");
+            } else {
+                end_slot(h.slot, DRAGON_SUCCESS, "", &view.items);
+            }
         }
         break;
     case kDropped:
@@ -632,13 +627,9 @@ void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg
         }
         break;
     case kInitFailed: {
-        const unsigned char *p = msg + sizeof h;
-        const unsigned char *end = msg + len;
-        uint32_t n = 0;
-        p += 4;
-        if (p <= end && get_u32(p, end, &n) && static_cast<size_t>(end - p) >= n) {
+        if (ok && view.items.size() == 1) {
             broken_ = "the initializer failed in worker " + std::to_string(h.worker) + ": " +
-                      std::string(reinterpret_cast<const char *>(p), n);
+                      std::string(view.items[0].bytes);
         } else {
             broken_ = "the initializer failed in worker " + std::to_string(h.worker);
         }
@@ -829,13 +820,7 @@ void Engine::feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool a
             size_t first = job->drawn;
             uint32_t n = 0;
             auto add = [&](const void *p, size_t len) {
-                size_t at = msg.size();
-                msg.resize(at + 4 + len);
-                unsigned char *q = msg.data() + at;
-                put_u32(q, static_cast<uint32_t>(len));
-                if (len != 0) {
-                    std::memcpy(q, p, len);
-                }
+                encode_item(&msg, std::string_view(static_cast<const char *>(p), len));
                 ++n;
             };
             if (job->next == nullptr) {

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
+#include <vector>
 
 namespace dragon::taskpool {
 
@@ -119,5 +121,29 @@ inline bool get_u32(const unsigned char *&p, const unsigned char *end, uint32_t 
     p += sizeof *v;
     return true;
 }
+
+// Decoders of the two messages (wire.cpp; fuzzed by tests/fuzz/fuzz_taskpool.cpp). Each
+// checks every length against the bytes there are and gives false for anything malformed;
+// the views point into the message.
+struct TaskView {
+    TaskHeader header{};
+    std::string_view name;
+    std::vector<std::string_view> items; // kTask: header.n_items arguments
+};
+bool decode_task(const unsigned char *msg, size_t len, TaskView *out);
+
+struct ResultItem {
+    int32_t status = 0;
+    std::string_view bytes;
+};
+struct ResultView {
+    ResultHeader header{};
+    std::vector<ResultItem> items; // kResult and kInitFailed: header.n_items of them
+};
+bool decode_result(const unsigned char *msg, size_t len, ResultView *out);
+
+// Encoders, the decoders' other half.
+void encode_item(std::vector<unsigned char> *body, std::string_view bytes);
+void encode_result_item(std::vector<unsigned char> *body, int32_t status, std::string_view bytes);
 
 } // namespace dragon::taskpool

@@ -209,21 +209,6 @@ dragon_status_t send_result(dragon_channel_t *ch, const ResultHeader &h,
     return dragon_channel_send(ch, msg.data(), msg.size(), DRAGON_TIMEOUT_FOREVER);
 }
 
-void append_item(std::vector<unsigned char> *body, dragon_status_t st, const std::string &bytes) {
-    size_t at = body->size();
-    body->resize(at + 8 + bytes.size());
-    unsigned char *p = body->data() + at;
-    int32_t s = static_cast<int32_t>(st);
-    std::memcpy(p, &s, 4);
-    p += 4;
-    put_u32(p, static_cast<uint32_t>(bytes.size()));
-    if (!bytes.empty()) {
-        // Bytes, not a string: no terminator.
-        // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
-        std::memcpy(p, bytes.data(), bytes.size());
-    }
-}
-
 } // namespace
 
 [[noreturn]] void serve() {
@@ -278,7 +263,7 @@ void append_item(std::vector<unsigned char> *body, dragon_status_t st, const std
             h.kind = kInitFailed;
             h.n_items = 1;
             std::vector<unsigned char> body;
-            append_item(&body, st, out);
+            encode_result_item(&body, st, out);
             send_result(results_ch, h, &body);
             leave(1);
         }
@@ -295,6 +280,7 @@ void append_item(std::vector<unsigned char> *body, dragon_status_t st, const std
     TaskEntry cached{};
     bool cached_found = false;
     uint64_t items_run = 0;
+    TaskView task;
     for (;;) {
         size_t len = 0;
         void *big = nullptr;
@@ -311,8 +297,8 @@ void append_item(std::vector<unsigned char> *body, dragon_status_t st, const std
         if (st != DRAGON_SUCCESS || len < sizeof(TaskHeader)) {
             die("cannot receive a task");
         }
-        TaskHeader th;
-        std::memcpy(&th, msg, sizeof th);
+        bool well_formed = decode_task(msg, len, &task);
+        const TaskHeader &th = task.header;
         if (th.kind == kStop) {
             leave(0);
         }
@@ -334,45 +320,42 @@ void append_item(std::vector<unsigned char> *body, dragon_status_t st, const std
         }
         view.start_ns[th.slot].store(static_cast<uint64_t>(detail::monotonic_ns()),
                                      std::memory_order_release);
-        const unsigned char *p = msg + sizeof th;
-        const unsigned char *end = msg + len;
-        std::string name(reinterpret_cast<const char *>(p),
-                         std::min<size_t>(th.name_len, static_cast<size_t>(end - p)));
-        p += name.size();
-        if (name != cached_name) {
-            cached_name = name;
-            cached_found = find_task(name, &cached);
-        }
         body.clear();
-        std::string out;
-        for (uint32_t i = 0; i < th.n_items; ++i) {
-            uint32_t n = 0;
-            if (!get_u32(p, end, &n) || static_cast<size_t>(end - p) < n) {
-                append_item(&body, DRAGON_MALFORMED, "a malformed task message");
-                continue;
+        uint32_t n_out = 0;
+        if (well_formed) {
+            std::string name(task.name);
+            if (name != cached_name) {
+                cached_name = name;
+                cached_found = find_task(name, &cached);
             }
-            dragon_status_t ist = DRAGON_TASK_FAILED;
-            if (!cached_found) {
-                out = "no task named '" + name +
-                      "' is registered in this worker (register it before "
-                      "dragon_taskpool_serve_if_worker)";
-            } else {
-                ist = run_item(cached, name, p, n, &out);
+            std::string out;
+            for (std::string_view item : task.items) {
+                dragon_status_t ist = DRAGON_TASK_FAILED;
+                if (!cached_found) {
+                    out = "no task named '" + name +
+                          "' is registered in this worker (register it before "
+                          "dragon_taskpool_serve_if_worker)";
+                } else {
+                    ist =
+                        run_item(cached, name, reinterpret_cast<const unsigned char *>(item.data()),
+                                 item.size(), &out);
+                }
+                encode_result_item(&body, ist, out);
             }
-            p += n;
-            append_item(&body, ist, out);
-        }
+            n_out = th.n_items;
+        } // else: no items, and the owner ends the chunk's items as malformed
         if (big != nullptr) {
             dragon_pool_free(pool, big);
         }
-        items_run += th.n_items;
-        view.workers[env.index].items.fetch_add(th.n_items, std::memory_order_relaxed);
+        items_run += n_out;
+        view.workers[env.index].items.fetch_add(n_out, std::memory_order_relaxed);
         ResultHeader r{};
         r.kind = kResult;
         r.slot = th.slot;
         r.gen = th.gen;
         r.worker = env.index;
-        r.n_items = th.n_items;
+        r.n_items = n_out;
+        r.code = well_formed ? DRAGON_SUCCESS : DRAGON_MALFORMED;
         if (send_result(results_ch, r, &body) != DRAGON_SUCCESS) {
             die("cannot send a result");
         }

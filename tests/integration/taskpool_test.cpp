@@ -26,6 +26,28 @@
 
 using namespace std::chrono_literals;
 
+// A user type through the serializer hook (not trivially copyable).
+struct Labelled {
+    std::string label;
+    double value;
+};
+template <>
+struct dragon::Serializer<Labelled> {
+    static void put(const Labelled &v, std::string &out) {
+        out.append(reinterpret_cast<const char *>(&v.value), sizeof v.value);
+        out.append(v.label);
+    }
+    static Labelled get(const void *p, std::size_t len) {
+        if (len < sizeof(double)) {
+            throw std::runtime_error("a Labelled of " + std::to_string(len) + " bytes");
+        }
+        Labelled v;
+        std::memcpy(&v.value, p, sizeof v.value);
+        v.label.assign(static_cast<const char *>(p) + sizeof v.value, len - sizeof v.value);
+        return v;
+    }
+};
+
 namespace {
 
 std::string g_init; // set by the initializer, in each worker
@@ -53,6 +75,9 @@ auto die_once = dragon::task("die-once", [](std::string marker) {
     }
     unlink(marker.c_str());
     return std::string("second time");
+});
+auto doubled = dragon::task("doubled", [](Labelled l) {
+    return Labelled{l.label + " x2", l.value * 2};
 });
 auto my_pid = dragon::task("pid", [](int) { return static_cast<int>(getpid()); });
 auto slow_pid = dragon::task("slow-pid", [](int ms) {
@@ -167,6 +192,41 @@ TEST(TaskPool, MapResultsInOrder) {
         }
     }
     EXPECT_EQ(pool.map(square, std::vector<long>{}).size(), 0u); // map over zero items
+}
+
+TEST(TaskPool, AUserTypeTravelsThroughItsSerializer) {
+    dragon::TaskPool pool(two());
+    std::vector<Labelled> in;
+    for (int i = 0; i < 30; ++i) {
+        in.push_back(Labelled{"item " + std::to_string(i), i + 0.5});
+    }
+    auto out = pool.map(doubled, in, 4);
+    ASSERT_EQ(out.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        EXPECT_EQ(out[i].label, in[i].label + " x2");
+        EXPECT_EQ(out[i].value, in[i].value * 2);
+    }
+}
+
+TEST(TaskPool, ProgressCanBeReadAtAnyTime) {
+    dragon::TaskPool pool(two());
+    auto job = pool.map_async(sleep_ms, std::vector<int>(20, 20));
+    std::uint64_t last_done = 0;
+    bool saw_partial = false;
+    for (int i = 0; i < 3000; ++i) {
+        auto p = job.progress();
+        ASSERT_EQ(p.done + p.failed + p.running + p.queued, 20u);
+        ASSERT_GE(p.done, last_done);
+        last_done = p.done;
+        saw_partial |= p.done > 0 && p.done < 20;
+        if (p.done == 20) {
+            break;
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+    EXPECT_EQ(last_done, 20u);
+    EXPECT_TRUE(saw_partial); // 10 rounds of 20 ms: seen between
+    EXPECT_EQ(job.get(1s).size(), 20u);
 }
 
 TEST(TaskPool, DefaultWorkersAreTheGrantedCpus) {
