@@ -32,10 +32,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 using dragon::detail::fail;
+using dragon::detail::fail_errno;
 using dragon::detail::guarded;
 using dragon::detail::monotonic_ns;
 using dragon::detail::wrap;
@@ -44,7 +47,7 @@ namespace dragon::taskpool {
 namespace {
 
 constexpr size_t kDefaultSlots = 4096;
-constexpr size_t kDefaultPoolBytes = 64ull << 20;
+constexpr size_t kDefaultPoolBytes = 8ull << 20;
 constexpr int64_t kDefaultStartNs = 60'000'000'000LL;
 constexpr int64_t kLeaderCapNs = 50'000'000LL; // a reader re-checks its own state this often
 
@@ -204,6 +207,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     runtime::Endpoint *ep_ = nullptr;
     std::thread bg_;
     std::atomic<bool> bg_stop_{false};
+    int wake_fd_ = -1; // ends the background thread's wait
 };
 
 // ---- creation ---------------------------------------------------------------------------
@@ -405,6 +409,11 @@ dragon_status_t Engine::create(const dragon_taskpool_attr_t &a) {
             terminate();
             return s;
         }
+    }
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) {
+        terminate();
+        return fail_errno(DRAGON_SYSTEM_ERROR, errno, "task pool: eventfd");
     }
     bg_ = std::thread([this]() { background(); });
 
@@ -1124,10 +1133,17 @@ dragon_status_t Engine::terminate() {
 
 void Engine::background() {
     while (!bg_stop_.load(std::memory_order_acquire)) {
-        // The runtime's events (worker ends) come in through the endpoint.
-        dragon_status_t st = ep_->pump(5);
-        if (st == DRAGON_CLOSED) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // The runtime's events (worker ends) come in through the endpoint; the eventfd ends
+        // the wait when the pool stops. Every 5 ms at most, results are read too.
+        struct pollfd p[2] = {{ep_->fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+        int n = poll(p, 2, 5);
+        if (n > 0 && (p[0].revents & POLLIN) != 0) {
+            if (ep_->pump(0) == DRAGON_CLOSED) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+        }
+        if (bg_stop_.load(std::memory_order_acquire)) {
+            break;
         }
         if (waiting_.load(std::memory_order_relaxed) != 0) {
             continue; // a waiting thread reads the results
@@ -1142,6 +1158,9 @@ void Engine::background() {
 void Engine::stop_background() {
     if (bg_.joinable()) {
         bg_stop_.store(true, std::memory_order_release);
+        uint64_t one = 1;
+        ssize_t w = write(wake_fd_, &one, sizeof one);
+        (void)w; // a full counter wakes it too
         bg_.join();
     }
 }
@@ -1174,18 +1193,28 @@ void Engine::release_resources() {
         ep_->unsubscribe(sub_id_);
         sub_id_ = 0;
     }
-    if (tasks_ != nullptr) {
-        dragon_channel_destroy(tasks_);
-        tasks_ = nullptr;
-    }
-    if (results_ != nullptr) {
-        dragon_channel_destroy(results_);
-        results_ = nullptr;
+    // With every worker's end seen, nobody is inside the channels: they go with the pool (a
+    // channel's own destruction waits a grace period for callers still inside). Otherwise
+    // destroy them, which wakes a worker that still waits with DRAGON_CLOSED.
+    bool alone = by_puid_.empty();
+    for (dragon_channel_t **ch : {&tasks_, &results_}) {
+        if (*ch != nullptr) {
+            if (alone) {
+                dragon_channel_detach(*ch);
+            } else {
+                dragon_channel_destroy(*ch);
+            }
+            *ch = nullptr;
+        }
     }
     if (pool_ != nullptr) {
         dragon_pool_destroy(pool_);
         pool_ = nullptr;
         shared_ = nullptr;
+    }
+    if (wake_fd_ >= 0) {
+        ::close(wake_fd_);
+        wake_fd_ = -1;
     }
 }
 

@@ -200,13 +200,41 @@ bool parse_env(const std::string &v, Env *e) {
 }
 
 dragon_status_t send_result(dragon_channel_t *ch, const ResultHeader &h,
-                            const std::vector<unsigned char> *body = nullptr) {
+                            const std::vector<unsigned char> *body = nullptr,
+                            dragon_timeout_t timeout = DRAGON_TIMEOUT_FOREVER) {
     std::vector<unsigned char> msg(sizeof h + (body != nullptr ? body->size() : 0));
     std::memcpy(msg.data(), &h, sizeof h);
     if (body != nullptr && !body->empty()) {
         std::memcpy(msg.data() + sizeof h, body->data(), body->size());
     }
-    return dragon_channel_send(ch, msg.data(), msg.size(), DRAGON_TIMEOUT_FOREVER);
+    return dragon_channel_send(ch, msg.data(), msg.size(), timeout);
+}
+
+// A chunk's results that found no room in the pool's memory (the owner frees room as it reads,
+// so this waits a while first): each item ends DRAGON_NO_SPACE, saying so, in a message that
+// travels in a slot.
+constexpr dragon_timeout_t kResultRoomNs = 10'000'000'000LL;
+
+dragon_status_t send_result_or_no_room(dragon_channel_t *ch, dragon_pool_t *pool, ResultHeader h,
+                                       const std::vector<unsigned char> &body) {
+    dragon_status_t st = send_result(ch, h, &body, kResultRoomNs);
+    if (st == DRAGON_SUCCESS || st == DRAGON_CLOSED) {
+        return st;
+    }
+    std::string inner = dragon_last_error();
+    dragon_pool_stats_t stats{};
+    stats.struct_size = sizeof stats;
+    dragon_pool_stats(pool, &stats);
+    char why[512];
+    std::snprintf(why, sizeof why,
+                  "task pool: the results (%zu bytes) found no room in the pool's %llu bytes of "
+                  "shared memory: raise pool_bytes (%s)",
+                  body.size(), static_cast<unsigned long long>(stats.total_bytes), inner.c_str());
+    std::vector<unsigned char> small;
+    for (uint32_t i = 0; i < h.n_items; ++i) {
+        encode_result_item(&small, DRAGON_NO_SPACE, why);
+    }
+    return send_result(ch, h, &small);
 }
 
 } // namespace
@@ -356,7 +384,7 @@ dragon_status_t send_result(dragon_channel_t *ch, const ResultHeader &h,
         r.worker = env.index;
         r.n_items = n_out;
         r.code = well_formed ? DRAGON_SUCCESS : DRAGON_MALFORMED;
-        if (send_result(results_ch, r, &body) != DRAGON_SUCCESS) {
+        if (send_result_or_no_room(results_ch, pool, r, body) != DRAGON_SUCCESS) {
             die("cannot send a result");
         }
         if (max_items != 0 && items_run >= max_items) {

@@ -485,13 +485,26 @@ TEST(TaskPool, JoinRunsAnImapJobToItsEnd) {
 }
 
 TEST(TaskPool, ATaskReturns16MiB) {
-    dragon::TaskPool pool(two());
+    auto o = two();
+    o.pool_bytes = 40u << 20; // the default 8 MiB cannot hold it: see below
+    dragon::TaskPool pool(o);
     std::size_t n = 16u << 20;
     auto v = pool.apply(big, n);
     ASSERT_EQ(v.size(), n / 4);
     for (std::size_t i = 0; i < v.size(); i += 4099) {
         ASSERT_EQ(v[i], static_cast<std::uint32_t>(i * 2654435761u));
     }
+    // A result larger than the pool's memory ends its item with a clear error, and the pool
+    // goes on.
+    dragon::TaskPool small(two());
+    try {
+        small.apply(big, n);
+        FAIL() << "no TaskError";
+    } catch (const dragon::TaskError &e) {
+        EXPECT_EQ(e.status(), DRAGON_NO_SPACE) << e.what();
+        EXPECT_NE(std::string(e.what()).find("raise pool_bytes"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(small.apply(square, 5L), 25L);
 }
 
 TEST(TaskPool, PoliciesAreHonoured) {
