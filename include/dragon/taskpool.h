@@ -141,7 +141,8 @@ DRAGON_API dragon_status_t dragon_taskpool_apply_async(dragon_taskpool_t *pool, 
 /* The next result, waiting at most `timeout`: DRAGON_SUCCESS with *index (the item's place in
  * the input), *item_status (its own status, see above) and its bytes (the result, or for a
  * failed item its message, NUL-terminated); the bytes stay valid until the next call on this
- * job. DRAGON_NOT_FOUND when every result was delivered; DRAGON_TIMEOUT. */
+ * job or the pool's destruction (a large result is read in place, in the pool's memory).
+ * DRAGON_NOT_FOUND when every result was delivered; DRAGON_TIMEOUT. */
 DRAGON_API dragon_status_t dragon_taskpool_job_next(dragon_taskpool_job_t *job,
                                                     dragon_timeout_t timeout, size_t *index,
                                                     dragon_status_t *item_status,

@@ -51,10 +51,15 @@ constexpr size_t kDefaultPoolBytes = 8ull << 20;
 constexpr int64_t kDefaultStartNs = 60'000'000'000LL;
 constexpr int64_t kLeaderCapNs = 50'000'000LL; // a reader re-checks its own state this often
 
+constexpr size_t kInPlaceBytes = 4096; // results larger stay in the pool's memory
+
 struct Item {
     size_t index = 0;
     dragon_status_t status = DRAGON_SUCCESS;
-    std::string bytes;
+    std::string bytes;           // a small result, or a message (NUL-terminated)
+    std::shared_ptr<void> block; // a large result: the pool allocation it lies in
+    const char *data = nullptr;  // ... and where in it
+    size_t len = 0;
 };
 
 struct Job {
@@ -158,15 +163,19 @@ class Engine : public std::enable_shared_from_this<Engine> {
     dragon_status_t wait_until(std::unique_lock<std::mutex> &lock, const detail::Deadline &dl,
                                const JobPtr &job, Pred pred, bool feed_all = false);
     void read_results(std::unique_lock<std::mutex> &lock, int64_t wait_ns);
-    void handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg, size_t len);
+    void handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg, size_t len,
+                const std::shared_ptr<void> &block);
     void handle_end(std::unique_lock<std::mutex> &lock, uint64_t puid, int code);
     void end_slot(uint32_t s, dragon_status_t st, const std::string &why,
-                  const std::vector<ResultItem> *items = nullptr);
+                  const std::vector<ResultItem> *items = nullptr,
+                  const std::shared_ptr<void> &block = nullptr);
     void end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
-                   const std::vector<ResultItem> *items = nullptr);
+                   const std::vector<ResultItem> *items = nullptr,
+                   const std::shared_ptr<void> &block = nullptr);
     void deliver(Job &job, Item item);
     void feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool all = false);
-    bool submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, size_t first, uint32_t n);
+    bool submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, size_t first, uint32_t n,
+                      void *block = nullptr, size_t block_len = 0);
     void check_timeouts(std::unique_lock<std::mutex> &lock, int64_t *next_deadline);
     dragon_status_t spawn(uint32_t w);
     void cancel_locked(Job &job, const char *why);
@@ -504,9 +513,13 @@ void Engine::read_results(std::unique_lock<std::mutex> &lock, int64_t wait_ns) {
         if (st != DRAGON_SUCCESS) {
             break;
         }
-        handle(lock, big != nullptr ? static_cast<unsigned char *>(big) : buf.data(), len);
         if (big != nullptr) {
-            dragon_pool_free(pool_, big);
+            // A large message: its results stay where they are until the items go.
+            dragon_pool_t *pool = pool_;
+            std::shared_ptr<void> block(big, [pool](void *p) { dragon_pool_free(pool, p); });
+            handle(lock, static_cast<unsigned char *>(big), len, block);
+        } else {
+            handle(lock, buf.data(), len, nullptr);
         }
     }
     // Worker ends the event handler queued.
@@ -547,10 +560,10 @@ void Engine::deliver(Job &job, Item item) {
 
 // A chunk ends: its items end (end_items), and its slot is free again.
 void Engine::end_slot(uint32_t s, dragon_status_t st, const std::string &why,
-                      const std::vector<ResultItem> *items) {
+                      const std::vector<ResultItem> *items, const std::shared_ptr<void> &block) {
     SlotRec &rec = slots_[s];
     if (rec.job) {
-        end_items(rec, st, why, items);
+        end_items(rec, st, why, items, block);
     }
     rec.busy = false;
     rec.msg.clear();
@@ -561,14 +574,21 @@ void Engine::end_slot(uint32_t s, dragon_status_t st, const std::string &why,
 // The chunk's items end (the slot stays taken until its message is accounted for): with the
 // worker's results, or all of them with status st and message why.
 void Engine::end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
-                       const std::vector<ResultItem> *items) {
+                       const std::vector<ResultItem> *items, const std::shared_ptr<void> &block) {
     Job &job = *rec.job;
     for (uint32_t i = 0; i < rec.n; ++i) {
         Item it;
         it.index = rec.first + i;
         if (items != nullptr) {
-            it.status = static_cast<dragon_status_t>((*items)[i].status);
-            it.bytes.assign((*items)[i].bytes);
+            const ResultItem &r = (*items)[i];
+            it.status = static_cast<dragon_status_t>(r.status);
+            if (block && it.status == DRAGON_SUCCESS && r.bytes.size() > kInPlaceBytes) {
+                it.block = block; // read in place, freed when the item goes
+                it.data = r.bytes.data();
+                it.len = r.bytes.size();
+            } else {
+                it.bytes.assign(r.bytes);
+            }
         } else {
             it.status = st;
             it.bytes = why;
@@ -579,7 +599,8 @@ void Engine::end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
     rec.job.reset();
 }
 
-void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg, size_t len) {
+void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg, size_t len,
+                    const std::shared_ptr<void> &block) {
     ResultView view;
     bool ok = decode_result(msg, len, &view);
     if (len < sizeof(ResultHeader)) {
@@ -603,7 +624,7 @@ void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg
                          "task pool: a malformed task or result message (worker " +
                              std::to_string(h.worker) + ")");
             } else {
-                end_slot(h.slot, DRAGON_SUCCESS, "", &view.items);
+                end_slot(h.slot, DRAGON_SUCCESS, "", &view.items, block);
             }
         }
         break;
@@ -766,8 +787,10 @@ void Engine::check_timeouts(std::unique_lock<std::mutex> &lock, int64_t *next_de
 
 // ---- submitting -------------------------------------------------------------------------
 
+// Queue one chunk whose message is in msg (or, block != nullptr, in that allocation of the
+// pool, len bytes, handed over zero-copy), its header still to be written.
 bool Engine::submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, size_t first,
-                          uint32_t n) {
+                          uint32_t n, void *block, size_t block_len) {
     uint32_t s = free_slots_.back();
     free_slots_.pop_back();
     SlotRec &rec = slots_[s];
@@ -785,17 +808,23 @@ bool Engine::submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, si
     th.gen = rec.gen;
     th.n_items = n;
     th.name_len = static_cast<uint32_t>(job->task.size());
-    std::memcpy(msg.data(), &th, sizeof th);
+    auto *head = block != nullptr ? static_cast<unsigned char *>(block) : msg.data();
+    std::memcpy(head, &th, sizeof th);
     view_.start_ns[s].store(0, std::memory_order_relaxed);
     view_.words[s].store(slot_word(kPending, 0, rec.gen), std::memory_order_release);
     job->running += n;
-    dragon_status_t st = dragon_channel_send(tasks_, msg.data(), msg.size(), DRAGON_TIMEOUT_TRY);
+    dragon_status_t st =
+        block != nullptr ? dragon_channel_send_mem(tasks_, block, block_len, DRAGON_TIMEOUT_TRY)
+                         : dragon_channel_send(tasks_, msg.data(), msg.size(), DRAGON_TIMEOUT_TRY);
     if (st != DRAGON_SUCCESS) {
+        if (block != nullptr) {
+            dragon_pool_free(pool_, block);
+        }
         end_slot(s, st, std::string("task pool: could not queue the task: ") + dragon_last_error());
         return false;
     }
     if (max_retries_ > 0) {
-        rec.msg = std::move(msg);
+        rec.msg = std::move(msg); // kept for a retry (never a block: see feed)
     }
     return true;
 }
@@ -823,10 +852,46 @@ void Engine::feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool a
                 break;
             }
             size_t want = std::min(job->chunksize, r);
-            // Build one chunk's message.
-            std::vector<unsigned char> msg(sizeof(TaskHeader) + job->task.size());
-            std::memcpy(msg.data() + sizeof(TaskHeader), job->task.data(), job->task.size());
             size_t first = job->drawn;
+            size_t head = sizeof(TaskHeader) + job->task.size();
+            // A large chunk of an array input is written once, straight into the pool, and
+            // travels zero-copy (with retries on, a copy is kept, so it goes the usual way).
+            if (job->next == nullptr && max_retries_ == 0) {
+                size_t total = head;
+                uint32_t k = 0;
+                while (k < want && first + k < job->n) {
+                    total += 4 + job->lens[first + k];
+                    ++k;
+                }
+                void *block = nullptr;
+                if (total > kSlotBytes &&
+                    dragon_pool_alloc_timeout(pool_, total, DRAGON_TIMEOUT_TRY, &block) ==
+                        DRAGON_SUCCESS) {
+                    auto *p = static_cast<unsigned char *>(block);
+                    // The name, not NUL-terminated on the wire (its length is in the header).
+                    // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
+                    std::memcpy(p + sizeof(TaskHeader), job->task.data(), job->task.size());
+                    p += head;
+                    for (uint32_t i = 0; i < k; ++i) {
+                        size_t len = job->lens[first + i];
+                        put_u32(p, static_cast<uint32_t>(len));
+                        if (len != 0) {
+                            std::memcpy(p, job->args[first + i], len);
+                        }
+                        p += len;
+                    }
+                    job->drawn += k;
+                    if (job->drawn >= job->n) {
+                        job->input_done = true;
+                    }
+                    std::vector<unsigned char> none;
+                    submit_chunk(job, none, first, k, block, total);
+                    continue;
+                }
+            }
+            // Build one chunk's message.
+            std::vector<unsigned char> msg(head);
+            std::memcpy(msg.data() + sizeof(TaskHeader), job->task.data(), job->task.size());
             uint32_t n = 0;
             auto add = [&](const void *p, size_t len) {
                 encode_item(&msg, std::string_view(static_cast<const char *>(p), len));
@@ -948,8 +1013,13 @@ dragon_status_t Engine::next(const JobPtr &job, dragon_timeout_t timeout, size_t
     feed(lock, job); // room for more
     *index = job->current.index;
     *item_status = job->current.status;
-    *bytes = job->current.bytes.c_str();
-    *len = job->current.bytes.size();
+    if (job->current.block) {
+        *bytes = job->current.data;
+        *len = job->current.len;
+    } else {
+        *bytes = job->current.bytes.c_str();
+        *len = job->current.bytes.size();
+    }
     return DRAGON_SUCCESS;
 }
 
@@ -1053,6 +1123,7 @@ void Engine::release(const JobPtr &job) {
     job->released = true;
     job->ready_ordered.clear();
     job->ready_fifo.clear();
+    job->current = Item{};
     jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), job), jobs_.end());
 }
 
@@ -1180,6 +1251,10 @@ dragon_status_t Engine::destroy() {
         destroyed_ = true;
         for (const JobPtr &j : jobs_) {
             j->input_done = true;
+            // Results that lie in the pool's memory go before it does.
+            j->ready_ordered.clear();
+            j->ready_fifo.clear();
+            j->current = Item{};
         }
     }
     changed_.notify_all();

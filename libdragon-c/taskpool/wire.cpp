@@ -101,16 +101,20 @@ void encode_item(std::vector<unsigned char> *body, std::string_view bytes) {
     }
 }
 
-void encode_result_item(std::vector<unsigned char> *body, int32_t status, std::string_view bytes) {
-    size_t at = body->size();
-    body->resize(at + 8 + bytes.size());
-    unsigned char *p = body->data() + at;
+unsigned char *write_result_item(unsigned char *p, int32_t status, std::string_view bytes) {
     std::memcpy(p, &status, 4);
     p += 4;
     put_u32(p, static_cast<uint32_t>(bytes.size()));
     if (!bytes.empty()) {
         std::memcpy(p, bytes.data(), bytes.size());
     }
+    return p + bytes.size();
+}
+
+void encode_result_item(std::vector<unsigned char> *body, int32_t status, std::string_view bytes) {
+    size_t at = body->size();
+    body->resize(at + 8 + bytes.size());
+    write_result_item(body->data() + at, status, bytes);
 }
 
 } // namespace dragon::taskpool

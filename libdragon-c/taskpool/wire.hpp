@@ -145,5 +145,7 @@ bool decode_result(const unsigned char *msg, size_t len, ResultView *out);
 // Encoders, the decoders' other half.
 void encode_item(std::vector<unsigned char> *body, std::string_view bytes);
 void encode_result_item(std::vector<unsigned char> *body, int32_t status, std::string_view bytes);
+// The same into memory of 8 + bytes.size() bytes at p; returns the end.
+unsigned char *write_result_item(unsigned char *p, int32_t status, std::string_view bytes);
 
 } // namespace dragon::taskpool

@@ -210,16 +210,42 @@ dragon_status_t send_result(dragon_channel_t *ch, const ResultHeader &h,
     return dragon_channel_send(ch, msg.data(), msg.size(), timeout);
 }
 
-// A chunk's results that found no room in the pool's memory (the owner frees room as it reads,
-// so this waits a while first): each item ends DRAGON_NO_SPACE, saying so, in a message that
-// travels in a slot.
+// Send a chunk's results: a message that fits a slot is copied there; a larger one is written
+// once, straight into an allocation of the pool, and handed over zero-copy (the owner reads
+// the results in place). If the pool has no room for it (the owner frees room as it reads, so
+// this waits a while), each item ends DRAGON_NO_SPACE, saying so, in a message of a slot.
 constexpr dragon_timeout_t kResultRoomNs = 10'000'000'000LL;
 
-dragon_status_t send_result_or_no_room(dragon_channel_t *ch, dragon_pool_t *pool, ResultHeader h,
-                                       const std::vector<unsigned char> &body) {
-    dragon_status_t st = send_result(ch, h, &body, kResultRoomNs);
-    if (st == DRAGON_SUCCESS || st == DRAGON_CLOSED) {
-        return st;
+using Outs = std::vector<std::pair<int32_t, std::string>>;
+
+dragon_status_t send_results(dragon_channel_t *ch, dragon_pool_t *pool, const ResultHeader &h,
+                             const Outs &outs) {
+    size_t total = sizeof h;
+    for (const auto &o : outs) {
+        total += 8 + o.second.size();
+    }
+    auto write = [&](unsigned char *p) {
+        std::memcpy(p, &h, sizeof h);
+        p += sizeof h;
+        for (const auto &o : outs) {
+            p = write_result_item(p, o.first, o.second);
+        }
+    };
+    dragon_status_t st = DRAGON_SUCCESS;
+    if (total <= kSlotBytes) {
+        unsigned char small[kSlotBytes];
+        write(small);
+        return dragon_channel_send(ch, small, total, DRAGON_TIMEOUT_FOREVER);
+    }
+    void *block = nullptr;
+    st = dragon_pool_alloc_timeout(pool, total, kResultRoomNs, &block);
+    if (st == DRAGON_SUCCESS) {
+        write(static_cast<unsigned char *>(block));
+        st = dragon_channel_send_mem(ch, block, total, DRAGON_TIMEOUT_FOREVER);
+        if (st == DRAGON_SUCCESS || st == DRAGON_CLOSED) {
+            return st;
+        }
+        dragon_pool_free(pool, block);
     }
     std::string inner = dragon_last_error();
     dragon_pool_stats_t stats{};
@@ -229,12 +255,13 @@ dragon_status_t send_result_or_no_room(dragon_channel_t *ch, dragon_pool_t *pool
     std::snprintf(why, sizeof why,
                   "task pool: the results (%zu bytes) found no room in the pool's %llu bytes of "
                   "shared memory: raise pool_bytes (%s)",
-                  body.size(), static_cast<unsigned long long>(stats.total_bytes), inner.c_str());
-    std::vector<unsigned char> small;
+                  total, static_cast<unsigned long long>(stats.total_bytes), inner.c_str());
+    std::vector<unsigned char> msg(sizeof h);
+    std::memcpy(msg.data(), &h, sizeof h);
     for (uint32_t i = 0; i < h.n_items; ++i) {
-        encode_result_item(&small, DRAGON_NO_SPACE, why);
+        encode_result_item(&msg, DRAGON_NO_SPACE, why);
     }
-    return send_result(ch, h, &small);
+    return dragon_channel_send(ch, msg.data(), msg.size(), DRAGON_TIMEOUT_FOREVER);
 }
 
 } // namespace
@@ -303,7 +330,7 @@ dragon_status_t send_result_or_no_room(dragon_channel_t *ch, dragon_pool_t *pool
     }
 
     std::vector<unsigned char> buf(size_t{64} * 1024);
-    std::vector<unsigned char> body;
+    Outs outs;
     std::string cached_name;
     TaskEntry cached{};
     bool cached_found = false;
@@ -348,7 +375,7 @@ dragon_status_t send_result_or_no_room(dragon_channel_t *ch, dragon_pool_t *pool
         }
         view.start_ns[th.slot].store(static_cast<uint64_t>(detail::monotonic_ns()),
                                      std::memory_order_release);
-        body.clear();
+        outs.clear();
         uint32_t n_out = 0;
         if (well_formed) {
             std::string name(task.name);
@@ -368,7 +395,8 @@ dragon_status_t send_result_or_no_room(dragon_channel_t *ch, dragon_pool_t *pool
                         run_item(cached, name, reinterpret_cast<const unsigned char *>(item.data()),
                                  item.size(), &out);
                 }
-                encode_result_item(&body, ist, out);
+                outs.emplace_back(static_cast<int32_t>(ist), std::move(out));
+                out.clear();
             }
             n_out = th.n_items;
         } // else: no items, and the owner ends the chunk's items as malformed
@@ -384,7 +412,7 @@ dragon_status_t send_result_or_no_room(dragon_channel_t *ch, dragon_pool_t *pool
         r.worker = env.index;
         r.n_items = n_out;
         r.code = well_formed ? DRAGON_SUCCESS : DRAGON_MALFORMED;
-        if (send_result_or_no_room(results_ch, pool, r, body) != DRAGON_SUCCESS) {
+        if (send_results(results_ch, pool, r, outs) != DRAGON_SUCCESS) {
             die("cannot send a result");
         }
         if (max_items != 0 && items_run >= max_items) {

@@ -94,6 +94,13 @@ auto big = dragon::task("big", [](std::size_t n) {
     }
     return v;
 });
+auto checksum = dragon::task("checksum", [](std::vector<std::uint32_t> v) {
+    std::uint64_t sum = 0;
+    for (auto x : v) {
+        sum += x;
+    }
+    return sum;
+});
 // Where the worker runs: its CPUs and its GPU variable.
 auto where = dragon::task("where", [](int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms)); // so that every worker takes one
@@ -484,7 +491,7 @@ TEST(TaskPool, JoinRunsAnImapJobToItsEnd) {
     EXPECT_EQ(n, 100);
 }
 
-TEST(TaskPool, ATaskReturns16MiB) {
+TEST(TaskPool, ATaskTakesAndReturns16MiB) {
     auto o = two();
     o.pool_bytes = 40u << 20; // the default 8 MiB cannot hold it: see below
     dragon::TaskPool pool(o);
@@ -493,6 +500,22 @@ TEST(TaskPool, ATaskReturns16MiB) {
     ASSERT_EQ(v.size(), n / 4);
     for (std::size_t i = 0; i < v.size(); i += 4099) {
         ASSERT_EQ(v[i], static_cast<std::uint32_t>(i * 2654435761u));
+    }
+    // A 16 MiB argument, and chunks of large arguments (both written once into the pool).
+    std::vector<std::uint32_t> arg(n / 4);
+    std::uint64_t expect = 0;
+    for (std::size_t i = 0; i < arg.size(); ++i) {
+        arg[i] = static_cast<std::uint32_t>(i % 1000);
+        expect += arg[i];
+    }
+    EXPECT_EQ(pool.apply(checksum, arg), expect);
+    std::vector<std::vector<std::uint32_t>> chunks;
+    for (std::uint32_t i = 0; i < 100; ++i) {
+        chunks.emplace_back(250 + i, i);
+    }
+    auto sums = pool.map(checksum, chunks, 10);
+    for (std::uint32_t i = 0; i < 100; ++i) {
+        EXPECT_EQ(sums[i], static_cast<std::uint64_t>(250 + i) * i);
     }
     // A result larger than the pool's memory ends its item with a clear error, and the pool
     // goes on.
