@@ -45,7 +45,7 @@ auto spin = dragon::task("bench-spin", [](int units) {
     spin_us(static_cast<long>(units) * kUnitUs);
     return units;
 });
-auto spin_all = dragon::task("bench-spin-all", [](std::vector<std::int32_t> units) {
+auto spin_all = dragon::task("bench-spin-all", [](const std::vector<std::int32_t> &units) {
     for (std::int32_t u : units) {
         spin_us(static_cast<long>(u) * kUnitUs);
     }
@@ -350,24 +350,24 @@ int run(bool quick) {
 } // namespace
 
 int main(int argc, char **argv) {
-    dragon::TaskPool::serve_if_worker(); // a worker serves the tasks above and exits here
-    if (std::getenv("DRAGON_RUNTIME_ID") == nullptr) {
-        // Outside the runtime: run this bench again under the launcher.
-        std::string dragon = self_dir() + "/../../tools/dragon";
-        std::string self = self_exe();
-        std::vector<char *> args = {const_cast<char *>(dragon.c_str()),
-                                    const_cast<char *>(self.c_str())};
-        for (int i = 1; i < argc; ++i) {
-            args.push_back(argv[i]);
-        }
-        args.push_back(nullptr);
-        execv(dragon.c_str(), args.data());
-        std::perror("bench-taskpool: exec of the dragon launcher");
-        return 1;
-    }
     try {
+        dragon::TaskPool::serve_if_worker(); // a worker serves the tasks above and exits here
+        if (std::getenv("DRAGON_RUNTIME_ID") == nullptr) {
+            // Outside the runtime: run this bench again under the launcher.
+            std::string dragon = self_dir() + "/../../tools/dragon";
+            std::string self = self_exe();
+            std::vector<char *> args = {const_cast<char *>(dragon.c_str()),
+                                        const_cast<char *>(self.c_str())};
+            for (int i = 1; i < argc; ++i) {
+                args.push_back(argv[i]);
+            }
+            args.push_back(nullptr);
+            execv(dragon.c_str(), args.data());
+            std::perror("bench-taskpool: exec of the dragon launcher");
+            return 1;
+        }
         return run(bench::has_flag(argc, argv, "--quick"));
-    } catch (const dragon::Error &e) {
+    } catch (const std::exception &e) {
         std::fprintf(stderr, "bench-taskpool: %s\n", e.what());
         return 1;
     }
