@@ -148,6 +148,24 @@ DRAGON_API dragon_status_t dragon_taskpool_job_next(dragon_taskpool_job_t *job,
                                                     dragon_status_t *item_status,
                                                     const void **bytes, size_t *len);
 
+/* One result, as dragon_taskpool_job_next_many gives it. */
+typedef struct dragon_taskpool_result {
+    size_t struct_size; /* set by the library: the bytes of it that it wrote */
+    size_t index;       /* the item's place in the input */
+    dragon_status_t status;
+    const void *bytes; /* valid until the next call on the job (see dragon_taskpool_job_next) */
+    size_t len;
+} dragon_taskpool_result_t;
+
+/* Up to `cap` results at once, as dragon_taskpool_job_next gives them one by one (waiting at
+ * most `timeout` for the first, then taking what is there): *count of them in `results`, an
+ * array of elements of result_size bytes (pass sizeof(dragon_taskpool_result_t)). */
+DRAGON_API dragon_status_t dragon_taskpool_job_next_many(dragon_taskpool_job_t *job,
+                                                         dragon_timeout_t timeout,
+                                                         dragon_taskpool_result_t *results,
+                                                         size_t cap, size_t result_size,
+                                                         size_t *count);
+
 /* Wait until every item of the job has ended (results stay to be taken): DRAGON_TIMEOUT. A
  * callback input is drawn from as results free room. */
 DRAGON_API dragon_status_t dragon_taskpool_job_wait(dragon_taskpool_job_t *job,

@@ -204,6 +204,17 @@ class JobHandle {
         check(s);
         return true;
     }
+    // Up to cap results at once: false when all were delivered.
+    bool next_many(dragon_timeout_t timeout, dragon_taskpool_result_t *out, std::size_t cap,
+                   std::size_t *count) const {
+        dragon_status_t s =
+            dragon_taskpool_job_next_many(j_, timeout, out, cap, sizeof *out, count);
+        if (s == DRAGON_NOT_FOUND) {
+            return false;
+        }
+        check(s);
+        return true;
+    }
     bool wait(dragon_timeout_t timeout) const {
         dragon_status_t s = dragon_taskpool_job_wait(j_, timeout);
         if (s == DRAGON_TIMEOUT) {
@@ -302,16 +313,18 @@ class MapResult {
                                  .count();
                 left = spent >= t ? 0 : t - spent;
             }
-            std::size_t index = 0, len = 0;
-            dragon_status_t st = DRAGON_SUCCESS;
-            const void *bytes = nullptr;
-            if (!j_.next(left, &index, &st, &bytes, &len)) {
+            dragon_taskpool_result_t batch[256];
+            std::size_t n = 0;
+            if (!j_.next_many(left, batch, 256, &n)) {
                 break;
             }
-            if (st != DRAGON_SUCCESS) {
-                detail::throw_item(st, bytes, len, index);
+            for (std::size_t i = 0; i < n; ++i) {
+                if (batch[i].status != DRAGON_SUCCESS) {
+                    detail::throw_item(batch[i].status, batch[i].bytes, batch[i].len,
+                                       batch[i].index);
+                }
+                out.push_back(Serializer<detail::wire_t<R>>::get(batch[i].bytes, batch[i].len));
             }
-            out.push_back(Serializer<detail::wire_t<R>>::get(bytes, len));
         }
         return out;
     }
@@ -463,19 +476,26 @@ class TaskPool {
     template <typename R, typename A>
     MapResult<R> map_async(const Task<R(A)> &t, const std::vector<A> &items,
                            std::size_t chunksize = 1) {
+        // Every item serialised into one buffer, then pointed at (it does not move after).
         struct Inputs {
-            std::vector<std::string> bytes;
+            std::string bytes;
             std::vector<const void *> args;
             std::vector<std::size_t> lens;
         };
         auto in = std::make_shared<Inputs>();
-        in->bytes.reserve(items.size());
+        std::vector<std::size_t> ends;
+        ends.reserve(items.size());
         for (const A &x : items) {
-            in->bytes.push_back(detail::to_bytes(x));
+            Serializer<A>::put(x, in->bytes);
+            ends.push_back(in->bytes.size());
         }
-        for (const auto &b : in->bytes) {
-            in->args.push_back(b.data());
-            in->lens.push_back(b.size());
+        in->args.reserve(items.size());
+        in->lens.reserve(items.size());
+        std::size_t at = 0;
+        for (std::size_t end : ends) {
+            in->args.push_back(in->bytes.data() + at);
+            in->lens.push_back(end - at);
+            at = end;
         }
         dragon_taskpool_input_t input;
         dragon_taskpool_input_init(&input);

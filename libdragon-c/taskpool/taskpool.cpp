@@ -7,6 +7,7 @@
 
 #include "../common/clock.hpp"
 #include "../common/error.hpp"
+#include "../common/struct_array.hpp"
 #include "../protocol/messages.hpp"
 #include "../runtime/endpoint.hpp"
 
@@ -51,16 +52,23 @@ constexpr size_t kDefaultPoolBytes = 8ull << 20;
 constexpr int64_t kDefaultStartNs = 60'000'000'000LL;
 constexpr int64_t kLeaderCapNs = 50'000'000LL; // a reader re-checks its own state this often
 
-constexpr size_t kInPlaceBytes = 4096; // results larger stay in the pool's memory
-
-struct Item {
-    size_t index = 0;
-    dragon_status_t status = DRAGON_SUCCESS;
-    std::string bytes;           // a small result, or a message (NUL-terminated)
-    std::shared_ptr<void> block; // a large result: the pool allocation it lies in
-    const char *data = nullptr;  // ... and where in it
-    size_t len = 0;
+// The results of one chunk (items first..first+n-1), delivered one by one. Successful
+// results point into the message they came in (copied, or the pool allocation itself, held
+// until the chunk goes); messages of failed items are NUL-terminated copies.
+struct Chunk {
+    struct Entry {
+        dragon_status_t status;
+        const char *data;
+        size_t len;
+    };
+    size_t first = 0;
+    std::vector<Entry> entries;
+    uint32_t cursor = 0;           // the next to deliver
+    std::vector<char> copy;        // a small message's bytes
+    std::shared_ptr<void> block;   // a large message: the pool allocation it lies in
+    std::deque<std::string> texts; // messages (a deque: their addresses stay put)
 };
+using ChunkPtr = std::shared_ptr<Chunk>;
 
 struct Job {
     std::string task;
@@ -80,10 +88,10 @@ struct Job {
     // results
     uint64_t done = 0, failed = 0, running = 0;
     size_t delivered = 0;
-    std::map<size_t, Item> ready_ordered;
-    std::deque<Item> ready_fifo;
+    std::map<size_t, ChunkPtr> ready_ordered; // by first index
+    std::deque<ChunkPtr> ready_fifo;
     size_t next_index = 0;
-    Item current;
+    std::vector<ChunkPtr> held; // what the last delivered bytes point into
     bool released = false;
 
     size_t ended() const { return static_cast<size_t>(done + failed); }
@@ -145,8 +153,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
     dragon_status_t create(const dragon_taskpool_attr_t &a);
     dragon_status_t submit(const std::string &task, const dragon_taskpool_input_t &in,
                            std::shared_ptr<void> keep, JobPtr *out);
-    dragon_status_t next(const JobPtr &job, dragon_timeout_t timeout, size_t *index,
-                         dragon_status_t *item_status, const void **bytes, size_t *len);
+    // Up to cap results (next and next_many).
+    dragon_status_t take(const JobPtr &job, dragon_timeout_t timeout, dragon_taskpool_result_t *out,
+                         size_t cap, size_t elem, size_t *count);
     dragon_status_t wait(const JobPtr &job, dragon_timeout_t timeout);
     void progress(const Job *job, dragon_taskpool_progress_t *p);
     dragon_status_t cancel(const JobPtr &job);
@@ -168,11 +177,14 @@ class Engine : public std::enable_shared_from_this<Engine> {
     void handle_end(std::unique_lock<std::mutex> &lock, uint64_t puid, int code);
     void end_slot(uint32_t s, dragon_status_t st, const std::string &why,
                   const std::vector<ResultItem> *items = nullptr,
-                  const std::shared_ptr<void> &block = nullptr);
+                  const std::shared_ptr<void> &block = nullptr, const unsigned char *msg = nullptr,
+                  size_t len = 0);
     void end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
                    const std::vector<ResultItem> *items = nullptr,
-                   const std::shared_ptr<void> &block = nullptr);
-    void deliver(Job &job, Item item);
+                   const std::shared_ptr<void> &block = nullptr, const unsigned char *msg = nullptr,
+                   size_t len = 0);
+    void deliver(Job &job, ChunkPtr chunk);
+    void deliver_all(Job &job, size_t first, size_t n, dragon_status_t st, const std::string &why);
     void feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool all = false);
     bool submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, size_t first, uint32_t n,
                       void *block = nullptr, size_t block_len = 0);
@@ -541,29 +553,46 @@ void Engine::read_results(std::unique_lock<std::mutex> &lock, int64_t wait_ns) {
     changed_.notify_all();
 }
 
-void Engine::deliver(Job &job, Item item) {
-    if (item.status == DRAGON_SUCCESS) {
-        ++job.done;
-    } else {
-        ++job.failed;
+void Engine::deliver(Job &job, ChunkPtr chunk) {
+    for (const Chunk::Entry &e : chunk->entries) {
+        if (e.status == DRAGON_SUCCESS) {
+            ++job.done;
+        } else {
+            ++job.failed;
+        }
     }
     if (job.released) {
-        ++job.delivered; // nobody takes it
+        job.delivered += chunk->entries.size(); // nobody takes them
         return;
     }
     if (job.ordered) {
-        job.ready_ordered.emplace(item.index, std::move(item));
+        size_t first = chunk->first;
+        job.ready_ordered.emplace(first, std::move(chunk));
     } else {
-        job.ready_fifo.push_back(std::move(item));
+        job.ready_fifo.push_back(std::move(chunk));
     }
+}
+
+// Items first..first+n-1 end with one status and message.
+void Engine::deliver_all(Job &job, size_t first, size_t n, dragon_status_t st,
+                         const std::string &why) {
+    if (n == 0) {
+        return;
+    }
+    auto c = std::make_shared<Chunk>();
+    c->first = first;
+    c->texts.push_back(why);
+    c->entries.assign(n, Chunk::Entry{st, c->texts.front().c_str(), why.size()});
+    deliver(job, std::move(c));
 }
 
 // A chunk ends: its items end (end_items), and its slot is free again.
 void Engine::end_slot(uint32_t s, dragon_status_t st, const std::string &why,
-                      const std::vector<ResultItem> *items, const std::shared_ptr<void> &block) {
+                      const std::vector<ResultItem> *items, const std::shared_ptr<void> &block,
+                      const unsigned char *msg, size_t len) {
     SlotRec &rec = slots_[s];
     if (rec.job) {
-        end_items(rec, st, why, items, block);
+        end_items(rec, st, why, items, block, msg, len);
     }
     rec.busy = false;
     rec.msg.clear();
@@ -572,30 +601,40 @@ void Engine::end_slot(uint32_t s, dragon_status_t st, const std::string &why,
 }
 
 // The chunk's items end (the slot stays taken until its message is accounted for): with the
-// worker's results, or all of them with status st and message why.
+// worker's results (which lie in msg..msg+len, or in block), or all of them with status st and
+// message why.
 void Engine::end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
-                       const std::vector<ResultItem> *items, const std::shared_ptr<void> &block) {
+                       const std::vector<ResultItem> *items, const std::shared_ptr<void> &block,
+                       const unsigned char *msg, size_t len) {
     Job &job = *rec.job;
-    for (uint32_t i = 0; i < rec.n; ++i) {
-        Item it;
-        it.index = rec.first + i;
-        if (items != nullptr) {
-            const ResultItem &r = (*items)[i];
-            it.status = static_cast<dragon_status_t>(r.status);
-            if (block && it.status == DRAGON_SUCCESS && r.bytes.size() > kInPlaceBytes) {
-                it.block = block; // read in place, freed when the item goes
-                it.data = r.bytes.data();
-                it.len = r.bytes.size();
-            } else {
-                it.bytes.assign(r.bytes);
-            }
-        } else {
-            it.status = st;
-            it.bytes = why;
-        }
-        deliver(job, std::move(it));
-    }
     job.running -= rec.n;
+    if (items == nullptr) {
+        deliver_all(job, rec.first, rec.n, st, why);
+        rec.job.reset();
+        return;
+    }
+    auto c = std::make_shared<Chunk>();
+    c->first = rec.first;
+    c->entries.reserve(rec.n);
+    const char *base = reinterpret_cast<const char *>(msg);
+    const char *into = base;
+    if (block) {
+        c->block = block;
+    } else {
+        c->copy.assign(base, base + len); // the reader's buffer is reused
+        into = c->copy.data();
+    }
+    for (uint32_t i = 0; i < rec.n; ++i) {
+        const ResultItem &r = (*items)[i];
+        auto status = static_cast<dragon_status_t>(r.status);
+        if (status == DRAGON_SUCCESS) {
+            c->entries.push_back({status, into + (r.bytes.data() - base), r.bytes.size()});
+        } else {
+            c->texts.emplace_back(r.bytes);
+            c->entries.push_back({status, c->texts.back().c_str(), c->texts.back().size()});
+        }
+    }
+    deliver(job, std::move(c));
     rec.job.reset();
 }
 
@@ -624,7 +663,7 @@ void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg
                          "task pool: a malformed task or result message (worker " +
                              std::to_string(h.worker) + ")");
             } else {
-                end_slot(h.slot, DRAGON_SUCCESS, "", &view.items, block);
+                end_slot(h.slot, DRAGON_SUCCESS, "", &view.items, block, msg, len);
             }
         }
         break;
@@ -905,6 +944,9 @@ void Engine::feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool a
                     job->input_done = true;
                 }
             } else {
+                // The slot is reserved while the callback runs unlocked (other jobs feed too).
+                uint32_t reserved = free_slots_.back();
+                free_slots_.pop_back();
                 job->drawing = true;
                 lock.unlock();
                 bool more = true;
@@ -922,15 +964,10 @@ void Engine::feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool a
                 if (!more) {
                     job->input_done = true;
                 }
-                if (terminated_ || destroyed_ || free_slots_.empty()) {
+                free_slots_.push_back(reserved); // taken again by submit_chunk below
+                if (terminated_ || destroyed_) {
                     // Drawn and never run: they end cancelled.
-                    for (uint32_t i = 0; i < n; ++i) {
-                        Item it;
-                        it.index = first + i;
-                        it.status = DRAGON_CANCELLED;
-                        it.bytes = "task pool: terminated";
-                        deliver(*job, std::move(it));
-                    }
+                    deliver_all(*job, first, n, DRAGON_CANCELLED, "task pool: terminated");
                     job->drawn += n;
                     return;
                 }
@@ -981,45 +1018,60 @@ dragon_status_t Engine::submit(const std::string &task, const dragon_taskpool_in
 
 // ---- results ----------------------------------------------------------------------------
 
-dragon_status_t Engine::next(const JobPtr &job, dragon_timeout_t timeout, size_t *index,
-                             dragon_status_t *item_status, const void **bytes, size_t *len) {
+dragon_status_t Engine::take(const JobPtr &job, dragon_timeout_t timeout,
+                             dragon_taskpool_result_t *out, size_t cap, size_t elem,
+                             size_t *count) {
     std::unique_lock<std::mutex> lock(mu_);
+    *count = 0;
+    job->held.clear(); // what the previous call's bytes pointed into
     detail::Deadline dl(timeout);
-    auto have = [&]() {
+    auto front = [&]() -> Chunk * {
         if (job->ordered) {
-            return !job->ready_ordered.empty() &&
-                   job->ready_ordered.begin()->first == job->next_index;
+            if (job->ready_ordered.empty()) {
+                return nullptr;
+            }
+            Chunk *c = job->ready_ordered.begin()->second.get();
+            return c->first + c->cursor == job->next_index ? c : nullptr;
         }
-        return !job->ready_fifo.empty();
+        return job->ready_fifo.empty() ? nullptr : job->ready_fifo.front().get();
     };
     dragon_status_t st =
-        wait_until(lock, dl, job, [&]() { return have() || job->all_delivered(); });
-    if (st != DRAGON_SUCCESS && !have()) {
+        wait_until(lock, dl, job, [&]() { return front() != nullptr || job->all_delivered(); });
+    if (st != DRAGON_SUCCESS && front() == nullptr) {
         return st == DRAGON_TIMEOUT ? fail(DRAGON_TIMEOUT, "task pool: no result in time") : st;
     }
-    if (!have()) {
+    if (front() == nullptr) {
         return fail(DRAGON_NOT_FOUND, "task pool: every result was delivered");
     }
-    if (job->ordered) {
-        auto it = job->ready_ordered.begin();
-        job->current = std::move(it->second);
-        job->ready_ordered.erase(it);
-        ++job->next_index;
-    } else {
-        job->current = std::move(job->ready_fifo.front());
-        job->ready_fifo.pop_front();
+    while (*count < cap) {
+        Chunk *c = front();
+        if (c == nullptr) {
+            break;
+        }
+        const Chunk::Entry &e = c->entries[c->cursor];
+        dragon_taskpool_result_t r{};
+        r.index = c->first + c->cursor;
+        r.status = e.status;
+        r.bytes = e.data;
+        r.len = e.len;
+        detail::store_element(r, out, *count, elem);
+        ++*count;
+        ++job->delivered;
+        if (job->ordered) {
+            ++job->next_index;
+        }
+        if (++c->cursor == c->entries.size()) {
+            if (job->ordered) {
+                auto it = job->ready_ordered.begin();
+                job->held.push_back(std::move(it->second));
+                job->ready_ordered.erase(it);
+            } else {
+                job->held.push_back(std::move(job->ready_fifo.front()));
+                job->ready_fifo.pop_front();
+            }
+        }
     }
-    ++job->delivered;
     feed(lock, job); // room for more
-    *index = job->current.index;
-    *item_status = job->current.status;
-    if (job->current.block) {
-        *bytes = job->current.data;
-        *len = job->current.len;
-    } else {
-        *bytes = job->current.bytes.c_str();
-        *len = job->current.bytes.size();
-    }
     return DRAGON_SUCCESS;
 }
 
@@ -1072,13 +1124,7 @@ void Engine::cancel_locked(Job &job, const char *why) {
     // Not yet drawn: an array's items end cancelled now; a callback is not called again.
     if (!job.input_done) {
         if (job.next == nullptr) {
-            for (size_t i = job.drawn; i < job.n; ++i) {
-                Item it;
-                it.index = i;
-                it.status = DRAGON_CANCELLED;
-                it.bytes = why;
-                deliver(job, std::move(it));
-            }
+            deliver_all(job, job.drawn, job.n - job.drawn, DRAGON_CANCELLED, why);
             job.drawn = job.n;
         }
         job.input_done = true;
@@ -1123,7 +1169,7 @@ void Engine::release(const JobPtr &job) {
     job->released = true;
     job->ready_ordered.clear();
     job->ready_fifo.clear();
-    job->current = Item{};
+    job->held.clear();
     jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), job), jobs_.end());
 }
 
@@ -1254,7 +1300,7 @@ dragon_status_t Engine::destroy() {
             // Results that lie in the pool's memory go before it does.
             j->ready_ordered.clear();
             j->ready_fifo.clear();
-            j->current = Item{};
+            j->held.clear();
         }
     }
     changed_.notify_all();
@@ -1449,7 +1495,37 @@ DRAGON_API dragon_status_t dragon_taskpool_job_next(dragon_taskpool_job_t *job,
             len == nullptr) {
             return fail(DRAGON_INVALID_ARGUMENT, "dragon_taskpool_job_next: NULL argument");
         }
-        return job->engine->next(job->job, timeout, index, item_status, bytes, len);
+        dragon_taskpool_result_t r{};
+        size_t n = 0;
+        dragon_status_t st = job->engine->take(job->job, timeout, &r, 1, sizeof r, &n);
+        if (st == DRAGON_SUCCESS) {
+            *index = r.index;
+            *item_status = r.status;
+            *bytes = r.bytes;
+            *len = r.len;
+        }
+        return st;
+    });
+}
+
+DRAGON_API dragon_status_t dragon_taskpool_job_next_many(dragon_taskpool_job_t *job,
+                                                         dragon_timeout_t timeout,
+                                                         dragon_taskpool_result_t *results,
+                                                         size_t cap, size_t result_size,
+                                                         size_t *count) {
+    return guarded("dragon_taskpool_job_next_many", [&]() -> dragon_status_t {
+        if (job == nullptr || count == nullptr || (results == nullptr && cap != 0) || cap == 0) {
+            return fail(DRAGON_INVALID_ARGUMENT,
+                        "dragon_taskpool_job_next_many: a job, room for at least one result and "
+                        "a count, please");
+        }
+        if (dragon_status_t st = dragon::detail::check_element_size(
+                result_size, sizeof(dragon_taskpool_result_t), cap, "dragon_taskpool_job_next_many",
+                "result_size", "dragon_taskpool_result_t");
+            st != DRAGON_SUCCESS) {
+            return st;
+        }
+        return job->engine->take(job->job, timeout, results, cap, result_size, count);
     });
 }
 
