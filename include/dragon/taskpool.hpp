@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -298,14 +299,19 @@ class MapResult {
   public:
     MapResult(detail::JobHandle j, std::shared_ptr<void> inputs, std::size_t n)
         : j_(std::move(j)), inputs_(std::move(inputs)), n_(n) {}
-    // The results in input order; throws the first item's TaskError that did not end well.
+    // The results in input order; throws the first item's TaskError that did not end well
+    // (again at every later call), or Error(DRAGON_TIMEOUT), keeping what came so far for the
+    // next call.
     template <typename Timeout = Forever>
     std::vector<detail::wire_t<R>> get(Timeout timeout = forever) {
+        if (error_) {
+            std::rethrow_exception(error_);
+        }
         dragon_timeout_t t = detail::timeout_of(timeout);
         auto start = std::chrono::steady_clock::now();
-        std::vector<detail::wire_t<R>> out;
+        std::vector<detail::wire_t<R>> &out = got_;
         out.reserve(n_);
-        for (;;) {
+        while (!complete_) {
             dragon_timeout_t left = t;
             if (t >= 0) {
                 auto spent = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -316,12 +322,16 @@ class MapResult {
             dragon_taskpool_result_t batch[256];
             std::size_t n = 0;
             if (!j_.next_many(left, batch, 256, &n)) {
+                complete_ = true;
                 break;
             }
             for (std::size_t i = 0; i < n; ++i) {
                 if (batch[i].status != DRAGON_SUCCESS) {
-                    detail::throw_item(batch[i].status, batch[i].bytes, batch[i].len,
-                                       batch[i].index);
+                    error_ = std::make_exception_ptr(TaskError(
+                        batch[i].status,
+                        std::string(static_cast<const char *>(batch[i].bytes), batch[i].len),
+                        batch[i].index));
+                    std::rethrow_exception(error_);
                 }
                 out.push_back(Serializer<detail::wire_t<R>>::get(batch[i].bytes, batch[i].len));
             }
@@ -340,6 +350,9 @@ class MapResult {
     detail::JobHandle j_;
     std::shared_ptr<void> inputs_;
     std::size_t n_;
+    std::vector<detail::wire_t<R>> got_; // results taken so far
+    std::exception_ptr error_;           // the first item that did not end well
+    bool complete_ = false;
 };
 
 // Results as they come (imap: in input order; imap_unordered: as they end). The input is
@@ -350,10 +363,16 @@ class Imap {
     struct Source {
         std::function<bool(std::string &)> next; // serialise the next item; false: no more
         std::string current;
-        static int call(void *user, const void **arg, std::size_t *len) {
+        std::exception_ptr error; // what the input threw: it ends there, next() rethrows it
+        static int call(void *user, const void **arg, std::size_t *len) noexcept {
             auto *s = static_cast<Source *>(user);
-            s->current.clear();
-            if (!s->next(s->current)) {
+            try {
+                s->current.clear();
+                if (!s->next(s->current)) {
+                    return 0;
+                }
+            } catch (...) {
+                s->error = std::current_exception();
                 return 0;
             }
             *arg = s->current.data();
@@ -365,13 +384,17 @@ class Imap {
         : src_(std::move(src)), j_(std::move(j)) {}
 
     // The next result with its input index; nothing when all were delivered. Throws the
-    // item's TaskError if it did not end well, Error(DRAGON_TIMEOUT).
+    // item's TaskError if it did not end well, Error(DRAGON_TIMEOUT), and, after the items
+    // drawn before it, what the input threw.
     template <typename Timeout = Forever>
     std::optional<std::pair<std::size_t, detail::wire_t<R>>> next(Timeout timeout = forever) {
         std::size_t index = 0, len = 0;
         dragon_status_t st = DRAGON_SUCCESS;
         const void *bytes = nullptr;
         if (!j_.next(detail::timeout_of(timeout), &index, &st, &bytes, &len)) {
+            if (src_->error) {
+                std::rethrow_exception(std::exchange(src_->error, nullptr));
+            }
             return std::nullopt;
         }
         if (st != DRAGON_SUCCESS) {

@@ -172,6 +172,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
     dragon_status_t wait_until(std::unique_lock<std::mutex> &lock, const detail::Deadline &dl,
                                const JobPtr &job, Pred pred, bool feed_all = false);
     void read_results(std::unique_lock<std::mutex> &lock, int64_t wait_ns);
+    void receive(std::unique_lock<std::mutex> &lock, int64_t wait_ns);
+    void drain(std::unique_lock<std::mutex> &lock);
     void handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg, size_t len,
                 const std::shared_ptr<void> &block);
     void handle_end(std::unique_lock<std::mutex> &lock, uint64_t puid, int code);
@@ -189,8 +191,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
     bool submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, size_t first, uint32_t n,
                       void *block = nullptr, size_t block_len = 0);
     void check_timeouts(std::unique_lock<std::mutex> &lock, int64_t *next_deadline);
-    dragon_status_t spawn(uint32_t w);
+    dragon_status_t spawn(std::unique_lock<std::mutex> &lock, uint32_t w);
     void cancel_locked(Job &job, const char *why);
+    void break_pool(const std::string &why);
     void nudge();
     void background();
     void stop_background();
@@ -244,7 +247,9 @@ std::string Engine::worker_env(uint32_t w) const {
     return std::string(kWorkerEnv) + "=" + v;
 }
 
-dragon_status_t Engine::spawn(uint32_t w) {
+// Start a worker in place w: mu_ held on entry and exit, released while the runtime starts it
+// (the reader calls this, so the new worker's end cannot be handled before it is known here).
+dragon_status_t Engine::spawn(std::unique_lock<std::mutex> &lock, uint32_t w) {
     WorkerRec &r = workers_[w];
     std::vector<std::string> env_store;
     for (char **e = environ; *e != nullptr; ++e) {
@@ -270,8 +275,10 @@ dragon_status_t Engine::spawn(uint32_t w) {
     attr.policy = r.has_policy ? &r.policy : nullptr;
     attr.role = "dragon.taskpool.worker";
     uint64_t puid = 0;
-    if (dragon_status_t st = dragon_process_create(argv.data(), &attr, &puid);
-        st != DRAGON_SUCCESS) {
+    lock.unlock();
+    dragon_status_t st = dragon_process_create(argv.data(), &attr, &puid);
+    lock.lock();
+    if (st != DRAGON_SUCCESS) {
         return wrap(st, "task pool: starting worker %u", w);
     }
     r.puid = puid;
@@ -281,6 +288,16 @@ dragon_status_t Engine::spawn(uint32_t w) {
     r.alive = true;
     by_puid_[puid] = w;
     view_.workers[w].puid.store(puid, std::memory_order_relaxed);
+    // The pool began to end while it started: it ends too.
+    if (terminated_) {
+        lock.unlock();
+        dragon_process_stop(puid, SIGKILL);
+        lock.lock();
+    } else if (joined_) {
+        TaskHeader stop{};
+        stop.kind = kStop;
+        dragon_channel_send(tasks_, &stop, sizeof stop, DRAGON_TIMEOUT_TRY);
+    }
     return DRAGON_SUCCESS;
 }
 
@@ -373,7 +390,10 @@ dragon_status_t Engine::create(const dragon_taskpool_attr_t &a) {
     size_t sb =
         shared_bytes(static_cast<uint32_t>(n_slots), static_cast<uint32_t>(workers_.size()));
     if (dragon_status_t st = dragon_pool_alloc(pool_, sb, &shared_); st != DRAGON_SUCCESS) {
-        return wrap(st, "task pool: its table of %zu chunks", n_slots);
+        return wrap(st,
+                    "task pool: its table of %zu chunks (max_in_flight) in %zu bytes of shared "
+                    "memory (pool_bytes): raise pool_bytes or lower max_in_flight",
+                    n_slots, bytes);
     }
     std::memset(shared_, 0, sb);
     view_ = SharedView::of(shared_, static_cast<uint32_t>(n_slots));
@@ -425,10 +445,14 @@ dragon_status_t Engine::create(const dragon_taskpool_attr_t &a) {
     if (st != DRAGON_SUCCESS) {
         return wrap(st, "task pool: worker events");
     }
-    for (uint32_t w = 0; w < workers_.size(); ++w) {
-        if (dragon_status_t s = spawn(w); s != DRAGON_SUCCESS) {
-            terminate();
-            return s;
+    {
+        std::unique_lock<std::mutex> lock(mu_);
+        for (uint32_t w = 0; w < workers_.size(); ++w) {
+            if (dragon_status_t s = spawn(lock, w); s != DRAGON_SUCCESS) {
+                lock.unlock();
+                terminate();
+                return s;
+            }
         }
     }
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -469,23 +493,29 @@ void Engine::nudge() {
 template <typename Pred>
 dragon_status_t Engine::wait_until(std::unique_lock<std::mutex> &lock, const detail::Deadline &dl,
                                    const JobPtr &job, Pred pred, bool feed_all) {
-    waiting_.fetch_add(1, std::memory_order_relaxed);
-    dragon_status_t st = DRAGON_SUCCESS;
     for (;;) {
+        // Drawing from a callback input is not waiting: the background thread reads
+        // meanwhile (a slow callback must not stall the pool's other jobs).
         if (job || feed_all) {
             feed(lock, job, feed_all);
         }
         if (pred()) {
-            break;
+            return DRAGON_SUCCESS;
         }
         if (destroyed_) {
-            st = fail(DRAGON_CLOSED, "task pool: destroyed");
-            break;
+            return fail(DRAGON_CLOSED, "task pool: destroyed");
         }
         if (dl.expired()) {
-            st = DRAGON_TIMEOUT;
-            break;
+            return DRAGON_TIMEOUT;
         }
+        // Counted while it reads or sleeps: the background thread then leaves reading to it.
+        struct Counted {
+            std::atomic<int> &n;
+            explicit Counted(std::atomic<int> &c) : n(c) { n.fetch_add(1); }
+            ~Counted() { n.fetch_sub(1); }
+            Counted(const Counted &) = delete;
+            Counted &operator=(const Counted &) = delete;
+        } counted(waiting_);
         if (!reading_) {
             int64_t left = dl.forever() ? kLeaderCapNs : std::min<int64_t>(dl.left(), kLeaderCapNs);
             read_results(lock, left);
@@ -496,19 +526,11 @@ dragon_status_t Engine::wait_until(std::unique_lock<std::mutex> &lock, const det
                               std::chrono::nanoseconds(std::min<int64_t>(dl.left(), kLeaderCapNs)));
         }
     }
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    return st;
 }
 
-// As the leader: wait at most wait_ns for a message, then take all there are. mu_ is held on
-// entry and exit, released while waiting.
-void Engine::read_results(std::unique_lock<std::mutex> &lock, int64_t wait_ns) {
-    reading_ = true;
-    int64_t next_deadline = -1;
-    check_timeouts(lock, &next_deadline);
-    if (next_deadline >= 0) {
-        wait_ns = std::min(wait_ns, std::max<int64_t>(0, next_deadline - monotonic_ns()));
-    }
+// Take the messages there are (waiting at most wait_ns for the first): mu_ held on entry and
+// exit, released while receiving.
+void Engine::receive(std::unique_lock<std::mutex> &lock, int64_t wait_ns) {
     std::vector<unsigned char> &buf = rbuf_;
     bool first = true;
     for (;;) {
@@ -534,23 +556,45 @@ void Engine::read_results(std::unique_lock<std::mutex> &lock, int64_t wait_ns) {
             handle(lock, buf.data(), len, nullptr);
         }
     }
-    // Worker ends the event handler queued.
-    for (;;) {
-        std::pair<uint64_t, int> e;
-        {
-            std::lock_guard<std::mutex> g(ended_mu_);
-            if (ended_.empty()) {
-                break;
-            }
-            e = ended_.front();
-            ended_.pop_front();
+}
+
+void Engine::drain(std::unique_lock<std::mutex> &lock) {
+    receive(lock, DRAGON_TIMEOUT_TRY);
+}
+
+// As the leader: wait at most wait_ns for a message, then take all there are. mu_ is held on
+// entry and exit, released while waiting.
+void Engine::read_results(std::unique_lock<std::mutex> &lock, int64_t wait_ns) {
+    reading_ = true;
+    struct Done { // however this ends, others may read next
+        Engine &e;
+        ~Done() {
+            e.reading_ = false;
+            e.changed_.notify_all();
         }
-        handle_end(lock, e.first, e.second);
+    } done{*this};
+    int64_t next_deadline = -1;
+    check_timeouts(lock, &next_deadline);
+    if (next_deadline >= 0) {
+        wait_ns = std::min(wait_ns, std::max<int64_t>(0, next_deadline - monotonic_ns()));
+    }
+    receive(lock, wait_ns);
+    // Worker ends the event handler queued. What a worker sent before it ended is in the
+    // result channel before its end is known here: read it first, so that a chunk whose
+    // results came is not taken for one its worker died in.
+    std::deque<std::pair<uint64_t, int>> ends;
+    {
+        std::lock_guard<std::mutex> g(ended_mu_);
+        ends.swap(ended_);
+    }
+    if (!ends.empty()) {
+        drain(lock);
+        for (const auto &e : ends) {
+            handle_end(lock, e.first, e.second);
+        }
     }
     check_timeouts(lock, &next_deadline);
     feed(lock, nullptr);
-    reading_ = false;
-    changed_.notify_all();
 }
 
 void Engine::deliver(Job &job, ChunkPtr chunk) {
@@ -655,9 +699,7 @@ void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg
     switch (h.kind) {
     case kResult:
         if (SlotRec *r = slot_of(); r != nullptr) {
-            if (r->job && (r->cancelled || r->timed_out)) {
-                break; // its items end when the worker's end is seen
-            }
+            // Delivered even when a cancel or timeout raced it: the worker ran it to its end.
             if (!ok || h.code != DRAGON_SUCCESS || view.items.size() != r->n) {
                 end_slot(h.slot, DRAGON_MALFORMED,
                          "task pool: a malformed task or result message (worker " +
@@ -686,11 +728,9 @@ void Engine::handle(std::unique_lock<std::mutex> &lock, const unsigned char *msg
             by_puid_.erase(r.puid);
             r.alive = false;
             if (!terminated_ && !joined_) {
-                lock.unlock();
-                dragon_status_t st = spawn(h.worker);
-                lock.lock();
-                if (st != DRAGON_SUCCESS && broken_.empty()) {
-                    broken_ = std::string("replacing a retired worker: ") + dragon_last_error();
+                dragon_status_t st = spawn(lock, h.worker);
+                if (st != DRAGON_SUCCESS) {
+                    break_pool(std::string("replacing a retired worker: ") + dragon_last_error());
                 }
             }
         }
@@ -732,15 +772,18 @@ void Engine::handle_end(std::unique_lock<std::mutex> &lock, uint64_t puid, int c
             continue;
         }
         uint64_t word = view_.words[s].load(std::memory_order_acquire);
-        if (word_state(word) != kRunning || word_worker(word) != w || word_gen(word) != rec.gen) {
+        SlotState state = word_state(word);
+        if ((state != kRunning && state != kKilling && state != kDone) || word_worker(word) != w ||
+            word_gen(word) != rec.gen) {
             continue;
         }
-        if (rec.timed_out) {
+        // DONE and not yet ended: its results were never sent (what it sent was read first).
+        if (state == kKilling && rec.timed_out) {
             end_slot(s, DRAGON_TIMEOUT,
                      "task pool: task '" + rec.job->task + "' ran past its timeout of " +
                          std::to_string(task_timeout_ns_ / 1000000) +
                          " ms; its worker was ended and replaced");
-        } else if (rec.cancelled) {
+        } else if (state == kKilling) {
             end_slot(s, DRAGON_CANCELLED, "task pool: cancelled while it ran");
         } else if (rec.attempts < max_retries_ && !terminated_) {
             ++rec.attempts;
@@ -768,19 +811,18 @@ void Engine::handle_end(std::unique_lock<std::mutex> &lock, uint64_t puid, int c
         return;
     }
     if (!was_ready) {
-        if (++r.failed_starts >= 3 && broken_.empty()) {
-            broken_ = "worker " + std::to_string(w) + " ended with code " + std::to_string(code) +
-                      " before it was ready, 3 times";
+        if (++r.failed_starts >= 3) {
+            break_pool("worker " + std::to_string(w) + " ended with code " + std::to_string(code) +
+                       " before it was ready, 3 times");
         }
         if (!broken_.empty()) {
             return;
         }
     }
-    lock.unlock();
-    dragon_status_t st = spawn(w);
-    lock.lock();
-    if (st != DRAGON_SUCCESS && broken_.empty()) {
-        broken_ = std::string("replacing worker ") + std::to_string(w) + ": " + dragon_last_error();
+    dragon_status_t st = spawn(lock, w);
+    if (st != DRAGON_SUCCESS) {
+        break_pool(std::string("replacing worker ") + std::to_string(w) + ": " +
+                   dragon_last_error());
     }
 }
 
@@ -806,10 +848,13 @@ void Engine::check_timeouts(std::unique_lock<std::mutex> &lock, int64_t *next_de
         }
         int64_t due = start + task_timeout_ns_;
         if (due <= now) {
-            rec.timed_out = true;
+            // Ends the worker only while it still holds this chunk (wire.hpp).
             uint32_t w = word_worker(word);
-            if (w < workers_.size() && workers_[w].alive) {
-                kill.push_back(workers_[w].puid);
+            if (view_.words[s].compare_exchange_strong(word, slot_word(kKilling, w, rec.gen))) {
+                rec.timed_out = true;
+                if (w < workers_.size() && workers_[w].alive) {
+                    kill.push_back(workers_[w].puid);
+                }
             }
         } else if (*next_deadline < 0 || due < *next_deadline) {
             *next_deadline = due;
@@ -859,7 +904,12 @@ bool Engine::submit_chunk(const JobPtr &job, std::vector<unsigned char> &msg, si
         if (block != nullptr) {
             dragon_pool_free(pool_, block);
         }
-        end_slot(s, st, std::string("task pool: could not queue the task: ") + dragon_last_error());
+        // The one reason a send that never waits fails here: no room in the pool's memory.
+        std::string why = std::string("task pool: a chunk of ") +
+                          std::to_string(block != nullptr ? block_len : msg.size()) +
+                          " bytes found no room in the pool's shared memory: raise pool_bytes (" +
+                          dragon_last_error() + ")";
+        end_slot(s, st == DRAGON_CLOSED ? st : DRAGON_NO_SPACE, why);
         return false;
     }
     if (max_retries_ > 0) {
@@ -950,14 +1000,18 @@ void Engine::feed(std::unique_lock<std::mutex> &lock, const JobPtr &only, bool a
                 job->drawing = true;
                 lock.unlock();
                 bool more = true;
-                while (n < want) {
-                    const void *p = nullptr;
-                    size_t len = 0;
-                    if (job->next(job->user, &p, &len) == 0) {
-                        more = false;
-                        break;
+                try {
+                    while (n < want) {
+                        const void *p = nullptr;
+                        size_t len = 0;
+                        if (job->next(job->user, &p, &len) == 0) {
+                            more = false;
+                            break;
+                        }
+                        add(p, len);
                     }
-                    add(p, len);
+                } catch (...) { // a C++ callback that throws: its input ends there
+                    more = false;
                 }
                 lock.lock();
                 job->drawing = false;
@@ -1024,6 +1078,9 @@ dragon_status_t Engine::take(const JobPtr &job, dragon_timeout_t timeout,
     std::unique_lock<std::mutex> lock(mu_);
     *count = 0;
     job->held.clear(); // what the previous call's bytes pointed into
+    if (destroyed_) {
+        return fail(DRAGON_CLOSED, "task pool: destroyed");
+    }
     detail::Deadline dl(timeout);
     auto front = [&]() -> Chunk * {
         if (job->ordered) {
@@ -1077,6 +1134,9 @@ dragon_status_t Engine::take(const JobPtr &job, dragon_timeout_t timeout,
 
 dragon_status_t Engine::wait(const JobPtr &job, dragon_timeout_t timeout) {
     std::unique_lock<std::mutex> lock(mu_);
+    if (destroyed_) {
+        return fail(DRAGON_CLOSED, "task pool: destroyed");
+    }
     detail::Deadline dl(timeout);
     dragon_status_t st = wait_until(lock, dl, job, [&]() {
         // A bounded callback input cannot end while its results wait to be taken.
@@ -1120,6 +1180,35 @@ void Engine::progress(const Job *job, dragon_taskpool_progress_t *p) {
     std::memcpy(p, &out, out.struct_size);
 }
 
+// The pool cannot run tasks (why). With no worker left, what waits for one ends now.
+void Engine::break_pool(const std::string &why) {
+    if (broken_.empty()) {
+        broken_ = why;
+    }
+    if (std::any_of(workers_.begin(), workers_.end(), [](const WorkerRec &r) { return r.alive; })) {
+        return; // the others serve what is queued
+    }
+    std::string msg = "task pool: no worker left: " + broken_;
+    for (const JobPtr &j : jobs_) {
+        if (!j->input_done) {
+            if (j->next == nullptr) {
+                deliver_all(*j, j->drawn, j->n - j->drawn, DRAGON_WORKER_DIED, msg);
+                j->drawn = j->n;
+            }
+            j->input_done = true;
+        }
+    }
+    for (uint32_t s = 0; s < slots_.size(); ++s) {
+        SlotRec &rec = slots_[s];
+        uint64_t expect = slot_word(kPending, 0, rec.gen);
+        if (rec.busy && rec.job &&
+            view_.words[s].compare_exchange_strong(expect, slot_word(kCancelled, 0, rec.gen))) {
+            end_items(rec, DRAGON_WORKER_DIED, msg);
+        }
+    }
+    changed_.notify_all();
+}
+
 void Engine::cancel_locked(Job &job, const char *why) {
     // Not yet drawn: an array's items end cancelled now; a callback is not called again.
     if (!job.input_done) {
@@ -1144,10 +1233,11 @@ void Engine::cancel_locked(Job &job, const char *why) {
         }
         if (word_state(expect) == kRunning && word_gen(expect) == rec.gen) {
             uint32_t w = word_worker(expect);
-            if (w < workers_.size() && workers_[w].alive) {
+            if (view_.words[s].compare_exchange_strong(expect, slot_word(kKilling, w, rec.gen)) &&
+                w < workers_.size() && workers_[w].alive) {
                 kill.push_back(workers_[w].puid);
             }
-        }
+        } // DONE: its results come, and are delivered
     }
     for (uint64_t p : kill) {
         dragon_process_stop(p, SIGKILL); // its end ends the chunk (cancelled)
@@ -1156,6 +1246,9 @@ void Engine::cancel_locked(Job &job, const char *why) {
 
 dragon_status_t Engine::cancel(const JobPtr &job) {
     std::unique_lock<std::mutex> lock(mu_);
+    if (destroyed_) {
+        return fail(DRAGON_CLOSED, "task pool: destroyed");
+    }
     cancel_locked(*job, "task pool: cancelled");
     changed_.notify_all();
     return DRAGON_SUCCESS;

@@ -20,11 +20,25 @@ inline constexpr size_t kMaxName = 255;
 inline constexpr size_t kMaxInitArg = size_t{16} * 1024;
 inline constexpr size_t kSlotBytes = 256; // channel slot: larger messages travel zero-copy
 
-// A chunk's place in the owner's table: a word each in shared memory. Owner: FREE -> PENDING
-// (before the task message is sent) and PENDING -> CANCELLED; a worker: PENDING -> RUNNING
-// (one CAS, with its index) before it runs the chunk. The generation tells a stale message
-// (of an earlier use of the slot) from the current one.
-enum SlotState : uint32_t { kFree = 0, kPending = 1, kRunning = 2, kCancelled = 3 };
+// A chunk's place in the owner's table: a word each in shared memory, changed by CAS only.
+//   owner:  FREE -> PENDING (before the task message is sent); PENDING -> CANCELLED (cancel
+//           before it started); RUNNING -> KILLING (cancel or timeout while it runs: then the
+//           worker in the word is ended);
+//   worker: PENDING -> RUNNING (with its index, before it runs the chunk); RUNNING -> DONE
+//           (before it sends the results). A worker that finds KILLING there exits: it was
+//           being ended for this chunk, and takes no other.
+// So the owner ends a worker only while it holds the chunk the owner means. A worker's end is
+// handled after the results it sent were read, so a chunk still DONE then lost its results
+// with its worker. The generation tells a stale message (of an earlier use of the slot) from
+// the current one.
+enum SlotState : uint32_t {
+    kFree = 0,
+    kPending = 1,
+    kRunning = 2,
+    kCancelled = 3,
+    kDone = 4,
+    kKilling = 5,
+};
 
 inline constexpr uint64_t slot_word(SlotState s, uint32_t worker, uint32_t gen) {
     return (static_cast<uint64_t>(gen) << 32) | (static_cast<uint64_t>(worker & 0xffffffu) << 8) |

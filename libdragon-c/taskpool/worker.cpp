@@ -412,6 +412,11 @@ dragon_status_t send_results(dragon_channel_t *ch, dragon_pool_t *pool, const Re
         r.worker = env.index;
         r.n_items = n_out;
         r.code = well_formed ? DRAGON_SUCCESS : DRAGON_MALFORMED;
+        uint64_t running = slot_word(kRunning, env.index, th.gen);
+        if (!view.words[th.slot].compare_exchange_strong(
+                running, slot_word(kDone, env.index, th.gen), std::memory_order_acq_rel)) {
+            leave(0); // KILLING: the owner ends this worker for this chunk (wire.hpp)
+        }
         if (send_results(results_ch, pool, r, outs) != DRAGON_SUCCESS) {
             die("cannot send a result");
         }
