@@ -63,10 +63,10 @@ struct Chunk {
     };
     size_t first = 0;
     std::vector<Entry> entries;
-    uint32_t cursor = 0;           // the next to deliver
-    std::vector<char> copy;        // a small message's bytes
-    std::shared_ptr<void> block;   // a large message: the pool allocation it lies in
-    std::deque<std::string> texts; // messages (a deque: their addresses stay put)
+    uint32_t cursor = 0;            // the next to deliver
+    std::vector<char> copy;         // a small message's bytes
+    std::shared_ptr<void> block;    // a large message: the pool allocation it lies in
+    std::vector<std::string> texts; // messages (reserved up front: their addresses stay put)
 };
 using ChunkPtr = std::shared_ptr<Chunk>;
 
@@ -625,6 +625,7 @@ void Engine::deliver_all(Job &job, size_t first, size_t n, dragon_status_t st,
     }
     auto c = std::make_shared<Chunk>();
     c->first = first;
+    c->texts.reserve(1);
     c->texts.push_back(why);
     c->entries.assign(n, Chunk::Entry{st, c->texts.front().c_str(), why.size()});
     deliver(job, std::move(c));
@@ -668,6 +669,11 @@ void Engine::end_items(SlotRec &rec, dragon_status_t st, const std::string &why,
         c->copy.assign(base, base + len); // the reader's buffer is reused
         into = c->copy.data();
     }
+    size_t failures = 0;
+    for (uint32_t i = 0; i < rec.n; ++i) {
+        failures += (*items)[i].status != DRAGON_SUCCESS ? 1 : 0;
+    }
+    c->texts.reserve(failures);
     for (uint32_t i = 0; i < rec.n; ++i) {
         const ResultItem &r = (*items)[i];
         auto status = static_cast<dragon_status_t>(r.status);
