@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "taskpool_segments.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -51,22 +53,6 @@ int64_t ms_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                  t)
         .count();
-}
-
-std::vector<std::string> taskpool_segments() {
-    std::vector<std::string> out;
-    const char *rt = std::getenv("DRAGON_RUNTIME_ID");
-    std::string prefix = std::string("dragon.") + (rt != nullptr ? rt : "") + ".";
-    if (DIR *d = opendir("/dev/shm")) {
-        while (dirent *e = readdir(d)) {
-            std::string n = e->d_name;
-            if (n.rfind(prefix, 0) == 0 && n.find(".pool.taskpool.") != std::string::npos) {
-                out.push_back(n);
-            }
-        }
-        closedir(d);
-    }
-    return out;
 }
 
 // An input iterator over 0..n that throws when it reaches `bad`.
@@ -190,6 +176,14 @@ struct Stall {
         *len = sizeof s->arg;
         return 1;
     }
+    // Submit a "sleep-ms" job drawing from this input.
+    dragon_status_t submit(dragon_taskpool_t *p, dragon_taskpool_job_t **j) {
+        dragon_taskpool_input_t in;
+        dragon_taskpool_input_init(&in);
+        in.next = &Stall::call;
+        in.user = this;
+        return dragon_taskpool_submit(p, "sleep-ms", &in, j);
+    }
 };
 
 // Workers 2, 2 slots. S (100 ms) and X (x_ms) fill them; J (callback) waits for a slot, and T
@@ -210,12 +204,8 @@ static void stall_scenario(uint32_t max_tasks_per_child, int64_t task_timeout_ms
     dragon_taskpool_job_t *s = apply(p, "sleep-ms", 100);
     dragon_taskpool_job_t *x = apply(p, "sleep-ms", x_ms);
     Stall stall{1000};
-    dragon_taskpool_input_t in;
-    dragon_taskpool_input_init(&in);
-    in.next = &Stall::call;
-    in.user = &stall;
     dragon_taskpool_job_t *j = nullptr;
-    ASSERT_EQ(dragon_taskpool_submit(p, "sleep-ms", &in, &j), DRAGON_SUCCESS);
+    ASSERT_EQ(stall.submit(p, &j), DRAGON_SUCCESS);
     EXPECT_EQ(stall.calls, 0); // no slot yet
     auto t0 = std::chrono::steady_clock::now();
     std::thread t([&]() {
@@ -282,12 +272,8 @@ TEST(TaskPoolAdv, CancelAfterCompletionSparesAnotherJob) {
     dragon_taskpool_job_t *y1 = apply(p, "sleep-ms", 1500); // w0 after S
     dragon_taskpool_job_t *y2 = apply(p, "sleep-ms", 1500); // w1 after X
     Stall stall{1000};
-    dragon_taskpool_input_t in;
-    dragon_taskpool_input_init(&in);
-    in.next = &Stall::call;
-    in.user = &stall;
     dragon_taskpool_job_t *j = nullptr;
-    ASSERT_EQ(dragon_taskpool_submit(p, "sleep-ms", &in, &j), DRAGON_SUCCESS);
+    ASSERT_EQ(stall.submit(p, &j), DRAGON_SUCCESS);
     std::thread t([&]() {
         dragon_status_t item = DRAGON_SUCCESS;
         EXPECT_EQ(next_item(j, 10000, &item), DRAGON_SUCCESS);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "taskpool_segments.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -134,22 +136,6 @@ bool process_gone(int pid, int ms) { // waits on a pidfd, never signals
     int r = poll(&p, 1, ms);
     close(fd);
     return r == 1;
-}
-
-std::vector<std::string> taskpool_segments() {
-    std::vector<std::string> out;
-    const char *rt = std::getenv("DRAGON_RUNTIME_ID");
-    std::string prefix = std::string("dragon.") + (rt != nullptr ? rt : "") + ".";
-    if (DIR *d = opendir("/dev/shm")) {
-        while (dirent *e = readdir(d)) {
-            std::string n = e->d_name;
-            if (n.rfind(prefix, 0) == 0 && n.find(".pool.taskpool.") != std::string::npos) {
-                out.push_back(n);
-            }
-        }
-        closedir(d);
-    }
-    return out;
 }
 
 long rss_kib() {
