@@ -104,6 +104,7 @@ void usage(FILE *to) {
             "  DRAGON_TOPOLOGY_XML  an hwloc XML topology that stands in for this node (testing\n"
             "                       GPU placement on a machine without GPUs)\n"
             "  DRAGON_NODE_EXE      the dragon-node daemon to run (default: next to dragon)\n"
+            "  DRAGON_DDICT_MANAGER_EXE  the dictionary manager (default: next to dragon)\n"
             "\n"
             "Examples:\n"
             "  dragon ./my_program --steps 100\n"
@@ -412,6 +413,14 @@ static int run(int argc, char **argv) {
     }
     const char *node_env = std::getenv("DRAGON_NODE_EXE");
     std::string node_exe = node_env != nullptr ? node_env : self_dir() + "/dragon-node";
+    // The dictionary's manager program that goes with this launcher (a build tree or an
+    // install), for dragon_ddict_create in the runtime's processes.
+    if (std::getenv("DRAGON_DDICT_MANAGER_EXE") == nullptr) {
+        std::string manager = self_dir() + "/dragon-ddict-manager";
+        if (access(manager.c_str(), X_OK) == 0) {
+            setenv("DRAGON_DDICT_MANAGER_EXE", manager.c_str(), 1);
+        }
+    }
     pid_t daemon = fork();
     if (daemon == 0) {
         sigprocmask(SIG_UNBLOCK, &mask, nullptr);

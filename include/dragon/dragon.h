@@ -3,6 +3,7 @@
 #define DRAGON_DRAGON_H
 
 #include <dragon/channel.h>
+#include <dragon/ddict.h>
 #include <dragon/machine.h>
 #include <dragon/policy.h>
 #include <dragon/pool.h>

@@ -2,51 +2,29 @@
 #include "store.hpp"
 
 #include "hash.hpp"
+#include "wire.hpp"
 
 #include "../common/error.hpp"
 #include "../pool/internal.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 using dragon::detail::fail;
-using dragon::detail::wrap;
 
 namespace dragon::ddict {
 
-namespace {
-constexpr uint64_t kTableMagic = 0x5444434944444441ULL; // "ADDDICDT"
-// A slot's `stored`: 0 empty, 1 a removed key (probing goes on), else heap offset + 2.
-constexpr uint64_t kEmpty = 0;
-constexpr uint64_t kRemoved = 1;
-} // namespace
-
-struct Store::Table {
-    uint64_t magic;
-    uint64_t n_slots; // a power of two
-    uint64_t count;   // keys
-    uint64_t removed; // slots marked kRemoved
-    struct Slot {
-        uint64_t hash;
-        uint64_t stored;
-    } slots[1];
-
-    static size_t bytes(uint64_t n) { return offsetof(Table, slots) + n * sizeof(Slot); }
-};
-
-struct Store::Entry {
-    uint64_t hash;
-    uint64_t key_len;
-    uint64_t value_len;
-    unsigned char *key() { return reinterpret_cast<unsigned char *>(this + 1); }
-    unsigned char *value() { return key() + key_len; }
-};
-
-Store::Table *Store::table() const {
-    return reinterpret_cast<Table *>(base_ + table_off_);
+Table *Store::table() const {
+    const auto *root = reinterpret_cast<const Root *>(base_ + root_off_);
+    return reinterpret_cast<Table *>(base_ + root->table);
 }
 
-Store::Entry *Store::entry_at(uint64_t stored) const {
+Entry *Store::entry_at(uint64_t stored) const {
     return reinterpret_cast<Entry *>(base_ + (stored - 2));
+}
+
+uint64_t Store::offset_of(const void *p) const {
+    return static_cast<uint64_t>(static_cast<const uint8_t *>(p) - base_);
 }
 
 dragon_status_t Store::no_room(const char *what, size_t bytes) const {
@@ -72,9 +50,14 @@ dragon_status_t Store::create(dragon_pool_t *pool, std::string manager, size_t s
     s->pool_ = pool;
     s->manager_ = std::move(manager);
     s->base_ = pool::heap_base_of(pool);
+    void *r = nullptr;
     void *t = nullptr;
-    if (dragon_pool_alloc(pool, Table::bytes(n), &t) != DRAGON_SUCCESS) {
+    if (dragon_pool_alloc(pool, sizeof(Root), &r) != DRAGON_SUCCESS ||
+        dragon_pool_alloc(pool, Table::bytes(n), &t) != DRAGON_SUCCESS) {
         dragon_status_t st = s->no_room("its table", Table::bytes(n));
+        if (r != nullptr) {
+            dragon_pool_free(pool, r);
+        }
         delete s;
         return st;
     }
@@ -82,35 +65,47 @@ dragon_status_t Store::create(dragon_pool_t *pool, std::string manager, size_t s
     auto *table = static_cast<Table *>(t);
     table->magic = kTableMagic;
     table->n_slots = n;
-    s->table_off_ = static_cast<uint64_t>(static_cast<uint8_t *>(t) - s->base_);
+    auto *root = static_cast<Root *>(r);
+    root->magic = kRootMagic;
+    root->layout = kLayout;
+    root->state = 0;
+    root->table = s->offset_of(t);
+    s->root_off_ = s->offset_of(r);
     *out = s;
     return DRAGON_SUCCESS;
 }
 
 Store::~Store() {
     clear();
+    while (sweep() != 0 && !released_.empty()) {
+        // A reader that never gives its lease back (it died) must not keep the manager from
+        // ending: the pool goes with it.
+        released_.clear();
+    }
     dragon_pool_free(pool_, table());
+    dragon_pool_free(pool_, base_ + root_off_);
 }
 
-long Store::find(const Table *t, uint64_t hash, const void *key, size_t key_len,
-                 bool *found) const {
+long Store::find_slot(const Table *t, uint64_t hash, const void *key, size_t key_len,
+                      uint64_t checkpoint, bool *found) const {
     *found = false;
     uint64_t mask = t->n_slots - 1;
     long first_removed = -1;
     for (uint64_t i = 0, at = hash & mask; i < t->n_slots; ++i, at = (at + 1) & mask) {
         const Table::Slot &slot = t->slots[at];
-        if (slot.stored == kEmpty) {
+        if (slot.stored == kSlotEmpty) {
             return first_removed >= 0 ? first_removed : static_cast<long>(at);
         }
-        if (slot.stored == kRemoved) {
+        if (slot.stored == kSlotRemoved) {
             if (first_removed < 0) {
                 first_removed = static_cast<long>(at);
             }
             continue;
         }
         if (slot.hash == hash) {
-            Entry *e = entry_at(slot.stored);
-            if (e->key_len == key_len && std::memcmp(e->key(), key, key_len) == 0) {
+            const Entry *e = entry_at(slot.stored);
+            if (e->checkpoint == checkpoint && e->key_len == key_len &&
+                std::memcmp(e->key(), key, key_len) == 0) {
                 *found = true;
                 return static_cast<long>(at);
             }
@@ -132,23 +127,60 @@ dragon_status_t Store::grow() {
     table->n_slots = n;
     for (uint64_t i = 0; i < old->n_slots; ++i) {
         const Table::Slot &slot = old->slots[i];
-        if (slot.stored <= kRemoved) {
+        if (slot.stored <= kSlotRemoved) {
             continue;
         }
         for (uint64_t at = slot.hash & (n - 1);; at = (at + 1) & (n - 1)) {
-            if (table->slots[at].stored == kEmpty) {
+            if (table->slots[at].stored == kSlotEmpty) {
                 table->slots[at] = slot;
                 break;
             }
         }
     }
     table->count = old->count;
-    table_off_ = static_cast<uint64_t>(static_cast<uint8_t *>(t) - base_);
+    reinterpret_cast<Root *>(base_ + root_off_)->table = offset_of(t);
     dragon_pool_free(pool_, old);
     return DRAGON_SUCCESS;
 }
 
-dragon_status_t Store::put(const void *key, size_t key_len, const void *value, size_t value_len) {
+dragon_status_t Store::room_for_one() {
+    const Table *t = table();
+    // At most 70% of slots taken, removed ones counted.
+    if ((t->count + t->removed + 1) * 10 > t->n_slots * 7) {
+        return grow();
+    }
+    return DRAGON_SUCCESS;
+}
+
+void Store::link(Entry *e) {
+    Table *t = table();
+    bool found = false;
+    long at = find_slot(t, e->hash, e->key(), e->key_len, e->checkpoint, &found);
+    Table::Slot &slot = t->slots[at];
+    uint64_t stored = offset_of(e) + 2;
+    bytes_ += e->key_len + e->value_len;
+    if (found) {
+        Entry *old = entry_at(slot.stored);
+        bytes_ -= old->key_len + old->value_len;
+        slot.stored = stored;
+        release(old);
+        return;
+    }
+    if (slot.stored == kSlotRemoved) {
+        --t->removed;
+    }
+    slot.hash = e->hash;
+    slot.stored = stored;
+    ++t->count;
+    if (e->checkpoint == wire::kPersistent) {
+        ++persistent_;
+    } else {
+        ++per_checkpoint_[e->checkpoint];
+    }
+}
+
+dragon_status_t Store::put(const void *key, size_t key_len, const void *value, size_t value_len,
+                           uint64_t checkpoint) {
     if (key == nullptr || key_len == 0) {
         return fail(DRAGON_INVALID_ARGUMENT, "ddict manager '%s': an empty key", manager_.c_str());
     }
@@ -156,84 +188,155 @@ dragon_status_t Store::put(const void *key, size_t key_len, const void *value, s
         return fail(DRAGON_INVALID_ARGUMENT, "ddict manager '%s': no value bytes",
                     manager_.c_str());
     }
-    Table *t = table();
-    // Room in the table first (at most 70% of slots taken, removed ones counted).
-    if ((t->count + t->removed + 1) * 10 > t->n_slots * 7) {
-        if (dragon_status_t st = grow(); st != DRAGON_SUCCESS) {
-            return st;
-        }
-        t = table();
+    if (dragon_status_t st = room_for_one(); st != DRAGON_SUCCESS) {
+        return st;
     }
-    uint64_t hash = key_hash(key, key_len);
     size_t bytes = sizeof(Entry) + key_len + value_len;
     void *block = nullptr;
     if (dragon_pool_alloc(pool_, bytes, &block) != DRAGON_SUCCESS) {
         return no_room("a key and value", bytes);
     }
     auto *e = static_cast<Entry *>(block);
-    e->hash = hash;
-    e->key_len = key_len;
-    e->value_len = value_len;
     std::memcpy(e->key(), key, key_len);
     if (value_len != 0) {
-        std::memcpy(e->value(), value, value_len);
+        std::memcpy(e->key() + key_len, value, value_len);
     }
-    bool found = false;
-    long at = find(t, hash, key, key_len, &found);
-    if (at < 0) { // cannot happen below 70% load; refuse rather than lose anything
+    dragon_status_t st = put_block(block, key_len, value_len, checkpoint);
+    if (st != DRAGON_SUCCESS) {
         dragon_pool_free(pool_, block);
-        return fail(DRAGON_INTERNAL, "ddict manager '%s': its table has no free slot",
-                    manager_.c_str());
     }
-    Table::Slot &slot = t->slots[at];
-    uint64_t stored = static_cast<uint64_t>(static_cast<uint8_t *>(block) - base_) + 2;
-    if (found) {
-        Entry *old = entry_at(slot.stored);
-        slot.stored = stored;
-        dragon_pool_free(pool_, old);
-        return DRAGON_SUCCESS;
+    return st;
+}
+
+dragon_status_t Store::put_block(void *block, size_t key_len, size_t value_len,
+                                 uint64_t checkpoint) {
+    if (key_len == 0) {
+        return fail(DRAGON_INVALID_ARGUMENT, "ddict manager '%s': an empty key", manager_.c_str());
     }
-    if (slot.stored == kRemoved) {
-        --t->removed;
+    if (dragon_status_t st = room_for_one(); st != DRAGON_SUCCESS) {
+        return st;
     }
-    slot.hash = hash;
-    slot.stored = stored;
-    ++t->count;
+    auto *e = static_cast<Entry *>(block);
+    e->hash = key_hash(e->key(), key_len);
+    e->key_len = key_len;
+    e->value_len = value_len;
+    e->checkpoint = checkpoint;
+    e->readers = 0;
+    e->flags = 0;
+    e->reserved = 0;
+    link(e);
     return DRAGON_SUCCESS;
 }
 
-dragon_status_t Store::get(const void *key, size_t key_len, const void **value,
-                           size_t *value_len) const {
+const Entry *Store::find(const void *key, size_t key_len, uint64_t checkpoint) const {
+    const Table *t = table();
+    uint64_t hash = key_hash(key, key_len);
     bool found = false;
-    long at = find(table(), key_hash(key, key_len), key, key_len, &found);
-    if (!found) {
+    long at = find_slot(t, hash, key, key_len, checkpoint, &found);
+    if (!found && persistent_ != 0 && checkpoint != wire::kPersistent) {
+        at = find_slot(t, hash, key, key_len, wire::kPersistent, &found);
+    }
+    return found ? entry_at(t->slots[at].stored) : nullptr;
+}
+
+dragon_status_t Store::get(const void *key, size_t key_len, const void **value, size_t *value_len,
+                           uint64_t checkpoint) const {
+    const Entry *e = find(key, key_len, checkpoint);
+    if (e == nullptr) {
         return fail(DRAGON_NOT_FOUND, "ddict manager '%s': no such key", manager_.c_str());
     }
-    Entry *e = entry_at(table()->slots[at].stored);
     *value = e->value();
     *value_len = e->value_len;
     return DRAGON_SUCCESS;
 }
 
-dragon_status_t Store::erase(const void *key, size_t key_len) {
-    Table *t = table();
-    bool found = false;
-    long at = find(t, key_hash(key, key_len), key, key_len, &found);
-    if (!found) {
-        return fail(DRAGON_NOT_FOUND, "ddict manager '%s': no such key", manager_.c_str());
-    }
+void Store::unlink_slot(Table *t, long at) {
     Table::Slot &slot = t->slots[at];
-    dragon_pool_free(pool_, entry_at(slot.stored));
-    slot.stored = kRemoved;
+    Entry *e = entry_at(slot.stored);
+    if (e->checkpoint == wire::kPersistent) {
+        --persistent_;
+    } else if (auto it = per_checkpoint_.find(e->checkpoint); it != per_checkpoint_.end()) {
+        if (--it->second == 0) {
+            per_checkpoint_.erase(it);
+        }
+    }
+    bytes_ -= e->key_len + e->value_len;
+    slot.stored = kSlotRemoved;
     --t->count;
     ++t->removed;
+}
+
+Entry *Store::take(const void *key, size_t key_len, uint64_t checkpoint) {
+    Table *t = table();
+    uint64_t hash = key_hash(key, key_len);
+    bool found = false;
+    long at = find_slot(t, hash, key, key_len, checkpoint, &found);
+    if (!found && persistent_ != 0 && checkpoint != wire::kPersistent) {
+        at = find_slot(t, hash, key, key_len, wire::kPersistent, &found);
+    }
+    if (!found) {
+        return nullptr;
+    }
+    Entry *e = entry_at(t->slots[at].stored);
+    unlink_slot(t, at);
+    return e;
+}
+
+dragon_status_t Store::erase(const void *key, size_t key_len, uint64_t checkpoint) {
+    Entry *e = take(key, key_len, checkpoint);
+    if (e == nullptr) {
+        return fail(DRAGON_NOT_FOUND, "ddict manager '%s': no such key", manager_.c_str());
+    }
+    release(e);
     return DRAGON_SUCCESS;
 }
 
-bool Store::contains(const void *key, size_t key_len) const {
-    bool found = false;
-    find(table(), key_hash(key, key_len), key, key_len, &found);
-    return found;
+bool Store::contains(const void *key, size_t key_len, uint64_t checkpoint) const {
+    return find(key, key_len, checkpoint) != nullptr;
+}
+
+void Store::lease(const Entry *e) {
+    __atomic_fetch_add(&const_cast<Entry *>(e)->readers, 1, __ATOMIC_ACQ_REL);
+}
+
+void Store::release(Entry *e) {
+    if (__atomic_load_n(&e->readers, __ATOMIC_ACQUIRE) == 0) {
+        dragon_pool_free(pool_, e);
+    } else {
+        released_.push_back(e);
+    }
+}
+
+size_t Store::sweep() {
+    auto held = std::remove_if(released_.begin(), released_.end(), [this](Entry *e) {
+        if (__atomic_load_n(&e->readers, __ATOMIC_ACQUIRE) != 0) {
+            return false;
+        }
+        dragon_pool_free(pool_, e);
+        return true;
+    });
+    released_.erase(held, released_.end());
+    return released_.size();
+}
+
+size_t Store::length(uint64_t checkpoint) const {
+    const Table *t = table();
+    if (persistent_ == 0) {
+        auto it = per_checkpoint_.find(checkpoint);
+        return it == per_checkpoint_.end() ? 0 : it->second;
+    }
+    size_t n = 0;
+    for_each([&](const Entry &e) {
+        if (e.checkpoint == checkpoint) {
+            ++n;
+        } else if (e.checkpoint == wire::kPersistent) {
+            // Counted once: only when the key has no entry of this checkpoint.
+            bool shadowed = false;
+            find_slot(t, e.hash, e.key(), e.key_len, checkpoint, &shadowed);
+            n += shadowed ? 0 : 1;
+        }
+    });
+    return n;
 }
 
 size_t Store::size() const {
@@ -247,26 +350,125 @@ size_t Store::table_slots() const {
 void Store::clear() {
     Table *t = table();
     for (uint64_t i = 0; i < t->n_slots; ++i) {
-        if (t->slots[i].stored > kRemoved) {
-            dragon_pool_free(pool_, entry_at(t->slots[i].stored));
+        if (t->slots[i].stored > kSlotRemoved) {
+            release(entry_at(t->slots[i].stored));
         }
-        t->slots[i] = Table::Slot{0, kEmpty};
+        t->slots[i] = Table::Slot{0, kSlotEmpty};
     }
     t->count = 0;
     t->removed = 0;
+    bytes_ = 0;
+    persistent_ = 0;
+    per_checkpoint_.clear();
 }
 
-size_t Store::keys(size_t cursor, size_t max, std::vector<std::string> *out) const {
-    const Table *t = table();
-    size_t i = cursor;
-    for (; i < t->n_slots && max > 0; ++i) {
-        if (t->slots[i].stored > kRemoved) {
-            Entry *e = entry_at(t->slots[i].stored);
-            out->emplace_back(reinterpret_cast<const char *>(e->key()), e->key_len);
-            --max;
+void Store::retire_below(uint64_t floor) {
+    Table *t = table();
+    for (uint64_t i = 0; i < t->n_slots; ++i) {
+        if (t->slots[i].stored <= kSlotRemoved) {
+            continue;
+        }
+        Entry *e = entry_at(t->slots[i].stored);
+        if (e->checkpoint != wire::kPersistent && e->checkpoint < floor) {
+            unlink_slot(t, static_cast<long>(i));
+            release(e);
         }
     }
+}
+
+size_t Store::keys(size_t cursor, size_t max, std::vector<std::string> *out, uint64_t checkpoint,
+                   size_t budget) const {
+    const Table *t = table();
+    size_t i = cursor;
+    size_t bytes = 0;
+    for (; i < t->n_slots && max > 0; ++i) {
+        if (t->slots[i].stored <= kSlotRemoved) {
+            continue;
+        }
+        const Entry *e = entry_at(t->slots[i].stored);
+        bool visible = e->checkpoint == checkpoint;
+        if (!visible && e->checkpoint == wire::kPersistent) {
+            bool shadowed = false;
+            find_slot(t, e->hash, e->key(), e->key_len, checkpoint, &shadowed);
+            visible = !shadowed;
+        }
+        if (!visible) {
+            continue;
+        }
+        if (bytes != 0 && bytes + 4 + e->key_len > budget) {
+            break;
+        }
+        out->emplace_back(reinterpret_cast<const char *>(e->key()), e->key_len);
+        bytes += 4 + e->key_len;
+        --max;
+    }
     return i >= t->n_slots ? 0 : i;
+}
+
+void Store::set_frozen(bool frozen) {
+    auto *root = reinterpret_cast<Root *>(base_ + root_off_);
+    uint64_t s = __atomic_load_n(&root->state, __ATOMIC_ACQUIRE);
+    if (((s & 1) != 0) != frozen) {
+        __atomic_store_n(&root->state, s + 1, __ATOMIC_RELEASE);
+    }
+}
+
+bool Store::frozen() const {
+    const auto *root = reinterpret_cast<const Root *>(base_ + root_off_);
+    return (__atomic_load_n(&root->state, __ATOMIC_ACQUIRE) & 1) != 0;
+}
+
+} // namespace dragon::ddict
+
+namespace dragon::ddict {
+
+const Entry *find_in_place(const uint8_t *base, uint64_t heap_bytes, uint64_t root_off,
+                           const void *key, size_t key_len, uint64_t checkpoint) {
+    if (root_off > heap_bytes || heap_bytes - root_off < sizeof(Root)) {
+        return nullptr;
+    }
+    const auto *root = reinterpret_cast<const Root *>(base + root_off);
+    uint64_t toff = root->table;
+    if (root->magic != kRootMagic || toff > heap_bytes ||
+        heap_bytes - toff < offsetof(Table, slots)) {
+        return nullptr;
+    }
+    const auto *t = reinterpret_cast<const Table *>(base + toff);
+    uint64_t n = t->n_slots;
+    if (t->magic != kTableMagic || n == 0 || (n & (n - 1)) != 0 ||
+        (heap_bytes - toff - offsetof(Table, slots)) / sizeof(Table::Slot) < n) {
+        return nullptr;
+    }
+    uint64_t hash = key_hash(key, key_len);
+    for (int pass = 0; pass < 2; ++pass) {
+        uint64_t want = pass == 0 ? checkpoint : wire::kPersistent;
+        for (uint64_t i = 0, at = hash & (n - 1); i < n; ++i, at = (at + 1) & (n - 1)) {
+            const Table::Slot &slot = t->slots[at];
+            if (slot.stored == kSlotEmpty) {
+                break;
+            }
+            if (slot.stored == kSlotRemoved || slot.hash != hash) {
+                continue;
+            }
+            uint64_t off = slot.stored - 2;
+            if (off > heap_bytes || heap_bytes - off < sizeof(Entry)) {
+                return nullptr;
+            }
+            const auto *e = reinterpret_cast<const Entry *>(base + off);
+            uint64_t room = heap_bytes - off - sizeof(Entry);
+            if (e->key_len > room || e->value_len > room - e->key_len) {
+                return nullptr;
+            }
+            if (e->checkpoint == want && e->key_len == key_len &&
+                std::memcmp(e->key(), key, key_len) == 0) {
+                return e;
+            }
+        }
+        if (checkpoint == wire::kPersistent) {
+            break;
+        }
+    }
+    return nullptr;
 }
 
 } // namespace dragon::ddict
