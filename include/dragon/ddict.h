@@ -173,6 +173,7 @@ typedef struct dragon_ddict_stats {
     uint64_t newest_checkpoint;
     uint64_t malformed; /* requests refused as malformed or of another protocol version */
     int frozen;
+    int32_t pid; /* the manager's process id on its node */
 } dragon_ddict_stats_t;
 DRAGON_API dragon_status_t dragon_ddict_stats(dragon_ddict_t *dict, uint32_t manager,
                                               dragon_ddict_stats_t *stats);

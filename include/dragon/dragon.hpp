@@ -3,6 +3,7 @@
 #define DRAGON_DRAGON_HPP
 
 #include <dragon/channel.hpp>
+#include <dragon/ddict.hpp>
 #include <dragon/dragon.h>
 #include <dragon/error.hpp>
 #include <dragon/machine.hpp>

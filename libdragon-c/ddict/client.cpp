@@ -273,11 +273,13 @@ dragon_status_t dragon_ddict::send(uint32_t m, const wire::Request &rq0, int64_t
     } else {
         // Straight into the manager's pool; the block travels as is, and becomes the entry.
         void *block = nullptr;
-        st = dragon_pool_alloc_timeout(c.pool, n, remaining(dl), &block);
+        // No waiting for room: a full manager refuses now (the store's own message, if the
+        // request fits, says the same).
+        st = dragon_pool_alloc(c.pool, n, &block);
         if (st != DRAGON_SUCCESS) {
-            return fail(st == DRAGON_TIMEOUT ? DRAGON_NO_SPACE : st,
+            return fail(DRAGON_NO_SPACE,
                         "ddict manager '%s' is full: no room for a request of %zu bytes in its "
-                        "pool",
+                        "pool; nothing stored was changed",
                         mname(m).c_str(), n);
         }
         wire::encode_request(rq, static_cast<unsigned char *>(block));
@@ -1303,8 +1305,10 @@ DRAGON_API dragon_status_t dragon_ddict_bput(dragon_ddict_t *dict, const void *k
         bool was = dict->batch;
         dict->batch = true;
         dragon_status_t first = DRAGON_SUCCESS;
+        uint32_t home = dict->manager_for(key, key_len);
         for (uint32_t m = 0; m < dict->managers.size() && first == DRAGON_SUCCESS; ++m) {
-            first = do_put(dict, m, key, key_len, value, value_len, 0);
+            first = do_put(dict, m, key, key_len, value, value_len,
+                           m == home ? 0 : wire::kBroadcastCopy);
         }
         dict->batch = was;
         if (!was) {
@@ -1529,6 +1533,7 @@ DRAGON_API dragon_status_t dragon_ddict_stats(dragon_ddict_t *dict, uint32_t man
         out.newest_checkpoint = s.newest;
         out.malformed = s.malformed;
         out.frozen = s.frozen != 0 ? 1 : 0;
+        out.pid = dict->conns[manager].pid;
         size_t n = std::min(stats->struct_size, sizeof out);
         std::memcpy(stats, &out, n);
         stats->struct_size = n;

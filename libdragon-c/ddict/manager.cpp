@@ -341,13 +341,14 @@ void Manager::put(const wire::Request &rq, void *block, bool *block_taken) {
     }
     bool persistent = (rq.flags & wire::kPersistentPut) != 0;
     uint64_t at = persistent ? wire::kPersistent : rq.checkpoint;
+    uint32_t copy = (rq.flags & wire::kBroadcastCopy) != 0 ? kEntryCopy : 0;
     dragon_status_t st = DRAGON_SUCCESS;
     if (block != nullptr) {
         // The message is the entry: its header's room becomes the entry header.
-        st = store_->put_block(block, rq.key_len, rq.value_len, at);
+        st = store_->put_block(block, rq.key_len, rq.value_len, at, copy);
         *block_taken = st == DRAGON_SUCCESS;
     } else {
-        st = store_->put(rq.key, rq.key_len, rq.value, rq.value_len, at);
+        st = store_->put(rq.key, rq.key_len, rq.value, rq.value_len, at, copy);
     }
     if (st != DRAGON_SUCCESS) {
         answer(st, dragon_last_error());
@@ -356,7 +357,7 @@ void Manager::put(const wire::Request &rq, void *block, bool *block_taken) {
     ++puts_;
     if (persistent) {
         // A persistent value replaces the key's value of the writer's checkpoint.
-        store_->erase(rq.key, rq.key_len, rq.checkpoint);
+        store_->erase_exact(rq.key, rq.key_len, rq.checkpoint);
     } else if (rq.checkpoint > newest_) {
         newest_ = rq.checkpoint;
         uint64_t floor =

@@ -1,6 +1,6 @@
 // A manager's store on disk (persist.hpp). File layout, little-endian:
 //   "DDPERSIS", u32 format (1), u32 index, u32 managers, u32 0, u64 newest, u64 entries,
-//   entries: u64 checkpoint, u32 key_len, u64 value_len, key, value,
+//   entries: u64 checkpoint, u32 key_len, u32 flags, u64 value_len, key, value,
 //   32 bytes: BLAKE2b-256 of everything before it.
 #include "persist.hpp"
 
@@ -28,7 +28,7 @@ namespace {
 constexpr char kMagic[8] = {'D', 'D', 'P', 'E', 'R', 'S', 'I', 'S'};
 constexpr uint32_t kFormat = 1;
 constexpr size_t kHead = 8 + 4 * 4 + 8 + 8;
-constexpr size_t kEntryHead = 8 + 4 + 8;
+constexpr size_t kEntryHead = 8 + 4 + 4 + 8;
 constexpr size_t kTrailer = 32;
 
 dragon_status_t write_all(int fd, const unsigned char *p, size_t n, const std::string &path) {
@@ -108,7 +108,8 @@ dragon_status_t persist_store(const Store &store, const std::string &dir, uint32
         unsigned char eh[kEntryHead];
         wire::put_u64(eh, e.checkpoint);
         wire::put_u32(eh + 8, static_cast<uint32_t>(e.key_len));
-        wire::put_u64(eh + 12, e.value_len);
+        wire::put_u32(eh + 12, e.flags & kEntryCopy);
+        wire::put_u64(eh + 16, e.value_len);
         add(eh, sizeof eh);
         add(e.key(), e.key_len);
         add(e.value(), e.value_len);
@@ -169,8 +170,13 @@ dragon_status_t check_persisted(const unsigned char *p, size_t len, uint32_t ind
                         static_cast<unsigned long long>(i));
         }
         uint32_t k = wire::get_u32(p + at + 8);
-        uint64_t v = wire::get_u64(p + at + 12);
+        uint32_t f = wire::get_u32(p + at + 12);
+        uint64_t v = wire::get_u64(p + at + 16);
         at += kEntryHead;
+        if ((f & ~kEntryCopy) != 0) {
+            return fail(DRAGON_CORRUPTED, "entry %llu has unknown flags 0x%x",
+                        static_cast<unsigned long long>(i), f);
+        }
         if (k == 0 || k > wire::kMaxKey || k > end - at || v > end - at - k) {
             return fail(DRAGON_CORRUPTED, "entry %llu has impossible lengths",
                         static_cast<unsigned long long>(i));
@@ -221,9 +227,10 @@ dragon_status_t restore_store(Store *store, const std::string &dir, uint32_t ind
     for (uint64_t i = 0; i < n; ++i) {
         uint64_t c = wire::get_u64(p + at);
         uint32_t k = wire::get_u32(p + at + 8);
-        uint64_t v = wire::get_u64(p + at + 12);
+        uint32_t f = wire::get_u32(p + at + 12);
+        uint64_t v = wire::get_u64(p + at + 16);
         at += kEntryHead;
-        if (dragon_status_t st = store->put(p + at, k, p + at + k, v, c); st != DRAGON_SUCCESS) {
+        if (dragon_status_t st = store->put(p + at, k, p + at + k, v, c, f); st != DRAGON_SUCCESS) {
             return detail::wrap(st, "ddict restore: %s: entry %llu of %llu", path.c_str(),
                                 static_cast<unsigned long long>(i),
                                 static_cast<unsigned long long>(n));

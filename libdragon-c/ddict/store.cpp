@@ -162,6 +162,8 @@ void Store::link(Entry *e) {
     if (found) {
         Entry *old = entry_at(slot.stored);
         bytes_ -= old->key_len + old->value_len;
+        uncount(old);
+        count(e);
         slot.stored = stored;
         release(old);
         return;
@@ -172,6 +174,13 @@ void Store::link(Entry *e) {
     slot.hash = e->hash;
     slot.stored = stored;
     ++t->count;
+    count(e);
+}
+
+void Store::count(const Entry *e) {
+    if ((e->flags & kEntryCopy) != 0) {
+        return;
+    }
     if (e->checkpoint == wire::kPersistent) {
         ++persistent_;
     } else {
@@ -179,8 +188,21 @@ void Store::link(Entry *e) {
     }
 }
 
+void Store::uncount(const Entry *e) {
+    if ((e->flags & kEntryCopy) != 0) {
+        return;
+    }
+    if (e->checkpoint == wire::kPersistent) {
+        --persistent_;
+    } else if (auto it = per_checkpoint_.find(e->checkpoint); it != per_checkpoint_.end()) {
+        if (--it->second == 0) {
+            per_checkpoint_.erase(it);
+        }
+    }
+}
+
 dragon_status_t Store::put(const void *key, size_t key_len, const void *value, size_t value_len,
-                           uint64_t checkpoint) {
+                           uint64_t checkpoint, uint32_t flags) {
     if (key == nullptr || key_len == 0) {
         return fail(DRAGON_INVALID_ARGUMENT, "ddict manager '%s': an empty key", manager_.c_str());
     }
@@ -201,15 +223,15 @@ dragon_status_t Store::put(const void *key, size_t key_len, const void *value, s
     if (value_len != 0) {
         std::memcpy(e->key() + key_len, value, value_len);
     }
-    dragon_status_t st = put_block(block, key_len, value_len, checkpoint);
+    dragon_status_t st = put_block(block, key_len, value_len, checkpoint, flags);
     if (st != DRAGON_SUCCESS) {
         dragon_pool_free(pool_, block);
     }
     return st;
 }
 
-dragon_status_t Store::put_block(void *block, size_t key_len, size_t value_len,
-                                 uint64_t checkpoint) {
+dragon_status_t Store::put_block(void *block, size_t key_len, size_t value_len, uint64_t checkpoint,
+                                 uint32_t flags) {
     if (key_len == 0) {
         return fail(DRAGON_INVALID_ARGUMENT, "ddict manager '%s': an empty key", manager_.c_str());
     }
@@ -222,7 +244,7 @@ dragon_status_t Store::put_block(void *block, size_t key_len, size_t value_len,
     e->value_len = value_len;
     e->checkpoint = checkpoint;
     e->readers = 0;
-    e->flags = 0;
+    e->flags = flags;
     e->reserved = 0;
     link(e);
     return DRAGON_SUCCESS;
@@ -253,25 +275,19 @@ dragon_status_t Store::get(const void *key, size_t key_len, const void **value, 
 void Store::unlink_slot(Table *t, long at) {
     Table::Slot &slot = t->slots[at];
     Entry *e = entry_at(slot.stored);
-    if (e->checkpoint == wire::kPersistent) {
-        --persistent_;
-    } else if (auto it = per_checkpoint_.find(e->checkpoint); it != per_checkpoint_.end()) {
-        if (--it->second == 0) {
-            per_checkpoint_.erase(it);
-        }
-    }
+    uncount(e);
     bytes_ -= e->key_len + e->value_len;
     slot.stored = kSlotRemoved;
     --t->count;
     ++t->removed;
 }
 
-Entry *Store::take(const void *key, size_t key_len, uint64_t checkpoint) {
+Entry *Store::take(const void *key, size_t key_len, uint64_t checkpoint, bool exact) {
     Table *t = table();
     uint64_t hash = key_hash(key, key_len);
     bool found = false;
     long at = find_slot(t, hash, key, key_len, checkpoint, &found);
-    if (!found && persistent_ != 0 && checkpoint != wire::kPersistent) {
+    if (!found && !exact && persistent_ != 0 && checkpoint != wire::kPersistent) {
         at = find_slot(t, hash, key, key_len, wire::kPersistent, &found);
     }
     if (!found) {
@@ -289,6 +305,12 @@ dragon_status_t Store::erase(const void *key, size_t key_len, uint64_t checkpoin
     }
     release(e);
     return DRAGON_SUCCESS;
+}
+
+void Store::erase_exact(const void *key, size_t key_len, uint64_t checkpoint) {
+    if (Entry *e = take(key, key_len, checkpoint, true); e != nullptr) {
+        release(e);
+    }
 }
 
 bool Store::contains(const void *key, size_t key_len, uint64_t checkpoint) const {
@@ -327,6 +349,9 @@ size_t Store::length(uint64_t checkpoint) const {
     }
     size_t n = 0;
     for_each([&](const Entry &e) {
+        if ((e.flags & kEntryCopy) != 0) {
+            return;
+        }
         if (e.checkpoint == checkpoint) {
             ++n;
         } else if (e.checkpoint == wire::kPersistent) {
@@ -386,6 +411,9 @@ size_t Store::keys(size_t cursor, size_t max, std::vector<std::string> *out, uin
             continue;
         }
         const Entry *e = entry_at(t->slots[i].stored);
+        if ((e->flags & kEntryCopy) != 0) {
+            continue;
+        }
         bool visible = e->checkpoint == checkpoint;
         if (!visible && e->checkpoint == wire::kPersistent) {
             bool shadowed = false;

@@ -28,7 +28,7 @@ struct Entry {
     uint64_t value_len;
     uint64_t checkpoint;
     uint32_t readers; // leases held by clients (atomic)
-    uint32_t flags;
+    uint32_t flags;   // kEntryCopy
     uint64_t reserved;
     unsigned char *key() { return reinterpret_cast<unsigned char *>(this + 1); }
     const unsigned char *key() const { return reinterpret_cast<const unsigned char *>(this + 1); }
@@ -62,6 +62,8 @@ constexpr uint64_t kTableMagic = 0x5444434944444441ULL;
 constexpr uint64_t kLayout = 1;
 constexpr uint64_t kSlotEmpty = 0;
 constexpr uint64_t kSlotRemoved = 1;
+// An entry's flags: a broadcast's copy (found, but not counted by length nor listed by keys).
+constexpr uint32_t kEntryCopy = 0x1;
 
 class Store {
   public:
@@ -75,11 +77,12 @@ class Store {
 
     // Insert or replace (a copy of the value). An empty key is DRAGON_INVALID_ARGUMENT.
     dragon_status_t put(const void *key, size_t key_len, const void *value, size_t value_len,
-                        uint64_t checkpoint = 0);
+                        uint64_t checkpoint = 0, uint32_t flags = 0);
     // Insert or replace with a block of the pool the caller filled: an Entry header's room,
     // then key_len key bytes, then value_len value bytes. On success the store owns it; on
     // failure the caller still does.
-    dragon_status_t put_block(void *block, size_t key_len, size_t value_len, uint64_t checkpoint);
+    dragon_status_t put_block(void *block, size_t key_len, size_t value_len, uint64_t checkpoint,
+                              uint32_t flags = 0);
     // The entry visible at `checkpoint` (its own, else the persistent one), or nullptr.
     const Entry *find(const void *key, size_t key_len, uint64_t checkpoint) const;
     // A view of the value, valid until the next change: DRAGON_NOT_FOUND at once if absent.
@@ -87,8 +90,10 @@ class Store {
                         uint64_t checkpoint = 0) const;
     // Unlink the entry visible at `checkpoint` and hand it to the caller, who must release()
     // it (nullptr if absent).
-    Entry *take(const void *key, size_t key_len, uint64_t checkpoint);
+    Entry *take(const void *key, size_t key_len, uint64_t checkpoint, bool exact = false);
     dragon_status_t erase(const void *key, size_t key_len, uint64_t checkpoint = 0);
+    // Remove the key's entry of exactly this checkpoint (not the persistent one), if any.
+    void erase_exact(const void *key, size_t key_len, uint64_t checkpoint);
     bool contains(const void *key, size_t key_len, uint64_t checkpoint = 0) const;
     // A reader takes a lease on an entry; release() frees it once no reader holds it.
     static void lease(const Entry *e);
@@ -135,6 +140,8 @@ class Store {
     dragon_status_t grow();
     dragon_status_t room_for_one();
     void link(Entry *e);
+    void count(const Entry *e);
+    void uncount(const Entry *e);
     void unlink_slot(Table *t, long at);
     dragon_status_t no_room(const char *what, size_t bytes) const;
 

@@ -54,7 +54,9 @@ const char *op_name(uint8_t op);
 // Request flags.
 constexpr uint16_t kPersistentPut = 0x1; // Put: persistent (of no checkpoint)
 constexpr uint16_t kNoReply = 0x2;       // Put in a batch: answered by BatchEnd
-constexpr uint16_t kKnownRequestFlags = 0x3;
+constexpr uint16_t kBroadcastCopy = 0x4; // Put: a broadcast's copy on a manager the hash did
+                                         // not choose (found by get, not counted or listed)
+constexpr uint16_t kKnownRequestFlags = 0x7;
 
 // Response flags.
 constexpr uint32_t kLeased = 0x1;     // the value lies in the manager's pool (arg: its entry)
