@@ -47,7 +47,7 @@ build() { # build DIR [TARGET...]: ninja with compact progress
 packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev procps
   clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libcbor-dev libsodium-dev libpmix-dev libjemalloc-dev libcmocka-dev
   libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git python3 python3-cbor2 util-linux
-  bsdutils)
+  bsdutils redis-server redis-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -80,13 +80,16 @@ fi
 if [ "$mode" = demo ]; then
   phase "build what the demo needs (build/)"
   [ -f build/build.ninja ] || meson setup build --werror >/dev/null
-  build build tools/dragon tools/dragon-node examples/pool-share examples/process-group examples/task-pool
+  build build tools/dragon tools/dragon-node tools/dragon-ddict-manager examples/pool-share \
+    examples/process-group examples/task-pool examples/ddict
   phase "demo 1: processes of the runtime share a pool and talk over a queue"
   build/tools/dragon build/examples/pool-share
   phase "demo 2: a process group, one process per GPU (per NUMA domain without GPUs)"
   build/tools/dragon build/examples/process-group
   phase "demo 3: a task pool (the seed's first program): tasks over workers, then one worker per GPU"
   build/tools/dragon build/examples/task-pool
+  phase "demo 4: a distributed dictionary (the seed's dictionary program), filled by a task pool"
+  build/tools/dragon build/examples/ddict
   phase "done"
   exit 0
 fi
@@ -117,10 +120,10 @@ run_suite "fuzz" -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs
 
 phase "nothing left behind"
 left=$(ls /dev/shm | grep '^dragon\.' || true)
-daemons=$(pgrep -u "$(id -u)" -x dragon-node || true)
+daemons=$(pgrep -u "$(id -u)" -x 'dragon-node|dragon-ddict-ma' || true)
 if [ -n "$left" ] || [ -n "$daemons" ]; then
   [ -z "$left" ] || { echo "left in /dev/shm:"; echo "$left"; }
-  [ -z "$daemons" ] || echo "dragon-node processes left: $daemons"
+  [ -z "$daemons" ] || echo "runtime processes (dragon-node, dragon-ddict-manager) left: $daemons"
   failed=1; summary+=("cleanup: FAILED")
 else
   summary+=("cleanup: ok")
