@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -136,6 +137,16 @@ dragon_status_t persist_store(const Store &store, const std::string &dir, uint32
     if (dfd >= 0) {
         ::fsync(dfd);
         ::close(dfd);
+    }
+    // What an earlier persist of this manager left when it was killed midway.
+    std::string stale = path.substr(dir.size() + 1) + ".tmp.";
+    if (DIR *d = ::opendir(dir.c_str()); d != nullptr) {
+        while (struct dirent *e = ::readdir(d)) {
+            if (std::strncmp(e->d_name, stale.c_str(), stale.size()) == 0) {
+                ::unlinkat(::dirfd(d), e->d_name, 0);
+            }
+        }
+        ::closedir(d);
     }
     return DRAGON_SUCCESS;
 }

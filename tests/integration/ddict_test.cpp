@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -395,6 +396,95 @@ TEST(DDict, PersistAndRestore) {
         EXPECT_THROW(d3.restore(dir), dragon::Error);
     }
     std::filesystem::remove_all(dir);
+}
+
+TEST(DDict, APersistKilledMidwayLeavesThePreviousOneWhole) {
+    std::string dir = "/tmp/ddict-test-kill-" + std::to_string(getpid());
+    std::filesystem::remove_all(dir);
+    dragon::DDictOptions o;
+    o.managers_per_node = 1;
+    o.total_mem = 320u << 20;
+    dragon::DDict d(o);
+    d.put("v", std::string("first"));
+    d.persist(dir);
+    // Enough bytes that the second persist takes a while to write and fsync (values a little
+    // under 1 MiB: a block is a power of two, so a value of 1 MiB and its header take 2 MiB).
+    std::string mib((1u << 20) - 256, 'x');
+    {
+        auto b = d.batch();
+        for (int i = 0; i < 256; ++i) {
+            d.put("big" + std::to_string(i), mib);
+        }
+        b.end();
+    }
+    d.put("v", std::string("second"));
+    pid_t manager = d.stats(0).pid;
+    std::thread persister([&] {
+        try {
+            d.persist(dir);
+        } catch (const dragon::Error &) {
+            // the manager is killed under it: DRAGON_OWNER_DIED
+        }
+    });
+    // Kill the manager as soon as its temporary file appears (or give up after 30 s).
+    bool killed_midway = false;
+    auto t0 = std::chrono::steady_clock::now();
+    while (ms_since(t0) < 30000.0 && !killed_midway) {
+        for (const auto &e : std::filesystem::directory_iterator(dir)) {
+            if (e.path().filename().string().find(".tmp.") != std::string::npos) {
+                killed_midway =
+                    kill_by_pidfd(manager, SIGKILL) == 0 && std::filesystem::exists(e.path());
+                break;
+            }
+        }
+    }
+    persister.join();
+    ASSERT_TRUE(killed_midway) << "the persist was never seen midway";
+    // A new dictionary of the same shape restores the first persist, whole.
+    dragon::DDict fresh(o);
+    fresh.restore(dir);
+    EXPECT_EQ(fresh.get("v"), "first");
+    EXPECT_EQ(fresh.size(), 1u);
+    // The next persist that completes removes what the killed one left.
+    fresh.persist(dir);
+    for (const auto &e : std::filesystem::directory_iterator(dir)) {
+        EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(DDict, OneManagerPerPolicy) {
+    dragon::DDictOptions o;
+    dragon_policy_t p;
+    dragon_policy_init(&p);
+    p.placement = DRAGON_PLACEMENT_LOCAL;
+    p.cpu_count = 1;
+    p.cpus[0] = 0;
+    o.policies = {p, p};
+    p.cpus[0] = 1;
+    o.policies.push_back(p);
+    dragon::DDict d(o);
+    EXPECT_EQ(d.managers(), 3u);
+    for (int i = 0; i < 300; ++i) {
+        d.put("p" + std::to_string(i), i);
+    }
+    uint64_t sum = 0;
+    for (uint32_t m = 0; m < 3; ++m) {
+        auto s = d.stats(m);
+        EXPECT_GT(s.keys, 50u) << m; // the hash spreads keys over all three
+        sum += s.keys;
+        // The manager runs bound to its policy's CPU.
+        std::ifstream st("/proc/" + std::to_string(s.pid) + "/status");
+        std::string line, allowed;
+        while (std::getline(st, line)) {
+            if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+                allowed = line.substr(line.find(':') + 1);
+            }
+        }
+        allowed.erase(0, allowed.find_first_not_of(" \t"));
+        EXPECT_EQ(allowed, m < 2 ? "0" : "1") << m;
+    }
+    EXPECT_EQ(sum, 300u);
 }
 
 TEST(DDict, AFullManagerRefusesNamingItselfAndLosesNothing) {
