@@ -59,7 +59,7 @@ constexpr uint16_t kBroadcastCopy = 0x4; // Put: a broadcast's copy on a manager
 constexpr uint16_t kKnownRequestFlags = 0x7;
 
 // Response flags.
-constexpr uint32_t kLeased = 0x1;     // the value lies in the manager's pool (arg: its entry)
+constexpr uint32_t kLeased = 0x1;     // the value lies in the manager's pool (arg2: its entry)
 constexpr uint32_t kValueBlock = 0x2; // the response is a pool block (zero-copy reply)
 constexpr uint32_t kFrozen = 0x4;     // the manager is frozen
 
