@@ -297,7 +297,7 @@ bool Manager::checkpoint_ok(uint32_t client, const wire::Request &rq) {
           "ddict manager '" + name_ + "': checkpoint " + std::to_string(rq.checkpoint) +
               " was retired (it keeps checkpoints " + std::to_string(floor_) + " to " +
               std::to_string(newest_) + ")",
-          floor_, newest_);
+          newest_, floor_);
     return false;
 }
 
@@ -332,7 +332,12 @@ void Manager::put(const wire::Request &rq, void *block, bool *block_taken) {
                "ddict manager '" + name_ + "': a zero-length value (store at least one byte)");
         return;
     }
-    if (rq.checkpoint == wire::kPersistent || rq.checkpoint < floor_) {
+    if (rq.checkpoint == wire::kPersistent) {
+        answer(DRAGON_INVALID_ARGUMENT,
+               "ddict manager '" + name_ + "': checkpoint 2^64-1 is reserved");
+        return;
+    }
+    if (rq.checkpoint < floor_) {
         answer(DRAGON_NOT_FOUND,
                "ddict manager '" + name_ + "': checkpoint " + std::to_string(rq.checkpoint) +
                    " was retired (it keeps checkpoints " + std::to_string(floor_) + " to " +
@@ -631,6 +636,11 @@ void Manager::handle(const unsigned char *msg, size_t len, void *block) {
     case Op::Restore: {
         ++other_;
         std::string dir(reinterpret_cast<const char *>(rq.value), rq.value_len);
+        if (dir.empty() || dir.find('\0') != std::string::npos) {
+            reply(c, rq, DRAGON_INVALID_ARGUMENT,
+                  "ddict manager '" + name_ + "': a directory path, empty or with a NUL byte");
+            break;
+        }
         dragon_status_t st = DRAGON_SUCCESS;
         if (rq.op == Op::Persist) {
             st = persist_store(*store_, dir, opt_.index, opt_.managers, newest_);

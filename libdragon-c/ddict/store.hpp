@@ -1,9 +1,9 @@
 // A DDict manager's store (docs/ddict.md, "Where values live"): keys and values in the
 // manager's own pool of shared memory, found through an open-addressing table that lies in the
 // same pool. Only the manager changes it (no locks); positions are heap offsets, so a process
-// that maps the pool can read a frozen store in place (the layout: docs/ddict.md, "The store
-// in memory"). A put that finds no room fails with DRAGON_NO_SPACE naming the manager and
-// changes nothing.
+// that maps the pool can read a frozen store in place (the layout: docs/ddict-protocol.md,
+// "Leases" and "Frozen reads in place"). A put that finds no room fails with DRAGON_NO_SPACE naming
+// the manager and changes nothing.
 //
 // Every entry belongs to a checkpoint (wire::kPersistent: to none). A lookup at checkpoint c
 // finds the key's entry of checkpoint c, else its persistent entry. An entry a reader holds

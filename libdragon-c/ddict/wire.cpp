@@ -65,6 +65,13 @@ bool takes_value(Op op) {
 
 dragon_status_t decode_request(const unsigned char *msg, size_t len, Request *r) {
     *r = Request{};
+    // Another version is named as such even when its header is shorter than ours.
+    if (len >= 5 && len < kHeaderBytes && get_u32(msg) == kRequestMagic && msg[4] != kVersion) {
+        r->version = msg[4];
+        return fail(DRAGON_VERSION_MISMATCH,
+                    "ddict request of protocol version %u; this manager speaks version %u", msg[4],
+                    kVersion);
+    }
     if (len < kHeaderBytes) {
         return fail(DRAGON_MALFORMED, "ddict request: %zu bytes, shorter than its 48-byte header",
                     len);
