@@ -217,12 +217,23 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, Waiters &
 
     if (mode != WaitMode::kIdle) {
         int64_t spin_end = mode == WaitMode::kSpin ? INT64_MAX : monotonic_ns() + kAdaptiveSpinNs;
+        // Adaptive mode yields the CPU between rounds of 16 spins (about 1 us), from round
+        // yield_from on: a thread whose last wait ended only after it yielded probably shares
+        // its CPU with the peer (the scheduler likes to put a waker and its wakee on one CPU)
+        // and yields from the first round; one whose wait ended unyielded waits 8 rounds, so
+        // that a peer on another CPU is not slowed by system calls.
+        static thread_local unsigned yield_from = 1;
+        unsigned round = 0;
+        bool yielded = false;
         for (unsigned i = 1;; ++i) {
             cpu_relax();
-            // Adaptive looks (and yields) every 16 spins, spin mode every 64.
+            // Adaptive looks every 16 spins, spin mode every 64.
             bool check_time = (i & (mode == WaitMode::kSpin ? 63U : 15U)) == 0;
             a = attempt(check_time && mode == WaitMode::kSpin && (i & 0xFFFFU) == 0, &status);
             if (a == Attempt::kDone) {
+                if (mode == WaitMode::kAdaptive) {
+                    yield_from = yielded ? 1 : 8;
+                }
                 return status;
             }
             if (check_time) {
@@ -234,11 +245,9 @@ dragon_status_t blocking_wait(WaitMode mode, dragon_timeout_t timeout, Waiters &
                 if (now >= spin_end) {
                     break;
                 }
-                // Adaptive: let a process that shares this CPU run (it may be the peer we wait
-                // for: the scheduler likes to put a waker and its wakee on one CPU). Costs a
-                // system call every 16 spins when the CPU is ours alone.
-                if (mode == WaitMode::kAdaptive) {
+                if (mode == WaitMode::kAdaptive && ++round >= yield_from) {
                     sched_yield();
+                    yielded = true;
                 }
             }
         }

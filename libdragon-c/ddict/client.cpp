@@ -75,9 +75,10 @@ struct Conn {
     bool in_batch = false;
 };
 
-// A reply as received: the bytes (a slot's copy, or a pool block) and its decoded view.
+// A reply as received: the bytes (a slot's copy, or a pool block) and its decoded view. The
+// slot's bytes live on the caller's stack, left uninitialised: a call allocates nothing.
 struct Reply {
-    std::vector<unsigned char> bytes;
+    unsigned char bytes[wire::kSlotBytes];
     void *block = nullptr;
     dragon_pool_t *pool = nullptr;
     wire::Response r;
@@ -269,7 +270,11 @@ dragon_status_t dragon_ddict::send(uint32_t m, const wire::Request &rq0, int64_t
     if (n <= wire::kSlotBytes) {
         unsigned char b[wire::kSlotBytes];
         wire::encode_request(rq, b);
-        st = dragon_channel_send(c.req, b, n, remaining(dl));
+        // Try first: a request channel with room (the usual case) needs no clock reading.
+        st = dragon_channel_send(c.req, b, n, DRAGON_TIMEOUT_TRY);
+        if (st == DRAGON_TIMEOUT) {
+            st = dragon_channel_send(c.req, b, n, remaining(dl));
+        }
     } else {
         // Straight into the manager's pool; the block travels as is, and becomes the entry.
         void *block = nullptr;
@@ -314,16 +319,15 @@ void dragon_ddict::drop_lease(uint32_t m, const wire::Response &r) {
 
 dragon_status_t dragon_ddict::await(uint32_t m, uint64_t request_id, int64_t dl, Reply *out) {
     Conn &c = conns[m];
-    for (;;) {
-        dragon_timeout_t left = remaining(dl);
+    for (bool first = true;; first = false) {
+        // The first wait needs no clock reading: the deadline is at least a slice away unless
+        // the handle's timeout is shorter than a slice.
+        dragon_timeout_t left =
+            first && (timeout < 0 || timeout >= kLivenessSlice) ? kLivenessSlice : remaining(dl);
         dragon_timeout_t slice = left < 0 ? kLivenessSlice : std::min(left, kLivenessSlice);
-        if (out->bytes.size() < wire::kSlotBytes) {
-            out->bytes.resize(wire::kSlotBytes);
-        }
         size_t len = 0;
-        dragon_status_t st =
-            dragon_channel_recv(c.rep, out->bytes.data(), out->bytes.size(), &len, slice);
-        const unsigned char *msg = out->bytes.data();
+        dragon_status_t st = dragon_channel_recv(c.rep, out->bytes, sizeof out->bytes, &len, slice);
+        const unsigned char *msg = out->bytes;
         if (st == DRAGON_BUFFER_TOO_SMALL) {
             void *block = nullptr;
             st = dragon_channel_recv_mem(c.rep, &block, &len, DRAGON_TIMEOUT_TRY);

@@ -669,9 +669,10 @@ int Manager::run() {
         return 1;
     }
     std::vector<unsigned char> buf(wire::kSlotBytes);
-    int64_t next_check = now_ns() + kIdleCheckNs;
+    int64_t now = now_ns();
+    int64_t next_check = now + kIdleCheckNs;
     while (!done_ && g_stop == 0) {
-        int64_t now = now_ns();
+        // `now` is from the end of the last turn: one clock reading per request.
         int64_t until = next_check;
         for (const Waiter &w : waiters_) {
             if (w.deadline >= 0) {
