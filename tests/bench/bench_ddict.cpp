@@ -97,8 +97,13 @@ double client_ops(dragon::DDict &d, const std::string &op, size_t size, long n, 
     run(std::min<long>(n / 10 + 1, 2000)); // warm up (and, for get, the keys exist)
     auto t0 = Clock::now();
     run(n);
-    std::chrono::duration<double> dt = Clock::now() - t0;
-    return static_cast<double>(n) / dt.count();
+    auto t1 = Clock::now();
+    // The span on the machine's monotonic clock: the parent takes the union of the clients'
+    // spans, so clients that did not overlap are not counted as if they had.
+    d.put("span" + std::to_string(me),
+          std::vector<double>{std::chrono::duration<double>(t0.time_since_epoch()).count(),
+                              std::chrono::duration<double>(t1.time_since_epoch()).count()});
+    return static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
 }
 
 int client_main() {
@@ -166,7 +171,7 @@ double clients_rate(dragon::DDict &d, const std::string &op, size_t size, long n
         }
     }
     d.put("go", 1);
-    double total = 0;
+    double first = 1e300, last = 0;
     for (int c = 0; c < clients; ++c) {
         int code = -1;
         dragon::detail::check(
@@ -174,10 +179,14 @@ double clients_rate(dragon::DDict &d, const std::string &op, size_t size, long n
         if (code != 0) {
             throw dragon::Error(DRAGON_TASK_FAILED, "bench-ddict: a client failed");
         }
-        total += d.get<double>("rate" + std::to_string(c));
+        auto span = d.get<std::vector<double>>("span" + std::to_string(c));
+        first = std::min(first, span.at(0));
+        last = std::max(last, span.at(1));
     }
     d.clear();
-    return total;
+    // All the clients' operations over the time from the first one's start to the last one's
+    // end.
+    return static_cast<double>(n) * clients / (last - first);
 }
 
 double best_of(int reps, const std::function<double()> &f) {
@@ -258,7 +267,14 @@ int run(bool quick) {
     dragon::DDict d(o);
 
     bench::redis::Server redis;
-    const char *rnote = redis.ok() ? nullptr : redis.why().c_str();
+    std::string rwhy;
+    bool have_redis = bench::redis::available(&rwhy) && redis.ok();
+    if (have_redis) {
+        rwhy.clear();
+    } else if (rwhy.empty()) {
+        rwhy = redis.error();
+    }
+    const char *rnote = have_redis ? nullptr : rwhy.c_str();
     struct Row {
         std::string what;
         double ours, theirs;
@@ -270,16 +286,22 @@ int run(bool quick) {
             for (const char *op : {"put", "get", "bput"}) {
                 double ours =
                     best_of(reps, [&] { return clients_rate(d, op, size, n / clients, clients); });
-                std::string rop = std::strcmp(op, "get") == 0 ? "get" : "set";
+                auto rop =
+                    std::strcmp(op, "get") == 0 ? bench::redis::Op::Get : bench::redis::Op::Set;
                 int depth = std::strcmp(op, "bput") == 0 ? 16 : 1;
-                double theirs = redis.ok()
-                                    ? redis.ops_per_s(rop, size, clients, depth, n / clients, reps)
-                                    : NAN;
+                // redis-benchmark's rate is good to a millisecond: unpipelined runs are
+                // shorter than ours, pipelined ones as long.
+                long rn = depth == 1 ? std::max<long>(n / clients / 10, 3000) : n / clients;
+                double theirs = NAN;
+                if (have_redis) {
+                    auto r = bench::redis::ops_per_s(redis, rop, size, clients, depth, rn, reps);
+                    theirs = r.ok ? r.ops_per_s : NAN;
+                }
                 std::string bench = std::string("ddict.") + op + "." + std::to_string(clients) +
                                     "client" + (clients > 1 ? "s" : "");
                 bench::row(bench.c_str(), "dragon", static_cast<long>(size), "ops_per_s", ours);
-                bench::row(bench.c_str(), "redis", static_cast<long>(size), "ops_per_s", theirs,
-                           rnote);
+                bench::row(bench.c_str(), depth == 1 ? "redis" : "redis-pipelined-16",
+                           static_cast<long>(size), "ops_per_s", theirs, rnote);
                 table.push_back({bench + " " + std::to_string(size) + " B", ours, theirs});
             }
         }
@@ -287,10 +309,12 @@ int run(bool quick) {
     Latency lat = get_latency(d, quick ? 20000 : 100000);
     bench::row("ddict.get.latency", "dragon", 64, "p50_us", lat.p50);
     bench::row("ddict.get.latency", "dragon", 64, "p99_us", lat.p99);
-    bench::redis::Latency rl = redis.ok() ? redis.get_latency(64, quick ? 20000 : 100000)
-                                          : bench::redis::Latency{NAN, NAN};
-    bench::row("ddict.get.latency", "redis", 64, "p50_us", rl.p50_us, rnote);
-    bench::row("ddict.get.latency", "redis", 64, "p99_us", rl.p99_us, rnote);
+    bench::redis::Result rl;
+    if (have_redis) {
+        rl = bench::redis::latency(redis, bench::redis::Op::Get, 64, quick ? 5000 : 20000, reps);
+    }
+    bench::row("ddict.get.latency", "redis", 64, "p50_us", rl.ok ? rl.p50_us : NAN, rnote);
+    bench::row("ddict.get.latency", "redis", 64, "p99_us", rl.ok ? rl.p99_us : NAN, rnote);
 
     double mc1 = memcpy_gbps(size_t{1} << 20, 200, reps);
     double mc64 = memcpy_gbps(size_t{64} << 20, 4, reps);
@@ -309,12 +333,17 @@ int run(bool quick) {
         double frozen = get_gbps(d, size, n, reps);
         d.unfreeze();
         d.clear();
-        double theirs = redis.ok() ? redis.get_gbps(size, n, reps) : NAN;
+        double theirs = NAN;
+        if (have_redis) {
+            auto r = bench::redis::bandwidth(redis, bench::redis::Op::Get, size, n, reps);
+            theirs = r.ok ? r.GBps : NAN;
+        }
         bench::row("ddict.get.large", "dragon", static_cast<long>(size), "GBps", open);
         bench::row("ddict.get.large.frozen", "dragon", static_cast<long>(size), "GBps", frozen);
         bench::row("ddict.get.large", "redis", static_cast<long>(size), "GBps", theirs, rnote);
         bigs.push_back({size, open, frozen, theirs, size == (size_t{1} << 20) ? mc1 : mc64});
     }
+    redis.stop();
 
     std::fprintf(stderr, "\nbench-ddict (1 manager; Redis: redis-benchmark processes, -c 1 "
                          "each)\n");
@@ -327,6 +356,9 @@ int run(bool quick) {
                  rl.p50_us);
     std::fprintf(stderr, "%-34s %11.2f us %11.2f us\n", "get p99, 1 client, 64 B", lat.p99,
                  rl.p99_us);
+    if (rnote != nullptr) {
+        std::fprintf(stderr, "redis: %s\n", rnote);
+    }
     for (const Big &b : bigs) {
         std::fprintf(stderr,
                      "get %3zu MiB: %.2f GB/s, frozen %.2f GB/s, redis %.2f GB/s, "
