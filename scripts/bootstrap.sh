@@ -120,7 +120,8 @@ run_suite "fuzz" -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs
 
 phase "nothing left behind"
 left=$(ls /dev/shm | grep '^dragon\.' || true)
-daemons=$(pgrep -u "$(id -u)" -x 'dragon-node|dragon-ddict-ma' || true)
+# (pgrep matches the 15-character process name: dragon-ddict-manager is "dragon-ddict-ma")
+daemons=$( (pgrep -u "$(id -u)" -x dragon-node; pgrep -u "$(id -u)" -x dragon-ddict-ma) || true)
 if [ -n "$left" ] || [ -n "$daemons" ]; then
   [ -z "$left" ] || { echo "left in /dev/shm:"; echo "$left"; }
   [ -z "$daemons" ] || echo "runtime processes (dragon-node, dragon-ddict-manager) left: $daemons"
