@@ -18,7 +18,8 @@
  * (dragon_ddict_pput). Managers keep the newest attr.checkpoint_window checkpoints (0: all);
  * older ones are dropped, and using one is DRAGON_NOT_FOUND saying so.
  *
- * Threads: a handle is used by one thread at a time. Detach and destroy never block.
+ * Threads: a handle is used by one thread at a time. Detach and destroy never block. Calls
+ * after the dictionary was destroyed (through any handle) are DRAGON_CLOSED.
  */
 #ifndef DRAGON_DDICT_H
 #define DRAGON_DDICT_H

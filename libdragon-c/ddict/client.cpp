@@ -73,6 +73,7 @@ struct Conn {
     pid_t pid = 0;
     uint64_t root = 0;
     bool in_batch = false;
+    uint32_t stale = 0; // calls that gave up waiting: their replies may still come
 };
 
 // A reply as received: the bytes (a slot's copy, or a pool block) and its decoded view. The
@@ -107,6 +108,7 @@ struct dragon_ddict {
     uint64_t node = my_node();
     int64_t selected = -1; // select_manager: every call goes there
     bool batch = false;
+    bool retrying_ = false;
     std::vector<unsigned char> scratch;
 
     std::string mname(uint32_t m) const {
@@ -129,6 +131,9 @@ struct dragon_ddict {
     void drop_lease(uint32_t m, const wire::Response &r);
     dragon_status_t status_of(uint32_t m, const wire::Response &r, const char *what);
     void disconnect(uint32_t m);
+    // Take late replies out of manager m's reply channel, giving back their leases; a late
+    // answer to Hello gives the client id (returned), 0 if none came.
+    uint32_t drain(uint32_t m);
 };
 
 struct dragon_ddict_keys {
@@ -199,6 +204,11 @@ dragon_status_t dragon_ddict::connect(uint32_t m) {
     dragon_status_t st = DRAGON_SUCCESS;
     if (c.req == nullptr) {
         st = dragon_channel_attach(ref.channel.data(), ref.channel.size(), nullptr, &c.req);
+        if (st == DRAGON_NOT_FOUND || st == DRAGON_CLOSED) {
+            return fail(DRAGON_CLOSED,
+                        "ddict manager '%s' is gone (its pool is): the dictionary was destroyed",
+                        mname(m).c_str());
+        }
         if (st != DRAGON_SUCCESS) {
             return wrap(st, "ddict manager '%s': its request channel", mname(m).c_str());
         }
@@ -222,7 +232,10 @@ dragon_status_t dragon_ddict::connect(uint32_t m) {
     rq.value = hello;
     rq.value_len = 16 + dlen;
     rq.request_id = next_request++;
-    int64_t dl = deadline();
+    // The handshake waits at least a second whatever the handle's timeout: a Hello given up
+    // on would leave the manager a client this handle never knew (a dead manager is still
+    // seen within 50 ms).
+    int64_t dl = timeout < 0 ? -1 : now_ns() + std::max<int64_t>(timeout, 1'000'000'000);
     if (st = send(m, rq, dl); st != DRAGON_SUCCESS) {
         return st;
     }
@@ -240,8 +253,51 @@ dragon_status_t dragon_ddict::connect(uint32_t m) {
     return DRAGON_SUCCESS;
 }
 
+uint32_t dragon_ddict::drain(uint32_t m) {
+    Conn &c = conns[m];
+    uint32_t hello_id = 0;
+    Reply rep;
+    for (;;) {
+        size_t len = 0;
+        const unsigned char *msg = rep.bytes;
+        dragon_status_t st =
+            dragon_channel_recv(c.rep, rep.bytes, sizeof rep.bytes, &len, DRAGON_TIMEOUT_TRY);
+        if (st == DRAGON_BUFFER_TOO_SMALL) {
+            void *block = nullptr;
+            st = dragon_channel_recv_mem(c.rep, &block, &len, DRAGON_TIMEOUT_TRY);
+            if (st == DRAGON_SUCCESS) {
+                if (rep.block != nullptr) {
+                    dragon_pool_free(c.pool, rep.block);
+                }
+                rep.block = block;
+                rep.pool = c.pool;
+                msg = static_cast<const unsigned char *>(block);
+            }
+        }
+        if (st != DRAGON_SUCCESS) {
+            break;
+        }
+        if (wire::decode_response(msg, len, &rep.r) != DRAGON_SUCCESS) {
+            continue;
+        }
+        drop_lease(m, rep.r);
+        if (rep.r.op == static_cast<uint8_t>(Op::Hello) && rep.r.status == DRAGON_SUCCESS) {
+            hello_id = static_cast<uint32_t>(rep.r.arg);
+        }
+    }
+    c.stale = 0;
+    return hello_id;
+}
+
 void dragon_ddict::disconnect(uint32_t m) {
     Conn &c = conns[m];
+    if (c.rep != nullptr) {
+        // Late replies hold leases; a late answer to Hello means the manager knows us.
+        uint32_t late = drain(m);
+        if (c.client == 0) {
+            c.client = late;
+        }
+    }
     if (c.client != 0) {
         wire::Request rq;
         rq.op = Op::Bye;
@@ -281,6 +337,19 @@ dragon_status_t dragon_ddict::send(uint32_t m, const wire::Request &rq0, int64_t
         // No waiting for room: a full manager refuses now (the store's own message, if the
         // request fits, says the same).
         st = dragon_pool_alloc(c.pool, n, &block);
+        if (st != DRAGON_SUCCESS && rq.op == Op::Put && !retrying_) {
+            // Memory given back a moment ago (a lease on a popped or replaced value) is freed
+            // on the manager's next turn: give it one, then try once more.
+            retrying_ = true;
+            wire::Request nb;
+            nb.op = Op::Newest;
+            Reply r;
+            dragon_status_t rt = call(m, nb, &r);
+            retrying_ = false;
+            if (rt == DRAGON_SUCCESS) {
+                st = dragon_pool_alloc(c.pool, n, &block);
+            }
+        }
         if (st != DRAGON_SUCCESS) {
             return fail(DRAGON_NO_SPACE,
                         "ddict manager '%s' is full: no room for a request of %zu bytes in its "
@@ -298,6 +367,10 @@ dragon_status_t dragon_ddict::send(uint32_t m, const wire::Request &rq0, int64_t
             return d;
         }
         return fail(DRAGON_TIMEOUT, "ddict manager '%s': its request channel stayed full",
+                    mname(m).c_str());
+    }
+    if (st == DRAGON_CLOSED) {
+        return fail(DRAGON_CLOSED, "ddict manager '%s' is gone: the dictionary was destroyed",
                     mname(m).c_str());
     }
     if (st != DRAGON_SUCCESS) {
@@ -342,6 +415,7 @@ dragon_status_t dragon_ddict::await(uint32_t m, uint64_t request_id, int64_t dl,
                 return d;
             }
             if (remaining(dl) == 0) {
+                ++c.stale;
                 return fail(DRAGON_TIMEOUT, "ddict manager '%s' did not answer in time",
                             mname(m).c_str());
             }
@@ -369,6 +443,9 @@ dragon_status_t dragon_ddict::call(uint32_t m, wire::Request &rq, Reply *out) {
     if (dragon_status_t st = connect(m); st != DRAGON_SUCCESS) {
         return st;
     }
+    if (conns[m].stale != 0) {
+        drain(m); // so late replies never fill the channel (the manager drops what won't fit)
+    }
     rq.request_id = next_request++;
     if (rq.op != Op::Hello) {
         rq.checkpoint = rq.op == Op::Put || rq.op == Op::Get || rq.op == Op::Pop ||
@@ -378,7 +455,7 @@ dragon_status_t dragon_ddict::call(uint32_t m, wire::Request &rq, Reply *out) {
                             : 0;
     }
     int64_t dl = deadline();
-    if (rq.op == Op::WaitKey && rq.arg != ~0ULL && dl >= 0) {
+    if (rq.op == Op::WaitKey && rq.arg < (1ULL << 62) && dl >= 0) {
         dl = std::max<int64_t>(dl, now_ns() + static_cast<int64_t>(rq.arg) + kLivenessSlice);
     } else if (rq.op == Op::WaitKey) {
         dl = -1;
@@ -523,10 +600,11 @@ void collect(const std::vector<ManagerRef> &ms, dragon_timeout_t grace) {
         if (m.puid == 0) {
             continue;
         }
-        if (dragon_process_join(m.puid, std::max<int64_t>(dl - now_ns(), 0), nullptr) !=
+        int code = 0;
+        if (dragon_process_join(m.puid, std::max<int64_t>(dl - now_ns(), 0), &code) !=
             DRAGON_SUCCESS) {
             dragon_process_stop(m.puid, SIGKILL);
-            dragon_process_join(m.puid, 1'000'000'000, nullptr);
+            dragon_process_join(m.puid, 1'000'000'000, &code);
         }
     }
 }
@@ -888,8 +966,8 @@ dragon_status_t in_place(dragon_ddict_t *d, uint32_t m, const void *key, size_t 
     }
     const auto *root = reinterpret_cast<const dragon::ddict::Root *>(c.base + c.root);
     *state = __atomic_load_n(&root->state, __ATOMIC_ACQUIRE);
-    if ((*state & 1) == 0) {
-        return DRAGON_TIMEOUT;
+    if ((*state & 1) == 0 || d->checkpoint < __atomic_load_n(&root->floor, __ATOMIC_ACQUIRE)) {
+        return DRAGON_TIMEOUT; // not frozen, or a retired checkpoint: the manager says which
     }
     *e = dragon::ddict::find_in_place(c.base, c.heap, c.root, key, key_len, d->checkpoint);
     return *e != nullptr ? DRAGON_SUCCESS : DRAGON_NOT_FOUND;

@@ -46,6 +46,10 @@ constexpr size_t kTableSlots = 1024;
 constexpr size_t kChannelRoom = 4u << 20;
 // How often an idle manager looks for clients that died without saying goodbye.
 constexpr int64_t kIdleCheckNs = 1'000'000'000;
+constexpr size_t kMaxClients = 4096;
+// What waits for keys may hold: per client, and key bytes in all.
+constexpr size_t kMaxWaitsPerClient = 4096;
+constexpr size_t kMaxWaiterBytes = size_t{64} << 20;
 
 int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -89,7 +93,7 @@ class Manager {
   private:
     dragon_status_t start();
     void handle(const unsigned char *msg, size_t len, void *block);
-    void reply(uint32_t client, const wire::Request &rq, dragon_status_t st,
+    bool reply(uint32_t client, const wire::Request &rq, dragon_status_t st,
                const std::string &message = {}, uint64_t arg = 0, uint64_t arg2 = 0,
                const void *value = nullptr, uint64_t value_len = 0, uint32_t flags = 0);
     void reply_value(uint32_t client, const wire::Request &rq, const Entry *e, bool leasable);
@@ -116,6 +120,7 @@ class Manager {
     bool done_ = false;
     uint64_t node_ = 0; // the node this manager runs on
     uint64_t puts_ = 0, gets_ = 0, pops_ = 0, other_ = 0, malformed_ = 0;
+    size_t waiter_bytes_ = 0;
     std::vector<unsigned char> out_;
 };
 
@@ -172,11 +177,11 @@ dragon_status_t Manager::start() {
     return DRAGON_SUCCESS;
 }
 
-void Manager::reply(uint32_t client, const wire::Request &rq, dragon_status_t st,
+bool Manager::reply(uint32_t client, const wire::Request &rq, dragon_status_t st,
                     const std::string &message, uint64_t arg, uint64_t arg2, const void *value,
                     uint64_t value_len, uint32_t flags) {
     if (client == 0 || client > clients_.size() || clients_[client - 1].reply == nullptr) {
-        return;
+        return false;
     }
     wire::Response r;
     r.op = static_cast<uint8_t>(rq.op);
@@ -194,12 +199,15 @@ void Manager::reply(uint32_t client, const wire::Request &rq, dragon_status_t st
         out_.resize(n);
     }
     wire::encode_response(r, out_.data());
-    // A client that does not read its replies must not stall the manager: a reply that does
-    // not fit now is dropped, and that client's call times out.
-    dragon_status_t s = dragon_channel_send(clients_[client - 1].reply, out_.data(), n, 1'000'000);
+    // A client that does not read its replies must not stall the manager for the others: a
+    // reply that does not fit now is dropped (that client's call times out; a client drains
+    // late replies before each call, so only one that never reads fills its channel).
+    dragon_status_t s =
+        dragon_channel_send(clients_[client - 1].reply, out_.data(), n, DRAGON_TIMEOUT_TRY);
     if (s == DRAGON_CLOSED) {
         drop_client(client, false);
     }
+    return s == DRAGON_SUCCESS;
 }
 
 void Manager::reply_value(uint32_t client, const wire::Request &rq, const Entry *e, bool leasable) {
@@ -210,9 +218,13 @@ void Manager::reply_value(uint32_t client, const wire::Request &rq, const Entry 
     // A large value stays where it is: the client (on this node) copies it out of this pool
     // and gives the lease back (docs/ddict-protocol.md, "Large values").
     Store::lease(e);
-    reply(client, rq, DRAGON_SUCCESS, {}, e->checkpoint,
-          static_cast<uint64_t>(reinterpret_cast<const uint8_t *>(e) - pool::heap_base_of(pool_)),
-          nullptr, e->value_len, wire::kLeased);
+    if (!reply(
+            client, rq, DRAGON_SUCCESS, {}, e->checkpoint,
+            static_cast<uint64_t>(reinterpret_cast<const uint8_t *>(e) - pool::heap_base_of(pool_)),
+            nullptr, e->value_len, wire::kLeased)) {
+        // Nobody will read this reply: nobody would give the lease back.
+        __atomic_fetch_sub(&const_cast<Entry *>(e)->readers, 1, __ATOMIC_ACQ_REL);
+    }
 }
 
 // A message that does not decode: answered when its header names a client we know.
@@ -235,13 +247,44 @@ void Manager::hello(const wire::Request &rq) {
     }
     Client c;
     c.node = wire::get_u64(rq.value);
-    c.pid = static_cast<pid_t>(wire::get_u64(rq.value + 8));
+    uint64_t pid = wire::get_u64(rq.value + 8);
     dragon_channel_attr_t ca;
     dragon_channel_attr_init(&ca);
     if (dragon_channel_attach(rq.value + 16, rq.value_len - 16, &ca, &c.reply) != DRAGON_SUCCESS) {
         ++malformed_;
         return;
     }
+    size_t connected = 0;
+    for (const Client &k : clients_) {
+        connected += k.reply != nullptr ? 1 : 0;
+    }
+    // A client must name a process that can be watched (it is dropped when that one ends),
+    // and a manager serves a bounded number of them.
+    dragon_status_t refused = DRAGON_SUCCESS;
+    std::string why;
+    if (pid == 0 || pid > 0x3fffffff) {
+        refused = DRAGON_INVALID_ARGUMENT;
+        why = "ddict manager '" + name_ + "': hello from pid " + std::to_string(pid);
+    } else if (connected >= kMaxClients) {
+        refused = DRAGON_NO_SPACE;
+        why = "ddict manager '" + name_ + "' serves " + std::to_string(kMaxClients) +
+              " clients already";
+    }
+    if (refused != DRAGON_SUCCESS) {
+        ++malformed_;
+        wire::Response r;
+        r.op = static_cast<uint8_t>(Op::Hello);
+        r.status = static_cast<uint16_t>(refused);
+        r.request_id = rq.request_id;
+        r.message = why.data();
+        r.message_len = static_cast<uint32_t>(why.size());
+        std::vector<unsigned char> b(wire::response_bytes(r));
+        wire::encode_response(r, b.data());
+        dragon_channel_send(c.reply, b.data(), b.size(), DRAGON_TIMEOUT_TRY);
+        dragon_channel_detach(c.reply);
+        return;
+    }
+    c.pid = static_cast<pid_t>(pid);
     uint32_t id = 0;
     for (uint32_t i = 0; i < clients_.size(); ++i) {
         if (clients_[i].reply == nullptr) {
@@ -271,7 +314,13 @@ void Manager::drop_client(uint32_t id, bool destroy_channel) {
     }
     c = Client{};
     waiters_.erase(std::remove_if(waiters_.begin(), waiters_.end(),
-                                  [id](const Waiter &w) { return w.client == id; }),
+                                  [this, id](const Waiter &w) {
+                                      if (w.client != id) {
+                                          return false;
+                                      }
+                                      waiter_bytes_ -= w.key.size();
+                                      return true;
+                                  }),
                    waiters_.end());
 }
 
@@ -370,6 +419,7 @@ void Manager::put(const wire::Request &rq, void *block, bool *block_taken) {
         if (floor > floor_) {
             floor_ = floor;
             store_->retire_below(floor_);
+            store_->set_floor(floor_);
         }
     }
     answer(DRAGON_SUCCESS, {});
@@ -387,6 +437,7 @@ void Manager::wake_waiters(const unsigned char *key, size_t key_len) {
             rq.op = Op::WaitKey;
             rq.request_id = w.request_id;
             uint32_t client = w.client;
+            waiter_bytes_ -= w.key.size();
             waiters_.erase(waiters_.begin() + static_cast<long>(i));
             reply(client, rq, DRAGON_SUCCESS);
             continue;
@@ -402,6 +453,7 @@ void Manager::expire_waiters(int64_t now) {
             rq.op = Op::WaitKey;
             rq.request_id = waiters_[i].request_id;
             uint32_t client = waiters_[i].client;
+            waiter_bytes_ -= waiters_[i].key.size();
             waiters_.erase(waiters_.begin() + static_cast<long>(i));
             reply(client, rq, DRAGON_TIMEOUT,
                   "ddict manager '" + name_ + "': the key did not appear in time");
@@ -594,7 +646,17 @@ void Manager::handle(const unsigned char *msg, size_t len, void *block) {
                   "ddict manager '" + name_ + "': the key did not appear in time");
             break;
         }
+        auto mine = static_cast<size_t>(std::count_if(
+            waiters_.begin(), waiters_.end(), [c](const Waiter &w) { return w.client == c; }));
+        if (mine >= kMaxWaitsPerClient || waiter_bytes_ + rq.key_len > kMaxWaiterBytes) {
+            reply(c, rq, DRAGON_NO_SPACE,
+                  "ddict manager '" + name_ + "': too many waits for keys (" +
+                      std::to_string(mine) + " of this client, " + std::to_string(waiters_.size()) +
+                      " in all)");
+            break;
+        }
         int64_t deadline = rq.arg >= (1ULL << 62) ? -1 : now_ns() + static_cast<int64_t>(rq.arg);
+        waiter_bytes_ += rq.key_len;
         waiters_.push_back(Waiter{c, rq.request_id,
                                   std::string(reinterpret_cast<const char *>(rq.key), rq.key_len),
                                   rq.checkpoint, deadline});
@@ -682,6 +744,11 @@ int Manager::run() {
         dragon_timeout_t timeout = std::max<int64_t>(until - now, 0);
         size_t len = 0;
         dragon_status_t st = dragon_channel_recv(requests_, buf.data(), buf.size(), &len, timeout);
+        // What readers gave back is free before the request is served: a client that could
+        // not allocate a large put sends a request first and then finds the room.
+        if (st != DRAGON_TIMEOUT && store_->has_released()) {
+            store_->sweep();
+        }
         if (st == DRAGON_SUCCESS) {
             handle(buf.data(), len, nullptr);
         } else if (st == DRAGON_BUFFER_TOO_SMALL) {
@@ -700,6 +767,11 @@ int Manager::run() {
         now = now_ns();
         if (!waiters_.empty()) {
             expire_waiters(now);
+        }
+        // Entries given back by their readers go at once: a put right after a pop of a large
+        // value needs that memory.
+        if (store_->has_released()) {
+            store_->sweep();
         }
         if (now >= next_check) {
             check_clients();

@@ -188,7 +188,7 @@ dragon_status_t check_persisted(const unsigned char *p, size_t len, uint32_t ind
             return fail(DRAGON_CORRUPTED, "entry %llu has unknown flags 0x%x",
                         static_cast<unsigned long long>(i), f);
         }
-        if (k == 0 || k > wire::kMaxKey || k > end - at || v > end - at - k) {
+        if (k == 0 || k > wire::kMaxKey || k > end - at || v == 0 || v > end - at - k) {
             return fail(DRAGON_CORRUPTED, "entry %llu has impossible lengths",
                         static_cast<unsigned long long>(i));
         }
@@ -231,6 +231,7 @@ dragon_status_t restore_store(Store *store, const std::string &dir, uint32_t ind
         return detail::wrap(st, "ddict restore: %s", path.c_str());
     }
     store->clear();
+    store->sweep(); // what readers gave back is room for the restored entries
     const unsigned char *p = data.data();
     *newest = wire::get_u64(p + 24);
     uint64_t n = wire::get_u64(p + 32);

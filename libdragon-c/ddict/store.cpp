@@ -70,6 +70,7 @@ dragon_status_t Store::create(dragon_pool_t *pool, std::string manager, size_t s
     root->layout = kLayout;
     root->state = 0;
     root->table = s->offset_of(t);
+    root->floor = 0;
     s->root_off_ = s->offset_of(r);
     *out = s;
     return DRAGON_SUCCESS;
@@ -114,9 +115,9 @@ long Store::find_slot(const Table *t, uint64_t hash, const void *key, size_t key
     return first_removed;
 }
 
-dragon_status_t Store::grow() {
+dragon_status_t Store::grow(bool same_size) {
     Table *old = table();
-    uint64_t n = old->n_slots * 2;
+    uint64_t n = same_size ? old->n_slots : old->n_slots * 2;
     void *t = nullptr;
     if (dragon_pool_alloc(pool_, Table::bytes(n), &t) != DRAGON_SUCCESS) {
         return no_room("a larger table", Table::bytes(n));
@@ -138,16 +139,20 @@ dragon_status_t Store::grow() {
         }
     }
     table->count = old->count;
-    reinterpret_cast<Root *>(base_ + root_off_)->table = offset_of(t);
+    auto *root = reinterpret_cast<Root *>(base_ + root_off_);
+    // An in-place reader (frozen only) never sees this: the store is read-only while frozen.
+    root->table = offset_of(t);
     dragon_pool_free(pool_, old);
     return DRAGON_SUCCESS;
 }
 
 dragon_status_t Store::room_for_one() {
     const Table *t = table();
-    // At most 70% of slots taken, removed ones counted.
+    // At most 70% of slots taken, removed ones counted. When the markers of removed keys are
+    // most of that, the table is rebuilt at its size (they go); else it doubles. Without
+    // that, puts and pops of ever new keys would double it forever with no key in it.
     if ((t->count + t->removed + 1) * 10 > t->n_slots * 7) {
-        return grow();
+        return grow(t->removed > t->count);
     }
     return DRAGON_SUCCESS;
 }
@@ -439,6 +444,10 @@ void Store::set_frozen(bool frozen) {
     if (((s & 1) != 0) != frozen) {
         __atomic_store_n(&root->state, s + 1, __ATOMIC_RELEASE);
     }
+}
+
+void Store::set_floor(uint64_t floor) {
+    __atomic_store_n(&reinterpret_cast<Root *>(base_ + root_off_)->floor, floor, __ATOMIC_RELEASE);
 }
 
 bool Store::frozen() const {

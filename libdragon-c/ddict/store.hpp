@@ -43,6 +43,7 @@ struct Root {
     uint64_t layout; // kLayout
     uint64_t state;  // even: open; odd: frozen. Changed by 1 on each freeze or unfreeze (atomic)
     uint64_t table;  // heap offset of the table
+    uint64_t floor;  // the oldest checkpoint kept (older ones were retired)
 };
 
 struct Table {
@@ -127,6 +128,9 @@ class Store {
     size_t table_slots() const;
     uint64_t root_offset() const { return root_off_; }
     void set_frozen(bool frozen);
+    // Publish the oldest checkpoint kept, for in-place readers.
+    void set_floor(uint64_t floor);
+    bool has_released() const { return !released_.empty(); }
     bool frozen() const;
 
   private:
@@ -137,7 +141,7 @@ class Store {
     // The slot that holds (key, checkpoint), or where it would go (-1: table full).
     long find_slot(const Table *t, uint64_t hash, const void *key, size_t key_len,
                    uint64_t checkpoint, bool *found) const;
-    dragon_status_t grow();
+    dragon_status_t grow(bool same_size = false);
     dragon_status_t room_for_one();
     void link(Entry *e);
     void count(const Entry *e);

@@ -691,15 +691,192 @@ TEST(DDict, ADeadManagerIsAClearErrorAndTheOthersServeOn) {
     EXPECT_LT(ms_since(t0), 15000.0);
 }
 
-TEST(DDict, DetachAndDestroyNeverBlock) {
-    dragon::DDict d;
+// The segments of a dictionary's managers now in /dev/shm (their pools are named
+// ddict.<dictionary id>.m<i>).
+size_t segments_of(const std::string &desc) {
+    auto *p = reinterpret_cast<const unsigned char *>(desc.data());
+    std::string id(desc.data() + 24, wire::get_u32(p + 20));
+    size_t n = 0;
+    for (const auto &e : std::filesystem::directory_iterator("/dev/shm")) {
+        n += e.path().filename().string().find(".pool.ddict." + id + ".") != std::string::npos;
+    }
+    return n;
+}
+
+TEST(DDict, DetachAndDestroyNeverBlockAndDestroyFreesEverything) {
+    dragon::DDictOptions o;
+    o.managers_per_node = 3;
+    dragon::DDict d(o);
     d.put("x", 1);
-    dragon::DDict other = dragon::DDict::attach(d.serialize());
+    std::string desc = d.serialize();
+    EXPECT_EQ(segments_of(desc), 3u);
+    dragon::DDict other = dragon::DDict::attach(desc);
     EXPECT_EQ(other.get<int>("x"), 1);
     auto t0 = std::chrono::steady_clock::now();
     other.detach();
+    uint32_t n = d.managers();
+    std::vector<pid_t> pids;
+    for (uint32_t m = 0; m < n; ++m) {
+        pids.push_back(d.stats(m).pid);
+    }
     d.destroy();
     EXPECT_LT(ms_since(t0), 5000.0);
+    // The managers ended by themselves (not killed) and took their pools with them.
+    EXPECT_EQ(segments_of(desc), 0u);
+    for (pid_t p : pids) {
+        EXPECT_NE(kill(p, 0), 0) << "manager " << p << " still there";
+    }
+    // Another handle's calls after the destroy: DRAGON_CLOSED, at once.
+    dragon::DDict late = dragon::DDict::attach(desc);
+    try {
+        late.get("x");
+        ADD_FAILURE() << "a get from a destroyed dictionary";
+    } catch (const dragon::Error &e) {
+        EXPECT_EQ(e.status(), DRAGON_CLOSED) << e.what();
+    }
+}
+
+TEST(DDict, ChurnOfNewKeysDoesNotFillAManager) {
+    dragon::DDictOptions o;
+    o.total_mem = 2u << 20;
+    dragon::DDict d(o);
+    for (int i = 0; i < 200000; ++i) {
+        std::string k = "churn" + std::to_string(i);
+        d.put(k, i);
+        ASSERT_EQ(d.pop<int>(k), i) << i;
+    }
+    EXPECT_EQ(d.size(), 0u);
+    EXPECT_GT(d.stats(0).free_bytes, 2u << 20) << "removed keys' slots must be reused";
+}
+
+TEST(DDict, MemoryGivenBackIsThereForTheNextPut) {
+    dragon::DDictOptions o;
+    o.total_mem = 4u << 20;
+    dragon::DDict d(o);
+    std::string big(3u << 20, 'b');
+    for (int i = 0; i < 5; ++i) {
+        d.put("big", big); // a pop, then a put at once, that needs the popped value's memory
+        EXPECT_EQ(d.pop("big").size(), big.size()) << i;
+    }
+    // Replacing a value read a moment ago: the old one (leased by the get) must be gone before
+    // the next replacement finds room (two 1.5 MiB values fit the 4 MiB, three do not).
+    d.clear();
+    std::string half((3u << 20) / 2, 'h');
+    d.put("half", half);
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_EQ(d.get("half").size(), half.size());
+        d.put("half", std::string(half.size(), static_cast<char>('c' + i))); // replace
+    }
+    EXPECT_EQ(d.get("half"), std::string(half.size(), static_cast<char>('c' + 9)));
+}
+
+TEST(DDict, TimedOutCallsLeakNoLeaseAndNoClient) {
+    dragon::DDict d;
+    d.put("big", std::string(1u << 20, 'x'));
+    uint64_t free0 = d.stats(0).free_bytes;
+    for (int i = 0; i < 8; ++i) {
+        dragon::DDict h = dragon::DDict::attach(d.serialize());
+        h.set_timeout(std::chrono::nanoseconds(1));
+        try {
+            h.get("big");
+        } catch (const dragon::Error &) {
+            // DRAGON_TIMEOUT: the reply (and its lease) comes late
+        }
+        h.detach();
+        d.put("big", std::string(1u << 20, static_cast<char>('a' + i)));
+    }
+    // The late replies' leases were given back and their clients said goodbye: wait until
+    // the manager has counted the goodbyes (each call is a turn of the manager).
+    auto t0 = std::chrono::steady_clock::now();
+    while (d.stats(0).clients > 1 && ms_since(t0) < 5000.0) {
+    }
+    auto s = d.stats(0);
+    EXPECT_EQ(s.clients, 1u);
+    EXPECT_GE(s.free_bytes + (64u << 10), free0) << "leases were kept";
+}
+
+TEST(DDict, AClientThatNeverReadsStallsNobody) {
+    dragon::DDict d;
+    d.put("big", std::string(1u << 20, 'x'));
+    std::string desc = d.serialize();
+    auto *p = reinterpret_cast<const unsigned char *>(desc.data());
+    size_t at = 24 + wire::get_u32(p + 20);
+    dragon_channel_t *req = nullptr;
+    ASSERT_EQ(dragon_channel_attach(p + at + 14, wire::get_u16(p + at + 12), nullptr, &req),
+              DRAGON_SUCCESS);
+    dragon_pool_t *pool = nullptr;
+    dragon_channel_pool(req, &pool);
+    dragon_channel_t *rep = nullptr;
+    ASSERT_EQ(dragon_channel_create(pool, 4, wire::kSlotBytes, nullptr, &rep), DRAGON_SUCCESS);
+    unsigned char hello[16 + DRAGON_OBJECT_DESCRIPTOR_MAX];
+    size_t dl = 0;
+    dragon_channel_serialize(rep, hello + 16, DRAGON_OBJECT_DESCRIPTOR_MAX, &dl);
+    wire::put_u64(hello, 0);
+    wire::put_u64(hello + 8, static_cast<uint64_t>(getpid()));
+    auto send = [&](const wire::Request &r) {
+        std::vector<unsigned char> m(wire::request_bytes(r));
+        wire::encode_request(r, m.data());
+        return dragon_channel_send(req, m.data(), m.size(), 1'000'000'000);
+    };
+    wire::Request hr;
+    hr.op = wire::Op::Hello;
+    hr.value = hello;
+    hr.value_len = 16 + dl;
+    ASSERT_EQ(send(hr), DRAGON_SUCCESS);
+    std::vector<unsigned char> m(wire::kSlotBytes);
+    size_t len = 0;
+    ASSERT_EQ(dragon_channel_recv(rep, m.data(), m.size(), &len, 5'000'000'000), DRAGON_SUCCESS);
+    wire::Response hello_reply;
+    ASSERT_EQ(wire::decode_response(m.data(), len, &hello_reply), DRAGON_SUCCESS);
+    uint64_t free0 = d.stats(0).free_bytes;
+    // 300 gets of a large (leased) value, never read: 4 replies fit, the rest are dropped.
+    wire::Request g;
+    g.op = wire::Op::Get;
+    g.client = static_cast<uint32_t>(hello_reply.arg);
+    g.key = reinterpret_cast<const unsigned char *>("big");
+    g.key_len = 3;
+    for (int i = 0; i < 300; ++i) {
+        g.request_id = 100 + static_cast<uint64_t>(i);
+        ASSERT_EQ(send(g), DRAGON_SUCCESS);
+    }
+    double worst = 0;
+    for (int i = 0; i < 50; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        d.get("big");
+        worst = std::max(worst, ms_since(t0));
+    }
+    EXPECT_LT(worst, 100.0) << "a client that never reads held up the others";
+    // The dropped replies' leases were taken back: once the value is replaced, the old one's
+    // memory returns, except for the 4 replies still queued unread.
+    d.put("big", std::string(1u << 20, 'y'));
+    d.put("big", std::string(1u << 20, 'z'));
+    EXPECT_GE(d.stats(0).free_bytes + (64u << 10), free0 - (2u << 20)) << "leases leaked";
+    dragon_channel_destroy(rep);
+    dragon_channel_detach(req);
+}
+
+TEST(DDict, FrozenReadsOfARetiredCheckpointSaySo) {
+    dragon::DDictOptions o;
+    o.checkpoint_window = 2;
+    dragon::DDict d(o);
+    d.put("x", std::string("x0"));
+    dragon::DDict w = dragon::DDict::attach(d.serialize());
+    for (int c = 1; c <= 3; ++c) {
+        w.checkpoint();
+        w.put("x", std::string("x") + std::to_string(c));
+    }
+    d.freeze();
+    for (bool frozen : {true, false}) {
+        try {
+            d.get("x"); // at checkpoint 0, retired
+            ADD_FAILURE() << "frozen " << frozen;
+        } catch (const dragon::Error &e) {
+            EXPECT_EQ(e.status(), DRAGON_NOT_FOUND);
+            EXPECT_NE(std::string(e.what()).find("retired"), std::string::npos)
+                << "frozen " << frozen << ": " << e.what();
+        }
+        d.unfreeze();
+    }
 }
 
 namespace {
