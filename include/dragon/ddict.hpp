@@ -419,6 +419,26 @@ class DDict {
         ids.resize(n);
         return ids;
     }
+    // Keys held by the managers on this node, and how many (each manager's own keys once;
+    // broadcast copies are not counted).
+    template <typename K = std::string>
+    std::vector<K> local_keys() const {
+        std::vector<K> out;
+        for (uint32_t m : local_managers()) {
+            DDict one = select(m);
+            for (const K &k : one.keys<K>()) {
+                out.push_back(k);
+            }
+        }
+        return out;
+    }
+    uint64_t local_size() const {
+        uint64_t n = 0;
+        for (uint32_t m : local_managers()) {
+            n += select(m).size();
+        }
+        return n;
+    }
     // A handle whose every call goes to one manager (its keys, its length).
     DDict select(uint32_t manager) const {
         dragon_ddict_t *h = nullptr;

@@ -280,6 +280,8 @@ TEST(DDict, BatchPutsAndBroadcast) {
     EXPECT_EQ(total, d.size()); // a broadcast key counts once, on its own manager
     EXPECT_EQ(keys, total);
     EXPECT_EQ(d.local_managers().size(), 3u);
+    EXPECT_EQ(d.local_size(), d.size()); // one node: every manager is local
+    EXPECT_EQ(d.local_keys().size(), d.size());
 }
 
 TEST(DDict, FrozenIsReadOnlyAndReadsInPlace) {
