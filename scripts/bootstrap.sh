@@ -81,7 +81,8 @@ if [ "$mode" = demo ]; then
   phase "build what the demo needs (build/)"
   [ -f build/build.ninja ] || meson setup build --werror >/dev/null
   build build tools/dragon tools/dragon-node tools/dragon-ddict-manager examples/pool-share \
-    examples/process-group examples/task-pool examples/ddict
+    examples/process-group examples/task-pool examples/ddict examples/mpi-hello \
+    examples/mpi-process-group
   phase "demo 1: processes of the runtime share a pool and talk over a queue"
   build/tools/dragon build/examples/pool-share
   phase "demo 2: a process group, one process per GPU (per NUMA domain without GPUs)"
@@ -90,6 +91,8 @@ if [ "$mode" = demo ]; then
   build/tools/dragon build/examples/task-pool
   phase "demo 4: a distributed dictionary (the seed's dictionary program), filled by a task pool"
   build/tools/dragon build/examples/ddict
+  phase "demo 5: an MPI program as a process group, served PMIx by the runtime (no mpirun)"
+  build/tools/dragon build/examples/mpi-process-group
   phase "done"
   exit 0
 fi

@@ -121,6 +121,11 @@ DRAGON_API dragon_status_t dragon_process_group_set_restart(dragon_process_group
  * without GPUs adds none). Member i (in the order added) runs with its index and the
  * group's size: dragon_process_group_rank. */
 DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *group);
+
+/* Before start: make the group an MPI job (enable != 0): its members are the ranks 0..n-1 of
+ * one PMIx namespace that the node daemon serves, so MPI programs start without mpirun
+ * (docs/pmi.md). A member that is not an MPI program still runs. */
+DRAGON_API dragon_status_t dragon_process_group_set_pmi(dragon_process_group_t *group, int enable);
 /* Wait for every member to end (for good, when restarting); DRAGON_TIMEOUT if some still
  * run after `timeout`. */
 DRAGON_API dragon_status_t dragon_process_group_join(dragon_process_group_t *group,

@@ -215,6 +215,9 @@ class ProcessGroup {
     void restart_on_failure(std::uint32_t max_restarts) {
         detail::check(dragon_process_group_set_restart(g_, max_restarts));
     }
+    // Before start: the members are the ranks of one MPI job that the runtime serves PMIx to
+    // (no mpirun; docs/pmi.md).
+    void set_pmi(bool enable = true) { detail::check(dragon_process_group_set_pmi(g_, enable)); }
     void start() { detail::check(dragon_process_group_start(g_)); }
     // false if members still run after `timeout`.
     template <typename Timeout = Forever>

@@ -5,6 +5,7 @@
 #include "node_info.hpp"
 #include "output.hpp"
 #include "paths.hpp"
+#include "pmix_server.hpp"
 #include "process_manager.hpp"
 #include "reactor.hpp"
 #include "registry.hpp"
@@ -75,9 +76,10 @@ int run_daemon(const DaemonOptions &options) {
     // The services, in start order; they stop in the reverse order.
     NodeInfo info(node);
     Registry registry(node);
-    ProcessManager processes(node, info);
+    PmixServer pmix(node);
+    ProcessManager processes(node, info, pmix);
     Lifecycle lifecycle(node, options.life_fd);
-    std::vector<Service *> services = {&info, &registry, &processes, &lifecycle};
+    std::vector<Service *> services = {&info, &registry, &pmix, &processes, &lifecycle};
 
     for (Service *s : services) {
         if (!s->start()) {

@@ -45,6 +45,15 @@ ProcessManager::~ProcessManager() {
 }
 
 bool ProcessManager::start() {
+    // A failed MPI job: its other ranks are ended (SIGTERM; the group's join sees them).
+    pmix_.set_end_job([this](const std::string &ns, int64_t except) {
+        for (auto &[puid, q] : procs_) {
+            if (!q.exited && q.launch && q.launch->spec.pmi == ns && q.group_index != except) {
+                q.final = true;
+                signal_proc(q, SIGTERM);
+            }
+        }
+    });
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -82,6 +91,25 @@ dragon_status_t ProcessManager::start_proc(Proc &p, std::array<int, 3> *pipes) {
     if (p.group_index >= 0) {
         req.set_env.emplace_back("DRAGON_GROUP_INDEX", std::to_string(p.group_index));
         req.set_env.emplace_back("DRAGON_GROUP_SIZE", std::to_string(p.launch->spec.group_size));
+    }
+    if (const std::string &ns = p.launch->spec.pmi; !ns.empty()) {
+        // An MPI rank: its PMIx job and the variables it finds its server by; nothing of an
+        // inherited launcher's (docs/pmi.md, "The ranks' environment").
+        if (req.env.empty()) {
+            for (char **e = environ; *e != nullptr; ++e) {
+                req.env.emplace_back(*e);
+            }
+        }
+        req.env.erase(std::remove_if(req.env.begin(), req.env.end(),
+                                     [](const std::string &kv) {
+                                         return PmixServer::inherited_breaks_launch(kv);
+                                     }),
+                      req.env.end());
+        if (dragon_status_t st = pmix_.prepare(ns, p.launch->spec.group_size,
+                                               static_cast<uint32_t>(p.group_index), &req.set_env);
+            st != DRAGON_SUCCESS) {
+            return st;
+        }
     }
     dp::Spawned sp;
     if (dragon_status_t st = dp::spawn(req, &sp); st != DRAGON_SUCCESS) {
@@ -373,6 +401,9 @@ void ProcessManager::proc_ended(Proc &p, int status) {
 }
 
 void ProcessManager::end_for_good(Proc &p, int code) {
+    if (p.launch && !p.launch->spec.pmi.empty() && p.group_index >= 0) {
+        pmix_.rank_ended(p.launch->spec.pmi, static_cast<uint32_t>(p.group_index), code);
+    }
     p.exited = true;
     p.exit_code = code;
     p.restart_timer = 0;

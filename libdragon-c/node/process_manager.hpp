@@ -5,6 +5,7 @@
 #pragma once
 
 #include "node_info.hpp"
+#include "pmix_server.hpp"
 #include "service.hpp"
 
 #include "../process/spawn.hpp"
@@ -23,7 +24,8 @@ class ProcessManager : public Service {
     static constexpr int64_t kGrace = 1000000000LL;      // teardown: SIGTERM, then SIGKILL
     static constexpr int64_t kGiveUp = 5 * 1000000000LL; // ... and no more waiting after that
 
-    ProcessManager(NodeContext &node, NodeInfo &info) : Service(node), info_(info) {}
+    ProcessManager(NodeContext &node, NodeInfo &info, PmixServer &pmix)
+        : Service(node), info_(info), pmix_(pmix) {}
     ~ProcessManager() override;
     const char *name() const override { return "process-manager"; }
     bool start() override;
@@ -84,6 +86,7 @@ class ProcessManager : public Service {
     void drop_join(uint64_t join);
 
     NodeInfo &info_;
+    PmixServer &pmix_;
     int child_fd_ = -1; // signalfd for SIGCHLD
     uint64_t child_watch_ = 0;
     uint64_t next_puid_ = 1;

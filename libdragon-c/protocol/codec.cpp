@@ -673,6 +673,17 @@ dragon_status_t read(Fields &f, Spawn *b) {
         return fail(DRAGON_MALFORMED,
                     "spawn: \"group_first\" + \"count\" must not exceed \"group_size\"");
     }
+    DRAGON_TRY(f.text("pmi", 200, &b->pmi));
+    if (!b->pmi.empty()) {
+        if (b->group_first < 0) {
+            return fail(DRAGON_MALFORMED, "spawn: \"pmi\" is for the members of a group");
+        }
+        for (char ch : b->pmi) {
+            if (ch <= ' ' || ch > '~') {
+                return fail(DRAGON_MALFORMED, "spawn: \"pmi\" must be printable, no spaces");
+            }
+        }
+    }
     return DRAGON_SUCCESS;
 }
 
@@ -762,6 +773,9 @@ void write(MapWriter &m, const Spawn &b) {
     if (b.group_first >= 0) {
         m.key("group_first").sint(b.group_first);
         m.key("group_size").uint(b.group_size);
+    }
+    if (!b.pmi.empty()) {
+        m.key("pmi").text(b.pmi);
     }
 }
 

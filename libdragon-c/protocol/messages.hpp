@@ -61,6 +61,9 @@ struct Spawn {
     // size; process i of the request gets DRAGON_GROUP_INDEX = group_first + i.
     int64_t group_first = -1;
     uint32_t group_size = 0;
+    // An MPI job's PMIx namespace ("": none): process i is its rank group_first + i
+    // (docs/pmi.md).
+    std::string pmi;
     // Descriptors the request carries: one per kFd stream, in stream order.
     int fds_expected() const;
 };

@@ -10,7 +10,9 @@
 #include <dragon/process.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -60,6 +62,7 @@ struct dragon_process_group {
     uint32_t max_restarts = 0;
     bool restart_set = false;
     bool started = false;
+    std::string pmi; // the PMIx namespace of an MPI group ("": not one)
 };
 
 namespace {
@@ -214,6 +217,25 @@ DRAGON_API dragon_status_t dragon_process_group_set_restart(dragon_process_group
     return DRAGON_SUCCESS;
 }
 
+DRAGON_API dragon_status_t dragon_process_group_set_pmi(dragon_process_group_t *group, int enable) {
+    if (group == nullptr || group->started) {
+        return fail(DRAGON_INVALID_ARGUMENT,
+                    "dragon_process_group_set_pmi: no group, or started already");
+    }
+    if (enable == 0) {
+        group->pmi.clear();
+        return DRAGON_SUCCESS;
+    }
+    // A namespace unique in the runtime: this process's puid and a count.
+    static std::atomic<uint32_t> seq{0};
+    uint64_t self = 0;
+    dragon_process_self(&self);
+    const char *rt_id = std::getenv("DRAGON_RUNTIME_ID");
+    group->pmi = std::string("dragon.") + (rt_id != nullptr ? rt_id : "rt") + "." +
+                 std::to_string(self) + "." + std::to_string(seq.fetch_add(1));
+    return DRAGON_SUCCESS;
+}
+
 namespace {
 
 // Start t's members (first is the index of its first member), or with check only ask the
@@ -244,7 +266,9 @@ dragon_status_t start_template(dragon_process_group_t &group, const Template &t,
     a.role = t.has_role ? t.role.c_str() : nullptr;
     if (check) { // one request per template: the members of a template are placed alike
         std::vector<uint64_t> none;
-        return rt::spawn_processes(argv.data(), a, 1, &none, nullptr, {true});
+        rt::SpawnExtra check_only;
+        check_only.check = true;
+        return rt::spawn_processes(argv.data(), a, 1, &none, nullptr, check_only);
     }
     // One request per template (at most kMaxSpawnCount members each).
     for (uint32_t done = 0; done < t.count;) {
@@ -253,6 +277,7 @@ dragon_status_t start_template(dragon_process_group_t &group, const Template &t,
         rt::SpawnExtra extra;
         extra.group_first = static_cast<int64_t>(first + done);
         extra.group_size = static_cast<uint32_t>(group.members.size());
+        extra.pmi = group.pmi;
         if (dragon_status_t st = rt::spawn_processes(argv.data(), a, n, &some, nullptr, extra);
             st != DRAGON_SUCCESS) {
             return st;

@@ -110,6 +110,7 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
     req.check = check;
     req.group_first = extra.group_first;
     req.group_size = extra.group_size;
+    req.pmi = extra.pmi;
     std::vector<int> send_fds;
     const dragon_stdio_t modes[3] = {a.in_mode, a.out_mode, a.err_mode};
     bool piped = false;

@@ -3,6 +3,8 @@
 // many.
 #pragma once
 
+#include <string>
+
 #include <dragon/process.h>
 
 #include <cstdint>
@@ -16,6 +18,7 @@ struct SpawnExtra {
     bool check = false;       // only check placement and binding: nothing starts, no puids
     int64_t group_first = -1; // group members: the first one's index in the group
     uint32_t group_size = 0;  // and the group's size
+    std::string pmi;          // an MPI job's PMIx namespace ("": none)
 };
 // pipes: where PIPE streams' ends go (PIPE needs count 1 and pipes non-null).
 dragon_status_t spawn_processes(const char *const *argv, const dragon_process_attr_t &attr,

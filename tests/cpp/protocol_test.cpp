@@ -53,7 +53,12 @@ TEST(Protocol, RequestsRoundTrip) {
     s.host_name = "n1";
     s.host_id = 0;
     s.wait_mode = DRAGON_WAIT_SPIN;
+    s.group_first = 0;
+    s.group_size = 64;
+    s.pmi = "dragon.rt.1.0";
     pr::Spawn g = round_trip(s);
+    EXPECT_EQ(g.pmi, "dragon.rt.1.0");
+    EXPECT_EQ(g.group_size, 64U);
     EXPECT_EQ(g.program, "sh");
     EXPECT_EQ(g.args, s.args);
     EXPECT_EQ(g.env, s.env);
@@ -308,6 +313,22 @@ TEST(Protocol, SpawnFieldRules) {
         EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_MALFORMED) << b.dump();
         EXPECT_NE(std::string(dragon_last_error()).find(key), std::string::npos)
             << dragon_last_error();
+    }
+    // A PMI namespace is for group members, and printable without spaces.
+    {
+        json b = body;
+        b["pmi"] = "ns";
+        EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_MALFORMED) << b.dump();
+        EXPECT_NE(std::string(dragon_last_error()).find("pmi"), std::string::npos);
+        b["group_first"] = 0;
+        b["group_size"] = 1;
+        EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_SUCCESS) << dragon_last_error();
+        for (const char *bad : {"a b", "a\tb", "\x7f"}) {
+            b["pmi"] = bad;
+            EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_MALFORMED) << b.dump();
+        }
+        b["pmi"] = std::string(201, 'n');
+        EXPECT_EQ(pr::decode(cbor(b), &m), DRAGON_MALFORMED);
     }
     // A pipe back to the requester is for one process that is not restarted.
     for (const auto &[key, value] :

@@ -30,6 +30,8 @@ seeds = {
                  cpus=[0, 1], gpus=[0], stdin="fd", stdout="relay", stderr="devnull", count=4,
                  restart=2, host_name="n0", host_id=0, wait_mode="adaptive"),
     "spawn-pipe": req("spawn", 14, program="cat", stdin="fd", stdout="pipe", stderr="inherit"),
+    "spawn-pmi": req("spawn", 15, program="./mpi-rank", count=2, group_first=0, group_size=2,
+                     pmi="dragon.rt.1.0"),
     "join": req("join", 3, puids=[1, 2, 3], timeout_ns=1000000),
     "signal": req("signal", 4, puids=[5], signal=15, final=True),
     "status": req("status", 5, puid=7),
