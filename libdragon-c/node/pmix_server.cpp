@@ -5,6 +5,7 @@
 
 #include "../common/error.hpp"
 
+#include <hwloc.h>
 #include <pmix.h>
 #include <pmix_server.h>
 
@@ -179,6 +180,28 @@ const char *const kBadPrefixes[] = {"PMIX_",
                                     "SLURM_",
                                     "FLUX_"};
 
+// This node's topology as hwloc XML, made once: ranks that get it from PMIx load it instead
+// of discovering the machine again.
+const std::string &topology_xml() {
+    static const std::string xml = [] {
+        std::string out;
+        hwloc_topology_t t = nullptr;
+        if (hwloc_topology_init(&t) != 0) {
+            return out;
+        }
+        hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+        char *buf = nullptr;
+        int len = 0;
+        if (hwloc_topology_load(t) == 0 && hwloc_topology_export_xmlbuffer(t, &buf, &len, 0) == 0) {
+            out.assign(buf, static_cast<size_t>(len > 0 ? len - 1 : 0));
+            hwloc_free_xmlbuffer(t, buf);
+        }
+        hwloc_topology_destroy(t);
+        return out;
+    }();
+    return xml;
+}
+
 } // namespace
 
 PmixServer::PmixServer(NodeContext &node) : Service(node) {}
@@ -214,6 +237,10 @@ dragon_status_t PmixServer::init_server() {
     // Fences through the host's callback even when all ranks are local: one path for one
     // node and many.
     setenv("PMIX_MCA_pmix_server_fence_localonly_opt", "0", 1);
+    // Job data in each rank's own hash table rather than libpmix's shared-memory store: a
+    // job starts 15-25 ms sooner here, and a node's ranks are hundreds at most. A user's
+    // choice (PMIX_MCA_gds in the runtime's environment) stands.
+    setenv("PMIX_MCA_gds", "hash", 0);
     static pmix_server_module_t module{};
     module.client_connected = on_connected;
     module.client_finalized = on_finalized;
@@ -281,6 +308,12 @@ dragon_status_t PmixServer::prepare(const std::string &nspace, uint32_t size, ui
         info.str(PMIX_TMPDIR, job->dir);
         info.str(PMIX_NSDIR, job->dir);
         info.flag(PMIX_TDIR_RMCLEAN, true);
+        // The node's topology, so that the ranks do not discover it again (Open MPI 4.1
+        // reads these two keys; about 35 ms of a 4-rank job here).
+        if (const std::string &xml = topology_xml(); !xml.empty()) {
+            info.str("pmix.ltopo", xml);
+            info.str("pmix.hwlocxml2", xml);
+        }
         std::free(node_map);
         std::free(proc_map);
         for (uint32_t r = 0; r < size; ++r) {
