@@ -54,12 +54,32 @@ struct Latch {
     }
 };
 
+// A completion that nobody waits for.
+void latch_free(pmix_status_t, void *cbdata) {
+    delete static_cast<Latch *>(cbdata);
+}
+
 void latch_done(pmix_status_t status, void *cbdata) {
     auto *l = static_cast<Latch *>(cbdata);
     std::lock_guard<std::mutex> lk(l->mu);
     l->status = status;
     l->done = true;
     l->cv.notify_all();
+}
+
+// The outcome of a libpmix call whose completion `l` receives, waited for at most 10 s. A
+// completion that never came leaves `l` to leak (libpmix may still write it): a timeout.
+pmix_status_t completed(pmix_status_t rc, Latch *l) {
+    if (rc != PMIX_SUCCESS) {
+        delete l; // no completion will come: done already, or refused
+        return rc == PMIX_OPERATION_SUCCEEDED ? PMIX_SUCCESS : rc;
+    }
+    if (!l->wait(std::chrono::seconds(10))) {
+        return PMIX_ERR_TIMEOUT;
+    }
+    pmix_status_t st = l->status;
+    delete l;
+    return st;
 }
 
 // pmix_info_t values, freed together.
@@ -237,10 +257,6 @@ dragon_status_t PmixServer::init_server() {
     // Fences through the host's callback even when all ranks are local: one path for one
     // node and many.
     setenv("PMIX_MCA_pmix_server_fence_localonly_opt", "0", 1);
-    // Job data in each rank's own hash table rather than libpmix's shared-memory store: a
-    // job starts 15-25 ms sooner here, and a node's ranks are hundreds at most. A user's
-    // choice (PMIX_MCA_gds in the runtime's environment) stands.
-    setenv("PMIX_MCA_gds", "hash", 0);
     static pmix_server_module_t module{};
     module.client_connected = on_connected;
     module.client_finalized = on_finalized;
@@ -326,14 +342,12 @@ dragon_status_t PmixServer::prepare(const std::string &nspace, uint32_t size, ui
             p.str(PMIX_HOSTNAME, host);
             info.array(PMIX_PROC_INFO_ARRAY, p.v);
         }
-        Latch done;
-        pmix_status_t rc =
-            PMIx_server_register_nspace(nspace.c_str(), static_cast<int>(size), info.v.data(),
-                                        info.v.size(), latch_done, &done);
-        if (rc != PMIX_SUCCESS || !done.wait(std::chrono::seconds(10)) ||
-            done.status != PMIX_SUCCESS) {
+        auto *done = new Latch;
+        pmix_status_t rc = PMIx_server_register_nspace(
+            nspace.c_str(), static_cast<int>(size), info.v.data(), info.v.size(), latch_done, done);
+        if (pmix_status_t st = completed(rc, done); st != PMIX_SUCCESS) {
             return fail(DRAGON_SYSTEM_ERROR, "PMIx: registering job '%s': %s", nspace.c_str(),
-                        PMIx_Error_string(rc != PMIX_SUCCESS ? rc : done.status));
+                        PMIx_Error_string(st));
         }
         it = jobs_.emplace(nspace, std::move(job)).first;
     }
@@ -341,13 +355,12 @@ dragon_status_t PmixServer::prepare(const std::string &nspace, uint32_t size, ui
     pmix_proc_t proc;
     PMIX_PROC_LOAD(&proc, nspace.c_str(), rank);
     if (!job.registered[rank]) {
-        Latch done;
+        auto *done = new Latch;
         pmix_status_t rc =
-            PMIx_server_register_client(&proc, getuid(), getgid(), nullptr, latch_done, &done);
-        if (rc != PMIX_SUCCESS || !done.wait(std::chrono::seconds(10)) ||
-            done.status != PMIX_SUCCESS) {
+            PMIx_server_register_client(&proc, getuid(), getgid(), nullptr, latch_done, done);
+        if (pmix_status_t st = completed(rc, done); st != PMIX_SUCCESS) {
             return fail(DRAGON_SYSTEM_ERROR, "PMIx: registering rank %u of '%s': %s", rank,
-                        nspace.c_str(), PMIx_Error_string(rc != PMIX_SUCCESS ? rc : done.status));
+                        nspace.c_str(), PMIx_Error_string(st));
         }
         job.registered[rank] = true;
     }
@@ -426,9 +439,8 @@ void PmixServer::rank_ended(const std::string &nspace, uint32_t rank, int exit_c
         });
     }
     if (job.n_ended == job.size) {
-        Latch done;
-        PMIx_server_deregister_nspace(nspace.c_str(), latch_done, &done);
-        done.wait(std::chrono::seconds(5));
+        // Not waited for: the reactor goes on, libpmix finishes it on its own thread.
+        PMIx_server_deregister_nspace(nspace.c_str(), latch_free, new Latch);
         std::error_code ec;
         std::filesystem::remove_all(job.dir, ec);
         jobs_.erase(it);
