@@ -128,6 +128,7 @@ module dragon
     integer(c_int64_t) :: allocation_count = 0
     integer(c_int64_t) :: largest_free_block = 0
     integer(c_int64_t) :: min_block = 0
+    integer(c_int64_t) :: cached_bytes = 0
   end type
 
   ! dragon_pool_reclaimed_t: set struct_size to c_sizeof(result).
@@ -136,6 +137,7 @@ module dragon
     integer(c_int64_t) :: blocks = 0
     integer(c_int64_t) :: bytes = 0
     integer(c_int64_t) :: waiters = 0
+    integer(c_int64_t) :: cached_blocks = 0
   end type
 
   ! dragon_channel_attr_t (also the sync objects' and queues' attr)

@@ -102,9 +102,14 @@ typedef struct dragon_pool_stats {
     uint64_t allocation_count;   /* live allocations */
     uint64_t largest_free_block; /* the largest allocation that can succeed now */
     uint64_t min_block;          /* the smallest block (and alignment) */
+    uint64_t cached_bytes;       /* of free_bytes, what other threads keep in their caches of
+                                    small blocks (theirs to allocate; given back when they
+                                    exit or detach, and by whoever finds them dead) */
 } dragon_pool_stats_t;
 
-/* Exact figures: this call first returns cached free blocks to the allocator. */
+/* Exact figures: this call first returns the caller's cached blocks to the allocator, and
+ * those of dead processes; figures of threads that allocate meanwhile may be off by what
+ * they do meanwhile. */
 DRAGON_API dragon_status_t dragon_pool_stats(dragon_pool_t *pool, dragon_pool_stats_t *stats);
 
 /* Allocate `size` bytes (> 0). Fails at once with DRAGON_NO_SPACE if the pool has no room,
@@ -155,10 +160,12 @@ DRAGON_API dragon_status_t dragon_pool_adopt(dragon_pool_t *pool, void *ptr);
 DRAGON_API dragon_status_t dragon_pool_disown(dragon_pool_t *pool, void *ptr);
 
 typedef struct dragon_pool_reclaimed {
-    size_t struct_size; /* set by the caller to sizeof(dragon_pool_reclaimed_t) */
-    uint64_t blocks;    /* allocations freed */
-    uint64_t bytes;     /* their bytes (block sizes) */
-    uint64_t waiters;   /* waiter registrations of dead processes removed */
+    size_t struct_size;     /* set by the caller to sizeof(dragon_pool_reclaimed_t) */
+    uint64_t blocks;        /* allocations freed */
+    uint64_t bytes;         /* their bytes (block sizes) */
+    uint64_t waiters;       /* waiter registrations of dead processes removed */
+    uint64_t cached_blocks; /* free blocks their thread caches held (or they had in flight)
+                               given back; not allocations, not in blocks */
 } dragon_pool_reclaimed_t;
 
 /* Free what dead processes held in the pool: pid > 0 names one (it must be dead: gone, or a

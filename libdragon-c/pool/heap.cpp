@@ -2,6 +2,7 @@
 
 #include "../common/clock.hpp"
 #include "../common/futex.hpp"
+#include "../common/proc.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -10,7 +11,10 @@
 #include <new>
 #include <utility>
 
+#include <cstring>
+
 #include <sched.h>
+#include <sys/stat.h>
 #ifdef DRAGON_HAVE_RSEQ
 #include <sys/rseq.h>
 #endif
@@ -121,16 +125,6 @@ void Heap::format(void *base, uint64_t segment_size, uint64_t map_offset, uint64
     }
 }
 
-unsigned Heap::order_for(size_t size) const {
-    if (size == 0 || size > (1ULL << max_order_)) {
-        return 0;
-    }
-    if (size <= (1ULL << min_order_)) {
-        return min_order_;
-    }
-    return 64U - static_cast<unsigned>(std::countl_zero(static_cast<uint64_t>(size) - 1));
-}
-
 unsigned Heap::my_shard() const {
     // The CPU we run on, read from the rseq area the kernel keeps current for each thread
     // (glibc registers it): one load, no call. Migrating right after is harmless: any shard
@@ -210,7 +204,8 @@ void Heap::list_remove(uint64_t offset, unsigned order) {
 
 // Every store to the block map below leaves it describing a valid partition of the heap, so a
 // crash at any point leaves something rebuild() can read (docs/pool.md walks through it).
-dragon_status_t Heap::buddy_alloc(unsigned order, uint32_t tag, uint64_t *offset) {
+dragon_status_t Heap::buddy_alloc(unsigned order, uint32_t tag, uint64_t *offset,
+                                  BlockState state) {
     uint64_t avail = hdr_->nonempty & (~0ULL << order);
     if (avail == 0) {
         return DRAGON_NO_SPACE;
@@ -226,7 +221,7 @@ dragon_status_t Heap::buddy_alloc(unsigned order, uint32_t tag, uint64_t *offset
         maybe_crash(CrashPoint::kSplit);
     }
     owner_at(off).store(tag, std::memory_order_relaxed);
-    map_at(off).store(pack(kLive, order), std::memory_order_release);
+    map_at(off).store(pack(state, order), std::memory_order_release);
     hdr_->live_blocks++;
     *offset = off;
     return DRAGON_SUCCESS;
@@ -322,6 +317,9 @@ dragon_status_t Heap::alloc_slow(unsigned order, uint32_t tag, uint64_t *offset)
     }
     dragon_status_t st = buddy_alloc(order, tag, offset);
     if (st == DRAGON_NO_SPACE && drain_caches() != 0) {
+        st = buddy_alloc(order, tag, offset);
+    }
+    if (st == DRAGON_NO_SPACE && free_dead_caches_locked() != 0) {
         st = buddy_alloc(order, tag, offset);
     }
     return st;
@@ -430,11 +428,333 @@ dragon_status_t Heap::stats(Stats *out) {
         return lock.status();
     }
     drain_caches();
+    free_dead_caches_locked();
+    uint64_t blocks = 0;
+    uint64_t bytes = 0;
+    for (const CacheSlot &slot : hdr_->slots) {
+        if (slot.tag.load(std::memory_order_acquire) != 0) {
+            for (unsigned i = 0; i < kMagOrders; ++i) {
+                uint64_t n = slot.count[i].load(std::memory_order_relaxed);
+                blocks += n;
+                bytes += n << (min_order_ + i);
+            }
+        }
+    }
     out->total_bytes = heap_size_;
-    out->free_bytes = hdr_->free_bytes;
-    out->live_blocks = hdr_->live_blocks;
+    out->free_bytes = std::min(hdr_->free_bytes + bytes, heap_size_);
+    out->live_blocks = hdr_->live_blocks - std::min(blocks, hdr_->live_blocks);
     out->largest_free = hdr_->nonempty == 0 ? 0 : 1ULL << floor_log2(hdr_->nonempty);
+    out->cached_bytes = bytes;
     return DRAGON_SUCCESS;
+}
+
+// ---- thread caches ------------------------------------------------------------------------
+
+namespace {
+
+constexpr uint64_t kMagBytesPerOrder = 32 * 1024; // at most, per order and thread
+constexpr uint64_t kMagHeapShare = 256;           // and at most heap / 256 per order
+
+// The pid namespace of this process: a slot of another one cannot be judged dead or alive
+// from here (its pids mean other processes), so it is left alone.
+uint64_t own_pidns() {
+    static const uint64_t ino = [] {
+        struct stat st {};
+        return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+    }();
+    return ino;
+}
+
+} // namespace
+
+bool Heap::cache_setup(Magazine *m, uint32_t tag) {
+    *m = Magazine{};
+    m->tag = tag;
+    uint64_t budget = std::min(kMagBytesPerOrder, std::bit_floor(heap_size_ / kMagHeapShare));
+    unsigned orders = 0;
+    for (unsigned i = 0; i < kMagOrders && min_order_ + i <= max_order_; ++i) {
+        uint64_t cap = std::min<uint64_t>(kMagMaxCap, budget >> (min_order_ + i));
+        if (cap < 2) {
+            break;
+        }
+        m->cap[i] = static_cast<uint32_t>(cap);
+        orders = i + 1;
+    }
+    if (orders == 0) {
+        return false;
+    }
+    unsigned start = detail::self_tid() % kCacheSlots;
+    for (int round = 0; round < 2; ++round) {
+        for (unsigned j = 0; j < kCacheSlots; ++j) {
+            CacheSlot &slot = hdr_->slots[(start + j) % kCacheSlots];
+            uint32_t free_tag = 0;
+            if (slot.tag.load(std::memory_order_relaxed) == 0 &&
+                slot.tag.compare_exchange_strong(free_tag, tag, std::memory_order_acq_rel)) {
+                slot.tid.store(detail::self_tid(), std::memory_order_relaxed);
+                slot.pidns.store(own_pidns(), std::memory_order_relaxed);
+                for (auto &c : slot.count) {
+                    c.store(0, std::memory_order_relaxed);
+                }
+                m->slot = &slot;
+                m->orders = orders;
+                return true;
+            }
+        }
+        free_dead_caches(); // every slot taken: those of dead processes come back
+    }
+    return false;
+}
+
+void Heap::cache_release(Magazine *m) {
+    if (m->slot == nullptr) {
+        return;
+    }
+    flush_all(m);
+    m->slot->tag.store(0, std::memory_order_release);
+    m->slot = nullptr;
+    m->orders = 0;
+}
+
+void Heap::cache_flush(Magazine *m) {
+    if (m->slot != nullptr) {
+        flush_all(m);
+    }
+}
+
+dragon_status_t Heap::alloc_refill(Magazine *m, unsigned order, uint64_t *offset) {
+    unsigned i = order - min_order_;
+    if (i >= m->orders) {
+        dragon_status_t st = alloc(order, m->tag, offset);
+        if (st == DRAGON_NO_SPACE && holds_any(m)) {
+            flush_all(m); // our small blocks may be what keeps a large one from merging
+            st = alloc(order, m->tag, offset);
+        }
+        return st;
+    }
+    if (refill(m, i) == 0) {
+        // No run left for us: our cached blocks of every order go back (the slow path then
+        // merges them) and the usual path decides.
+        flush_all(m);
+        return alloc(order, m->tag, offset);
+    }
+    uint32_t g = m->item[i][--m->count[i]];
+    map_[g].store(pack(kLive, order), std::memory_order_release);
+    publish(m, i);
+    *offset = static_cast<uint64_t>(g) << min_order_;
+    return DRAGON_SUCCESS;
+}
+
+dragon_status_t Heap::free_slow(Magazine *m, uint64_t offset) {
+    uint64_t g = offset >> min_order_;
+    uint8_t b = map_[g].load(std::memory_order_acquire);
+    if (state_of(b) != kLive) {
+        return DRAGON_NOT_ALLOCATED;
+    }
+    unsigned k = order_of(b);
+    unsigned i = k - min_order_;
+    if (i >= m->orders || hdr_->space.sleepers.load(std::memory_order_relaxed) != 0) {
+        return free(offset, m->tag); // to the stacks, waking whoever waits for space
+    }
+    // Another owner's block, or a full cache: taken as free() takes it (the freer answers
+    // for it, and the exchange settles a race with reclaim or a racing double free).
+    std::atomic<uint32_t> &owner = owners_[g];
+    if (owner.load(std::memory_order_relaxed) != m->tag) {
+        owner.store(m->tag, std::memory_order_relaxed);
+    }
+    if (!map_[g].compare_exchange_strong(b, pack(kCached, k), std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+        return DRAGON_NOT_ALLOCATED;
+    }
+    if (m->count[i] == m->cap[i]) {
+        flush(m, i, m->cap[i] / 2U);
+    }
+    m->item[i][m->count[i]++] = static_cast<uint32_t>(g);
+    publish(m, i);
+    return DRAGON_SUCCESS;
+}
+
+// Half a cache's worth from the stacks (each block popped and exchanged to us, as alloc()
+// does: a crash leaves at most one block in flight), else a fresh run.
+unsigned Heap::refill(Magazine *m, unsigned i) {
+    unsigned k = min_order_ + i;
+    unsigned want = std::max(1U, m->cap[i] / 2U);
+    unsigned got = 0;
+    unsigned own = my_shard();
+    for (unsigned s = 0; s <= shard_mask_ && got < want; ++s) {
+        std::atomic<uint64_t> &top = stack((own + s) & shard_mask_, k);
+        uint64_t off;
+        while (got < want && (off = cache_pop(top)) != kNil) {
+            if (owner_at(off).exchange(m->tag, std::memory_order_acq_rel) == kOwnerReclaimed) {
+                continue; // reclaim() is giving it back
+            }
+            m->item[i][m->count[i]++] = static_cast<uint32_t>(off >> min_order_);
+            ++got;
+        }
+    }
+    if (got != 0) {
+        publish(m, i);
+        return got;
+    }
+    return carve(m, i);
+}
+
+// A run for this thread alone: one buddy block, up to a full cache of blocks of order k,
+// marked cached and ours. The run is first cached whole (one block of its own order), then
+// its blocks from the top down, the first last: a crash at any point leaves cached blocks of
+// a dead owner on no stack, which free_dead_caches() and reclaim() give back.
+unsigned Heap::carve(Magazine *m, unsigned i) {
+    unsigned k = min_order_ + i;
+    Locked lock(*this);
+    if (lock.status() != DRAGON_SUCCESS) {
+        return 0;
+    }
+    unsigned want = std::min(k + floor_log2(m->cap[i]), max_order_);
+    unsigned run = 0;
+    for (int round = 0; round < 2 && run == 0; ++round) {
+        for (unsigned r = want; r >= k && run == 0; --r) {
+            if ((hdr_->nonempty >> r) != 0) {
+                run = r;
+            }
+        }
+        if (run == 0 && (round != 0 || drain_caches() == 0)) {
+            return 0;
+        }
+    }
+    uint64_t off = 0;
+    if (buddy_alloc(run, m->tag, &off, kCached) != DRAGON_SUCCESS) {
+        return 0;
+    }
+    unsigned n = 1U << (run - k);
+    for (unsigned j = n - 1; j >= 1; --j) {
+        uint64_t sub = off + (static_cast<uint64_t>(j) << k);
+        owner_at(sub).store(m->tag, std::memory_order_relaxed);
+        map_at(sub).store(pack(kCached, k), std::memory_order_release);
+    }
+    map_at(off).store(pack(kCached, k), std::memory_order_release);
+    hdr_->live_blocks += n - 1;
+    for (unsigned j = n; j-- > 0;) {
+        m->item[i][m->count[i]++] =
+            static_cast<uint32_t>((off + (static_cast<uint64_t>(j) << k)) >> min_order_);
+    }
+    publish(m, i);
+    return n;
+}
+
+// The n oldest blocks (the bottom of the array) go on this CPU's stack in one push: linked
+// to each other first (they are ours and on no stack meanwhile), then one exchange.
+void Heap::flush(Magazine *m, unsigned i, unsigned n) {
+    if (n == 0) {
+        return;
+    }
+    unsigned k = min_order_ + i;
+    uint32_t *items = m->item[i];
+    for (unsigned j = 0; j + 1 < n; ++j) {
+        link_of(heap_ + (static_cast<uint64_t>(items[j]) << min_order_))
+            .store(items[j + 1], std::memory_order_relaxed);
+    }
+    uint8_t *last = heap_ + (static_cast<uint64_t>(items[n - 1]) << min_order_);
+    std::atomic<uint64_t> &top = stack(my_shard(), k);
+    uint64_t cur = top.load(std::memory_order_relaxed);
+    for (;;) {
+        link_of(last).store(static_cast<uint32_t>(cur), std::memory_order_relaxed);
+        uint64_t want = ((cur & kTagMask) + kTagStep) | items[0];
+        if (top.compare_exchange_weak(cur, want, std::memory_order_release,
+                                      std::memory_order_relaxed)) {
+            break;
+        }
+    }
+    std::memmove(items, items + n, (m->count[i] - n) * sizeof *items);
+    m->count[i] -= n;
+    publish(m, i);
+    detail::wake_sleepers_after_rmw(&hdr_->space.sleepers, &hdr_->space.word);
+}
+
+void Heap::flush_all(Magazine *m) {
+    for (unsigned i = 0; i < m->orders; ++i) {
+        flush(m, i, m->count[i]);
+    }
+}
+
+uint64_t Heap::free_dead_caches() {
+    Locked lock(*this);
+    if (lock.status() != DRAGON_SUCCESS) {
+        return 0;
+    }
+    return free_dead_caches_locked();
+}
+
+// Slots of dead processes (of this pid namespace) name the owners whose cached blocks are
+// now nobody's: after the stacks are drained, every block still cached with such an owner is
+// on no stack and is given back (with a CAS of its owner, as reclaim() takes blocks). Cheap
+// when no slot is dead: one /proc look-up per live process that holds a slot.
+uint64_t Heap::free_dead_caches_locked() {
+    std::vector<uint32_t> dead;
+    std::vector<uint32_t> alive;
+    bool holding = false;
+    uint64_t ns = own_pidns();
+    for (CacheSlot &slot : hdr_->slots) {
+        uint32_t tag = slot.tag.load(std::memory_order_acquire);
+        if (tag == 0 || slot.pidns.load(std::memory_order_relaxed) != ns ||
+            std::find(alive.begin(), alive.end(), tag) != alive.end()) {
+            continue;
+        }
+        if (std::find(dead.begin(), dead.end(), tag) == dead.end()) {
+            if (!detail::tag_dead(tag)) {
+                alive.push_back(tag);
+                continue;
+            }
+            dead.push_back(tag);
+        }
+        for (const auto &c : slot.count) {
+            holding = holding || c.load(std::memory_order_relaxed) != 0;
+        }
+    }
+    if (dead.empty()) {
+        return 0;
+    }
+    uint64_t freed = 0;
+    if (holding) {
+        drain_caches();
+        std::vector<std::pair<uint64_t, unsigned>> found;
+        for (uint64_t off = 0; off < heap_size_;) {
+            uint8_t b = map_at(off).load(std::memory_order_acquire);
+            unsigned k = order_of(b);
+            if (state_of(b) == kNone || k < min_order_ || k > max_order_) {
+                off += 1ULL << min_order_; // never seen: the map is valid under the lock
+                continue;
+            }
+            if (state_of(b) == kCached &&
+                std::find(dead.begin(), dead.end(),
+                          owner_at(off).load(std::memory_order_acquire)) != dead.end()) {
+                found.emplace_back(off, k);
+            }
+            off += 1ULL << k;
+        }
+        for (const auto &[off, k] : found) {
+            uint32_t tag = owner_at(off).load(std::memory_order_acquire);
+            if (std::find(dead.begin(), dead.end(), tag) == dead.end() ||
+                !owner_at(off).compare_exchange_strong(tag, kOwnerReclaimed,
+                                                       std::memory_order_acq_rel)) {
+                continue;
+            }
+            buddy_release(off, k);
+            ++freed;
+        }
+        if (freed != 0) {
+            detail::wake_sleepers(&hdr_->space.sleepers, &hdr_->space.word);
+        }
+    }
+    for (CacheSlot &slot : hdr_->slots) {
+        uint32_t tag = slot.tag.load(std::memory_order_acquire);
+        if (tag != 0 && std::find(dead.begin(), dead.end(), tag) != dead.end() &&
+            slot.pidns.load(std::memory_order_relaxed) == ns) {
+            for (auto &c : slot.count) {
+                c.store(0, std::memory_order_relaxed);
+            }
+            slot.tag.compare_exchange_strong(tag, 0, std::memory_order_acq_rel);
+        }
+    }
+    return freed;
 }
 
 // Under the lock the block map is a valid partition of the heap; meanwhile the lock-free fast
@@ -512,11 +832,26 @@ dragon_status_t Heap::reclaim(const ReclaimPlan &plan, ReclaimResult *out) {
             continue;
         }
         buddy_release(c.offset, c.order);
-        r.blocks++;
-        r.bytes += 1ULL << c.order;
+        if (c.live) {
+            r.blocks++;
+            r.bytes += 1ULL << c.order;
+        } else {
+            r.cached_blocks++; // a dead thread's cache, or a block it had in flight
+        }
+    }
+    // The header slots of dead threads' caches: their blocks were candidates above.
+    for (CacheSlot &slot : hdr_->slots) {
+        uint32_t tag = slot.tag.load(std::memory_order_acquire);
+        if (tag != 0 && slot.pidns.load(std::memory_order_relaxed) == own_pidns() &&
+            plan.dead(tag)) {
+            for (auto &c : slot.count) {
+                c.store(0, std::memory_order_relaxed);
+            }
+            slot.tag.compare_exchange_strong(tag, 0, std::memory_order_acq_rel);
+        }
     }
     r.waiters = detail::repair_waiters(hdr_->space, plan.dead);
-    if (r.blocks != 0) {
+    if (r.blocks + r.cached_blocks != 0) {
         detail::wake_sleepers(&hdr_->space.sleepers, &hdr_->space.word);
     }
     *out = r;

@@ -24,7 +24,7 @@
 namespace dragon::pool {
 
 constexpr uint64_t kSegmentMagic = 0x314c4f4f50524744ULL; // "DGRPOOL1", little-endian
-constexpr uint32_t kLayoutVersion = 2;                    // 2: owner table, waiter slots
+constexpr uint32_t kLayoutVersion = 3; // 2: owner table, waiter slots; 3: cache slots, plain map
 constexpr unsigned kMaxOrder = 63;
 constexpr unsigned kOrders = 64;
 constexpr unsigned kMinOrderFloor = 6; // 64-byte blocks and alignment at least
@@ -33,19 +33,17 @@ constexpr uint64_t kNil = ~0ULL;      // end of a free list
 constexpr uint32_t kEmptyIndex = ~0U; // empty cache stack
 constexpr uint64_t kMaxGranules = 0xFFFFFFFEULL;
 
-// Block-map entries are swizzled so that neighbouring small blocks, which different processes
-// often own, do not share a cache line, nor an adjacent pair of lines (x86 prefetches lines in
-// 128-byte pairs): within each chunk of 8192 granules, entry g lives at g ^ ((g & 63) << 7).
-// That is a bijection within the chunk, and blocks of 64 granules or more (g & 63 == 0) keep
-// a line each. The map is padded to whole chunks.
-constexpr uint64_t kMapChunk = 8192;
+// The block map and the owner table are indexed by granule (entry g for the block starting
+// at granule g). Small blocks are handed to each process in runs of its own (see "Thread
+// caches" below): the map entries of one run then share lines only with each other.
+constexpr uint64_t kMapChunk = 128; // entries: tables are padded to whole line pairs
 constexpr uint64_t map_index(uint64_t granule) {
-    return granule ^ ((granule & 63) << 7);
+    return granule;
 }
 constexpr uint64_t map_bytes(uint64_t granules) {
     return (granules + kMapChunk - 1) / kMapChunk * kMapChunk;
 }
-// The owner table is swizzled the same way (entry g at map_index(g)), four bytes an entry.
+// The owner table, four bytes an entry.
 constexpr uint64_t owner_bytes(uint64_t granules) {
     return map_bytes(granules) * 4;
 }
@@ -82,6 +80,21 @@ constexpr unsigned order_of(uint8_t b) {
 constexpr unsigned kMaxShards = 64;
 struct alignas(64) CacheShard {
     std::atomic<uint64_t> top[kOrders];
+};
+
+// Thread caches (heap.hpp, Magazine): each thread that allocates small blocks keeps a few of
+// every small order in its own memory; a block there is "cached" in the map, owned by the
+// thread's process, on no stack. Each such cache publishes what it holds in a slot of the
+// header, written only by its thread (a line pair of its own), so that dragon_pool_stats
+// can count it and whoever finds the process dead can give its blocks back.
+constexpr unsigned kCacheSlots = 128;
+constexpr unsigned kMagOrders = 7; // orders min_order .. min_order + 6 at most are cached
+struct alignas(128) CacheSlot {
+    std::atomic<uint32_t> tag; // the owner tag of the thread's process; 0: slot free
+    std::atomic<uint32_t> tid; // the thread, for tools
+    std::atomic<uint64_t>
+        pidns; // inode of the process's pid namespace: pids mean nothing elsewhere
+    std::atomic<uint32_t> count[kMagOrders]; // blocks cached, per order from min_order
 };
 
 // A free block's first bytes while it is in a free list (offsets relative to the heap).
@@ -121,6 +134,7 @@ struct SegmentHeader {           // NOLINT(clang-analyzer-optin.performance.Padd
     alignas(64) detail::Waiters space;
 
     CacheShard cache[kMaxShards];
+    CacheSlot slots[kCacheSlots];
 };
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);

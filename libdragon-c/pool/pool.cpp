@@ -1,5 +1,6 @@
 // The pool ABI: segment creation and attachment, and the checks that turn bad input into a
 // clear status before the allocator (heap.cpp) sees it.
+#include "cache.hpp"
 #include "descriptor.hpp"
 #include "heap.hpp"
 #include "internal.hpp"
@@ -44,10 +45,12 @@ struct dragon_pool {
     char runtime_id[DRAGON_RUNTIME_ID_MAX + 1] = {};
     char name[DRAGON_POOL_NAME_MAX + 1] = {};
     char segment[dp::kSegmentNameCap] = {};
-    bool keyed = false; // the segment name carries the runtime token's hash
+    bool keyed = false;                       // the segment name carries the runtime token's hash
+    uint64_t serial = dp::next_pool_serial(); // names this handle to the thread caches
 
     ~dragon_pool() {
         if (base != nullptr) {
+            dp::drop_thread_caches(serial);
             munmap(base, map_size);
         }
     }
@@ -318,7 +321,8 @@ dragon_status_t attach_segment(const dp::Token &token, const char *runtime_id, u
     return open_segment(std::move(p), out);
 }
 
-dragon_status_t offset_of(const dragon_pool_t *pool, const void *ptr, uint64_t *offset) {
+[[gnu::noinline, gnu::cold]] dragon_status_t bad_pointer(const dragon_pool_t *pool,
+                                                         const void *ptr) {
     const auto *p = static_cast<const uint8_t *>(ptr);
     const uint8_t *heap = pool->heap.heap_base();
     if (p < heap || p >= heap + pool->heap.heap_size()) {
@@ -326,11 +330,18 @@ dragon_status_t offset_of(const dragon_pool_t *pool, const void *ptr, uint64_t *
                     pool->name, static_cast<const void *>(heap),
                     static_cast<const void *>(heap + pool->heap.heap_size()));
     }
-    uint64_t off = static_cast<uint64_t>(p - heap);
-    if ((off & ((1ULL << pool->heap.min_order()) - 1)) != 0) {
-        return fail(DRAGON_BAD_POINTER,
-                    "pointer %p is inside pool '%s' but not at the start of a block", ptr,
-                    pool->name);
+    return fail(DRAGON_BAD_POINTER,
+                "pointer %p is inside pool '%s' but not at the start of a block", ptr, pool->name);
+}
+
+// The heap offset of a block's start; the checks inline, the message out of line.
+inline dragon_status_t offset_of(const dragon_pool_t *pool, const void *ptr, uint64_t *offset) {
+    auto off = reinterpret_cast<uintptr_t>(ptr) -
+               reinterpret_cast<uintptr_t>(pool->heap.heap_base()); // wraps below the heap
+    if (__builtin_expect(off >= pool->heap.heap_size() ||
+                             (off & ((1ULL << pool->heap.min_order()) - 1)) != 0,
+                         0)) {
+        return bad_pointer(pool, ptr);
     }
     *offset = off;
     return DRAGON_SUCCESS;
@@ -632,6 +643,7 @@ DRAGON_API dragon_status_t dragon_pool_stats(dragon_pool_t *pool, dragon_pool_st
                     "dragon_pool_stats: set stats->struct_size = sizeof(dragon_pool_stats_t)");
     }
     dp::Stats s{};
+    pool->heap.cache_flush(dp::thread_cache(&pool->heap, pool->serial));
     if (dragon_status_t st = pool->heap.stats(&s); st != DRAGON_SUCCESS) {
         return fail(st, "pool '%s': stats: %s", pool->name, dragon_strerror(st));
     }
@@ -645,6 +657,7 @@ DRAGON_API dragon_status_t dragon_pool_stats(dragon_pool_t *pool, dragon_pool_st
     full.allocation_count = s.live_blocks;
     full.largest_free_block = s.largest_free;
     full.min_block = 1ULL << pool->heap.min_order();
+    full.cached_bytes = s.cached_bytes;
     std::memcpy(stats, &full, std::min(stats->struct_size, sizeof full));
     return DRAGON_SUCCESS;
 }
@@ -667,8 +680,12 @@ DRAGON_API dragon_status_t dragon_pool_alloc_timeout(dragon_pool_t *pool, size_t
     }
     uint64_t off = 0;
     uint32_t tag = dragon::detail::self_tag();
-    dragon_status_t st = timeout == 0 ? pool->heap.alloc(order, tag, &off)
-                                      : pool->heap.alloc_wait(order, tag, timeout, &off);
+    dp::Magazine *m = dp::thread_cache(&pool->heap, pool->serial);
+    dragon_status_t st = m->orders != 0 ? pool->heap.alloc_cached(m, order, &off)
+                                        : pool->heap.alloc(order, tag, &off);
+    if (st == DRAGON_NO_SPACE && timeout != 0) {
+        st = pool->heap.alloc_wait(order, tag, timeout, &off);
+    }
     if (st == DRAGON_SUCCESS) {
         *ptr = pool->heap.heap_base() + off;
         return DRAGON_SUCCESS;
@@ -684,11 +701,24 @@ DRAGON_API dragon_status_t dragon_pool_alloc_timeout(dragon_pool_t *pool, size_t
     return fail(st, "pool '%s': allocation failed: %s", pool->name, dragon_strerror(st));
 }
 
+// The thread's cache, inline and without a stack frame of its own; everything else (a first
+// call, an empty or full cache, errors) in the full functions.
 DRAGON_API dragon_status_t dragon_pool_alloc(dragon_pool_t *pool, size_t size, void **ptr) {
+    if (__builtin_expect(pool != nullptr && ptr != nullptr, 1)) {
+        dp::Magazine *m = dp::find_thread_cache(pool->serial);
+        uint64_t off = 0;
+        unsigned order = pool->heap.order_for(size);
+        if (m != nullptr && order != 0 && pool->heap.mag_pop(m, order, &off)) {
+            *ptr = pool->heap.heap_base() + off;
+            return DRAGON_SUCCESS;
+        }
+    }
     return dragon_pool_alloc_timeout(pool, size, 0, ptr);
 }
 
-DRAGON_API dragon_status_t dragon_pool_free(dragon_pool_t *pool, void *ptr) {
+namespace {
+
+[[gnu::noinline]] dragon_status_t free_full(dragon_pool_t *pool, void *ptr) {
     if (pool == nullptr) {
         return fail(DRAGON_INVALID_ARGUMENT, "dragon_pool_free: pool is NULL");
     }
@@ -696,10 +726,28 @@ DRAGON_API dragon_status_t dragon_pool_free(dragon_pool_t *pool, void *ptr) {
     if (dragon_status_t st = offset_of(pool, ptr, &off); st != DRAGON_SUCCESS) {
         return st;
     }
-    if (pool->heap.free(off, dragon::detail::self_tag()) != DRAGON_SUCCESS) {
+    dp::Magazine *m = dp::thread_cache(&pool->heap, pool->serial);
+    dragon_status_t st = m->orders != 0 ? pool->heap.free_cached(m, off)
+                                        : pool->heap.free(off, dragon::detail::self_tag());
+    if (st != DRAGON_SUCCESS) {
         return not_live(pool, ptr);
     }
     return DRAGON_SUCCESS;
+}
+
+} // namespace
+
+DRAGON_API dragon_status_t dragon_pool_free(dragon_pool_t *pool, void *ptr) {
+    if (__builtin_expect(pool != nullptr, 1)) {
+        dp::Magazine *m = dp::find_thread_cache(pool->serial);
+        auto off =
+            reinterpret_cast<uintptr_t>(ptr) - reinterpret_cast<uintptr_t>(pool->heap.heap_base());
+        if (m != nullptr && off < pool->heap.heap_size() &&
+            (off & ((1ULL << pool->heap.min_order()) - 1)) == 0 && pool->heap.mag_push(m, off)) {
+            return DRAGON_SUCCESS;
+        }
+    }
+    return free_full(pool, ptr);
 }
 
 namespace {
@@ -780,6 +828,7 @@ DRAGON_API dragon_status_t dragon_pool_reclaim(dragon_pool_t *pool, pid_t pid,
             full.blocks = r.blocks;
             full.bytes = r.bytes;
             full.waiters = r.waiters + waiters;
+            full.cached_blocks = r.cached_blocks;
             std::memcpy(result, &full, std::min(result->struct_size, sizeof full));
         }
         return DRAGON_SUCCESS;

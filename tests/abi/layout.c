@@ -22,10 +22,12 @@ int main(void) {
     FIELD(dragon_pool_stats_t, allocation_count);
     FIELD(dragon_pool_stats_t, largest_free_block);
     FIELD(dragon_pool_stats_t, min_block);
+    FIELD(dragon_pool_stats_t, cached_bytes);
     SIZE(dragon_pool_reclaimed_t);
     FIELD(dragon_pool_reclaimed_t, blocks);
     FIELD(dragon_pool_reclaimed_t, bytes);
     FIELD(dragon_pool_reclaimed_t, waiters);
+    FIELD(dragon_pool_reclaimed_t, cached_blocks);
     SIZE(dragon_channel_attr_t);
     FIELD(dragon_channel_attr_t, wait_mode);
     SIZE(dragon_channel_info_t);
