@@ -14,6 +14,10 @@
  *                                           the bytes of the blocks it holds, so whoever
  *                                           outlives it knows what it leaked; then "running"
  *                                           once the loop is under way
+ *   pool-helper cache POOL N hold|exit      allocate N blocks of 64 bytes and free them (so
+ *                                           they sit in this thread's cache), print
+ *                                           "cached"; then wait up to 20 s to be killed
+ *                                           (hold) or detach and exit (exit)
  *   pool-helper segment POOL                print the pool's segment name as this process
  *                                           derives it (from its own environment)
  *
@@ -33,6 +37,11 @@ static dragon_pool_t *attach_hex(const char *hex) {
         exit(1);
     }
     return pool;
+}
+
+static void pause_ms(long ms) {
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 static uint64_t rng_state;
@@ -198,6 +207,23 @@ int main(int argc, char **argv) {
         dragon_status_t st = dragon_pool_alloc_timeout(pool, size, timeout, &p);
         printf("%s\n", dragon_strerror(st));
         ok = st == DRAGON_SUCCESS && dragon_pool_free(pool, p) == DRAGON_SUCCESS;
+    } else if (strcmp(job, "cache") == 0 && argc == 5) {
+        long n = atol(argv[3]);
+        void **ptrs = calloc((size_t)n, sizeof *ptrs);
+        for (long i = 0; ok && i < n; ++i) {
+            ok = dragon_pool_alloc(pool, 64, &ptrs[i]) == DRAGON_SUCCESS;
+        }
+        for (long i = 0; ok && i < n; ++i) {
+            ok = dragon_pool_free(pool, ptrs[i]) == DRAGON_SUCCESS;
+        }
+        free(ptrs);
+        printf("%s\n", ok ? "cached" : "failed");
+        fflush(stdout);
+        if (strcmp(argv[4], "hold") == 0) {
+            for (int64_t end = tu_now_ms() + 20000; tu_now_ms() < end;) {
+                pause_ms(100); /* waiting to be killed, not for anything to happen */
+            }
+        }
     } else if (strcmp(job, "stress") == 0 && argc == 5) {
         rng_state = strtoull(argv[4], NULL, 10) * 2654435761ULL + 1;
         ok = run_random(pool, atol(argv[3]), 64, 8192, NULL);

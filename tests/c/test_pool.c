@@ -773,16 +773,16 @@ static void test_killed_while_recovering(void **state) {
     OK(dragon_pool_destroy(pool));
 }
 
-static void test_random_sigkill(void **state) {
-    (void)state;
+static void random_sigkill(size_t pool_size, const char *maxlive, const char *maxsize) {
     enum { kRounds = 12 };
     for (int round = 0; round < kRounds; ++round) {
         /* Two churners contend for a pool smaller than what they want to hold (so they also
          * run the locked slow paths), and both are killed at arbitrary moments. */
-        dragon_pool_t *pool = make_pool("sigkill", 16 * 1024);
+        dragon_pool_t *pool = make_pool("sigkill", pool_size);
         char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
         hex_of_pool(pool, pool_hex);
-        char *argv[] = {(char *)helper_path, "churn", pool_hex, "16", "1024", NULL};
+        char *argv[] = {(char *)helper_path, "churn",         pool_hex,
+                        (char *)maxlive,     (char *)maxsize, NULL};
         int out[2] = {-1, -1};
         pid_t pid[2];
         char ledger[2][2 * DRAGON_POOL_DESCRIPTOR_MAX + 16];
@@ -813,9 +813,21 @@ static void test_random_sigkill(void **state) {
             close(fds[0]);
             close(out[k]);
         }
-        check_recovered(pool, held, 2 * 1024);
+        check_recovered(pool, held, 2 * (uint64_t)atol(maxsize));
         OK(dragon_pool_destroy(pool));
     }
+}
+
+static void test_random_sigkill(void **state) {
+    (void)state;
+    random_sigkill(16 * 1024, "16", "1024"); /* too small for thread caches */
+}
+
+/* The same with thread caches (a pool large enough to cache 64 B .. 4 KiB blocks): what the
+ * dead churners' caches held comes back at the next stats (check_recovered's first step). */
+static void test_random_sigkill_cached(void **state) {
+    (void)state;
+    random_sigkill(2 << 20, "4096", "2048");
 }
 
 /* ---- reclaiming what dead processes held --------------------------------------------- */
@@ -930,14 +942,14 @@ static void test_reclaim_stale_alloc_waiter(void **state) {
 
 /* Churners killed at arbitrary moments, in the middle of anything (the fast path's pops and
  * pushes included): after reclaim the pool is exactly empty again. */
-static void test_reclaim_killed_churners(void **state) {
-    (void)state;
+static void reclaim_killed_churners(size_t pool_size, const char *maxlive, const char *maxsize) {
     enum { kRounds = 12 };
     for (int round = 0; round < kRounds; ++round) {
-        dragon_pool_t *pool = make_pool("reclaim", 16 * 1024);
+        dragon_pool_t *pool = make_pool("reclaim", pool_size);
         char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
         hex_of_pool(pool, pool_hex);
-        char *argv[] = {(char *)helper_path, "churn", pool_hex, "16", "1024", NULL};
+        char *argv[] = {(char *)helper_path, "churn",         pool_hex,
+                        (char *)maxlive,     (char *)maxsize, NULL};
         tu_child c[2];
         char line[2 * DRAGON_POOL_DESCRIPTOR_MAX + 16];
         for (int k = 0; k < 2; ++k) {
@@ -961,8 +973,183 @@ static void test_reclaim_killed_churners(void **state) {
         reclaim(pool, pid[0]);
         reclaim(pool, 0);
         assert_empty(pool);
+        assert_int_equal(stats_of(pool).largest_free_block, pool_size); /* all merged back */
         OK(dragon_pool_destroy(pool));
     }
+}
+
+static void test_reclaim_killed_churners(void **state) {
+    (void)state;
+    reclaim_killed_churners(16 * 1024, "16", "1024");
+}
+
+static void test_reclaim_killed_churners_cached(void **state) {
+    (void)state;
+    reclaim_killed_churners(2 << 20, "4096", "2048");
+}
+
+/* ---- thread caches -------------------------------------------------------------------- */
+
+/* Start `pool-helper cache POOL N MODE` and wait until its blocks sit in its cache. */
+static void start_cacher(tu_child *c, const char *pool_hex, const char *n, const char *mode) {
+    char *argv[] = {(char *)helper_path, "cache", (char *)pool_hex, (char *)n, (char *)mode, NULL};
+    assert_int_equal(tu_child_spawn(c, argv, NULL), 0);
+    char line[32];
+    assert_true(tu_read_line(c->out, line, sizeof line, 10000) > 0);
+    assert_string_equal(line, "cached");
+}
+
+/* Another live process's cache is free memory (counted in cached_bytes), never an
+ * allocation; it comes back whole when that process detaches, and when it is killed. */
+static void test_cache_counted_and_returned(void **state) {
+    (void)state;
+    const uint64_t total = 4 << 20;
+    dragon_pool_t *pool = make_pool("caches", total);
+    char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+    hex_of_pool(pool, pool_hex);
+
+    /* Held by a live process: free, and said to be cached. */
+    tu_child c;
+    start_cacher(&c, pool_hex, "100", "hold");
+    dragon_pool_stats_t s = stats_of(pool);
+    assert_int_equal(s.allocation_count, 0);
+    assert_int_equal(s.free_bytes, total);
+    assert_true(s.cached_bytes >= 100 * 64 && s.cached_bytes <= 8192);
+    assert_true(s.largest_free_block < total); /* the run it took is not merged back */
+
+    /* Killed: the next stats gives its blocks back. */
+    assert_int_equal(tu_child_kill(&c, SIGKILL), 0);
+    int status = tu_child_wait(&c, 10000);
+    assert_true(WIFSIGNALED(status));
+    s = stats_of(pool);
+    assert_int_equal(s.cached_bytes, 0);
+    assert_int_equal(s.free_bytes, total);
+    assert_int_equal(s.largest_free_block, total);
+
+    /* Killed, then reclaimed by pid: reported as cached blocks, not as allocations. */
+    start_cacher(&c, pool_hex, "100", "hold");
+    pid_t pid = c.pid;
+    assert_int_equal(tu_child_kill(&c, SIGKILL), 0);
+    status = tu_child_wait(&c, 10000);
+    assert_true(WIFSIGNALED(status));
+    dragon_pool_reclaimed_t r = reclaim(pool, pid);
+    assert_int_equal(r.blocks, 0);
+    assert_true(r.cached_blocks >= 100 && r.cached_blocks <= 128);
+    s = stats_of(pool);
+    assert_int_equal(s.cached_bytes, 0);
+    assert_int_equal(s.largest_free_block, total);
+
+    /* Detached before exit: back at once. */
+    start_cacher(&c, pool_hex, "100", "exit");
+    status = tu_child_wait(&c, 10000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    s = stats_of(pool);
+    assert_int_equal(s.cached_bytes, 0);
+    assert_int_equal(s.largest_free_block, total);
+    assert_empty(pool);
+    OK(dragon_pool_destroy(pool));
+}
+
+/* The out-of-space path gives back dead processes' caches before it fails. */
+static void test_cache_of_dead_process_serves_alloc(void **state) {
+    (void)state;
+    const uint64_t total = 4 << 20;
+    dragon_pool_t *pool = make_pool("deadcache", total);
+    char pool_hex[2 * DRAGON_POOL_DESCRIPTOR_MAX + 1];
+    hex_of_pool(pool, pool_hex);
+    tu_child c;
+    start_cacher(&c, pool_hex, "100", "hold");
+    assert_int_equal(tu_child_kill(&c, SIGKILL), 0);
+    int status = tu_child_wait(&c, 10000);
+    assert_true(WIFSIGNALED(status));
+    void *all = NULL;
+    OK(dragon_pool_alloc(pool, total, &all)); /* the whole heap: needs the dead one's run */
+    OK(dragon_pool_free(pool, all));
+    assert_empty(pool);
+    OK(dragon_pool_destroy(pool));
+}
+
+/* A forked child starts with no cache: the parent's cached blocks stay the parent's, and
+ * what both allocate afterwards never overlaps. */
+static void test_cache_after_fork(void **state) {
+    (void)state;
+    enum { kBlocks = 300 };
+    dragon_pool_t *pool = make_pool("forked", 4 << 20);
+    void *warm[kBlocks];
+    for (int i = 0; i < kBlocks; ++i) {
+        OK(dragon_pool_alloc(pool, 64, &warm[i]));
+    }
+    for (int i = 0; i < kBlocks; ++i) {
+        OK(dragon_pool_free(pool, warm[i]));
+    }
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        for (int i = 0; i < kBlocks; ++i) {
+            uint32_t *p = NULL;
+            if (dragon_pool_alloc(pool, 64, (void **)&p) != DRAGON_SUCCESS) {
+                _exit(1);
+            }
+            for (int w = 0; w < 16; ++w) {
+                p[w] = 0xC0DE0000u + (uint32_t)i;
+            }
+            if (write(fds[1], &p, sizeof p) != (ssize_t)sizeof p) {
+                _exit(1);
+            }
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    uint32_t *mine[kBlocks];
+    for (int i = 0; i < kBlocks; ++i) {
+        OK(dragon_pool_alloc(pool, 64, (void **)&mine[i]));
+        for (int w = 0; w < 16; ++w) {
+            mine[i][w] = 0xAAAA0000u + (uint32_t)i;
+        }
+    }
+    uint32_t *theirs[kBlocks];
+    for (int i = 0; i < kBlocks; ++i) {
+        assert_int_equal(read(fds[0], &theirs[i], sizeof theirs[i]), (ssize_t)sizeof theirs[i]);
+    }
+    close(fds[0]);
+    int status = tu_wait(child, 10000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < kBlocks; ++i) {
+        for (int w = 0; w < 16; ++w) {
+            assert_int_equal(mine[i][w], 0xAAAA0000u + (uint32_t)i);
+            assert_int_equal(theirs[i][w], 0xC0DE0000u + (uint32_t)i);
+        }
+    }
+    for (int i = 0; i < kBlocks; ++i) {
+        OK(dragon_pool_free(pool, mine[i]));
+    }
+    /* The child exited holding its blocks: they are its, until reclaimed. */
+    dragon_pool_reclaimed_t r = reclaim(pool, child);
+    assert_int_equal(r.blocks, kBlocks);
+    assert_empty(pool);
+    OK(dragon_pool_destroy(pool));
+}
+
+/* Sequential double frees are refused through the cache too, and leave it sound. */
+static void test_cache_double_free(void **state) {
+    (void)state;
+    dragon_pool_t *pool = make_pool("dfree", 4 << 20);
+    void *a = NULL;
+    void *b = NULL;
+    OK(dragon_pool_alloc(pool, 64, &a));
+    OK(dragon_pool_free(pool, a));
+    assert_int_equal(dragon_pool_free(pool, a), DRAGON_NOT_ALLOCATED);
+    assert_non_null(strstr(dragon_last_error(), "already freed"));
+    OK(dragon_pool_alloc(pool, 64, &a));
+    OK(dragon_pool_alloc(pool, 64, &b));
+    assert_ptr_not_equal(a, b);
+    OK(dragon_pool_free(pool, a));
+    OK(dragon_pool_free(pool, b));
+    assert_empty(pool);
+    OK(dragon_pool_destroy(pool));
 }
 
 /* The same from the command line: dragon-cleanup --reclaim POOL. */
@@ -1032,9 +1219,15 @@ int main(void) {
         cmocka_unit_test(test_killed_holding_lock),
         cmocka_unit_test(test_killed_while_recovering),
         cmocka_unit_test(test_random_sigkill),
+        cmocka_unit_test(test_random_sigkill_cached),
         cmocka_unit_test(test_reclaim_ownership),
         cmocka_unit_test(test_reclaim_stale_alloc_waiter),
         cmocka_unit_test(test_reclaim_killed_churners),
+        cmocka_unit_test(test_reclaim_killed_churners_cached),
+        cmocka_unit_test(test_cache_counted_and_returned),
+        cmocka_unit_test(test_cache_of_dead_process_serves_alloc),
+        cmocka_unit_test(test_cache_after_fork),
+        cmocka_unit_test(test_cache_double_free),
         cmocka_unit_test(test_reclaim_by_tool),
         cmocka_unit_test(test_nothing_left_in_dev_shm),
     };
