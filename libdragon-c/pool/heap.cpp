@@ -452,8 +452,8 @@ dragon_status_t Heap::stats(Stats *out) {
 
 namespace {
 
-constexpr uint64_t kMagBytesPerOrder = 32 * 1024; // at most, per order and thread
-constexpr uint64_t kMagHeapShare = 256;           // and at most heap / 256 per order
+constexpr uint64_t kMagBytesPerOrder = 32ULL * 1024; // at most, per order and thread
+constexpr uint64_t kMagHeapShare = 256;              // and at most heap / 256 per order
 
 // The pid namespace of this process: a slot of another one cannot be judged dead or alive
 // from here (its pids mean other processes), so it is left alone.
@@ -621,10 +621,10 @@ unsigned Heap::carve(Magazine *m, unsigned i) {
         }
     }
     uint64_t off = 0;
-    if (buddy_alloc(run, m->tag, &off, kCached) != DRAGON_SUCCESS) {
+    if (run < k || buddy_alloc(run, m->tag, &off, kCached) != DRAGON_SUCCESS) {
         return 0;
     }
-    unsigned n = 1U << (run - k);
+    unsigned n = 1U << std::min(run - k, 7U); // a run is at most kMagMaxCap blocks
     for (unsigned j = n - 1; j >= 1; --j) {
         uint64_t sub = off + (static_cast<uint64_t>(j) << k);
         owner_at(sub).store(m->tag, std::memory_order_relaxed);

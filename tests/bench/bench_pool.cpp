@@ -185,6 +185,7 @@ double handoff_rate(int writers, size_t size, long n, bool zero_copy) {
 
 double median_of(int reps, const std::function<double()> &f) {
     std::vector<double> v;
+    v.reserve(static_cast<size_t>(reps));
     for (int r = 0; r < reps; ++r) {
         v.push_back(f());
     }
