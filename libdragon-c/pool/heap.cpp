@@ -465,6 +465,20 @@ uint64_t own_pidns() {
     return ino;
 }
 
+// Free the header slots of this pid namespace whose owner dead(tag) says is dead.
+template <typename Dead>
+void free_slots(CacheSlot (&slots)[kCacheSlots], const Dead &dead) {
+    for (CacheSlot &slot : slots) {
+        uint32_t tag = slot.tag.load(std::memory_order_acquire);
+        if (tag != 0 && slot.pidns.load(std::memory_order_relaxed) == own_pidns() && dead(tag)) {
+            for (auto &c : slot.count) {
+                c.store(0, std::memory_order_relaxed);
+            }
+            slot.tag.compare_exchange_strong(tag, 0, std::memory_order_acq_rel);
+        }
+    }
+}
+
 } // namespace
 
 bool Heap::cache_setup(Magazine *m, uint32_t tag) {
@@ -744,16 +758,9 @@ uint64_t Heap::free_dead_caches_locked() {
             detail::wake_sleepers(&hdr_->space.sleepers, &hdr_->space.word);
         }
     }
-    for (CacheSlot &slot : hdr_->slots) {
-        uint32_t tag = slot.tag.load(std::memory_order_acquire);
-        if (tag != 0 && std::find(dead.begin(), dead.end(), tag) != dead.end() &&
-            slot.pidns.load(std::memory_order_relaxed) == ns) {
-            for (auto &c : slot.count) {
-                c.store(0, std::memory_order_relaxed);
-            }
-            slot.tag.compare_exchange_strong(tag, 0, std::memory_order_acq_rel);
-        }
-    }
+    free_slots(hdr_->slots, [&](uint32_t tag) {
+        return std::find(dead.begin(), dead.end(), tag) != dead.end();
+    });
     return freed;
 }
 
@@ -840,16 +847,7 @@ dragon_status_t Heap::reclaim(const ReclaimPlan &plan, ReclaimResult *out) {
         }
     }
     // The header slots of dead threads' caches: their blocks were candidates above.
-    for (CacheSlot &slot : hdr_->slots) {
-        uint32_t tag = slot.tag.load(std::memory_order_acquire);
-        if (tag != 0 && slot.pidns.load(std::memory_order_relaxed) == own_pidns() &&
-            plan.dead(tag)) {
-            for (auto &c : slot.count) {
-                c.store(0, std::memory_order_relaxed);
-            }
-            slot.tag.compare_exchange_strong(tag, 0, std::memory_order_acq_rel);
-        }
-    }
+    free_slots(hdr_->slots, plan.dead);
     r.waiters = detail::repair_waiters(hdr_->space, plan.dead);
     if (r.blocks + r.cached_blocks != 0) {
         detail::wake_sleepers(&hdr_->space.sleepers, &hdr_->space.word);

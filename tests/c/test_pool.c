@@ -999,6 +999,12 @@ static void start_cacher(tu_child *c, const char *pool_hex, const char *n, const
     assert_string_equal(line, "cached");
 }
 
+static void kill_cacher(tu_child *c) {
+    assert_int_equal(tu_child_kill(c, SIGKILL), 0);
+    int status = tu_child_wait(c, 10000);
+    assert_true(WIFSIGNALED(status));
+}
+
 /* Another live process's cache is free memory (counted in cached_bytes), never an
  * allocation; it comes back whole when that process detaches, and when it is killed. */
 static void test_cache_counted_and_returned(void **state) {
@@ -1018,9 +1024,7 @@ static void test_cache_counted_and_returned(void **state) {
     assert_true(s.largest_free_block < total); /* the run it took is not merged back */
 
     /* Killed: the next stats gives its blocks back. */
-    assert_int_equal(tu_child_kill(&c, SIGKILL), 0);
-    int status = tu_child_wait(&c, 10000);
-    assert_true(WIFSIGNALED(status));
+    kill_cacher(&c);
     s = stats_of(pool);
     assert_int_equal(s.cached_bytes, 0);
     assert_int_equal(s.free_bytes, total);
@@ -1029,9 +1033,7 @@ static void test_cache_counted_and_returned(void **state) {
     /* Killed, then reclaimed by pid: reported as cached blocks, not as allocations. */
     start_cacher(&c, pool_hex, "100", "hold");
     pid_t pid = c.pid;
-    assert_int_equal(tu_child_kill(&c, SIGKILL), 0);
-    status = tu_child_wait(&c, 10000);
-    assert_true(WIFSIGNALED(status));
+    kill_cacher(&c);
     dragon_pool_reclaimed_t r = reclaim(pool, pid);
     assert_int_equal(r.blocks, 0);
     assert_true(r.cached_blocks >= 100 && r.cached_blocks <= 128);
@@ -1041,7 +1043,7 @@ static void test_cache_counted_and_returned(void **state) {
 
     /* Detached before exit: back at once. */
     start_cacher(&c, pool_hex, "100", "exit");
-    status = tu_child_wait(&c, 10000);
+    int status = tu_child_wait(&c, 10000);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     s = stats_of(pool);
     assert_int_equal(s.cached_bytes, 0);
@@ -1059,9 +1061,7 @@ static void test_cache_of_dead_process_serves_alloc(void **state) {
     hex_of_pool(pool, pool_hex);
     tu_child c;
     start_cacher(&c, pool_hex, "100", "hold");
-    assert_int_equal(tu_child_kill(&c, SIGKILL), 0);
-    int status = tu_child_wait(&c, 10000);
-    assert_true(WIFSIGNALED(status));
+    kill_cacher(&c);
     void *all = NULL;
     OK(dragon_pool_alloc(pool, total, &all)); /* the whole heap: needs the dead one's run */
     OK(dragon_pool_free(pool, all));
