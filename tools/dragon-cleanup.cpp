@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include <csignal>
@@ -394,7 +395,17 @@ int main(int argc, char **argv) {
             continue;
         }
         std::string name = std::string("/") + e->d_name;
-        if (shm_unlink(name.c_str()) != 0 && errno != ENOENT) {
+        if (S_ISDIR(st.st_mode)) {
+            // An MPI job's shared-memory directory (Open MPI's segments, docs/pmi.md).
+            std::error_code ec;
+            std::filesystem::remove_all(kShmDir + name, ec);
+            if (ec) {
+                std::fprintf(stderr, "dragon-cleanup: cannot remove %s%s: %s\n", kShmDir,
+                             name.c_str(), ec.message().c_str());
+                ++failed;
+                continue;
+            }
+        } else if (shm_unlink(name.c_str()) != 0 && errno != ENOENT) {
             std::fprintf(stderr, "dragon-cleanup: cannot remove %s/%s: %s\n", kShmDir, e->d_name,
                          std::strerror(errno));
             ++failed;

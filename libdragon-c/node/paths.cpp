@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include <cerrno>
 
@@ -80,7 +81,16 @@ int remove_segments(const std::string &runtime_id) {
         if (lstat(path.c_str(), &st) != 0 || st.st_uid != geteuid()) {
             continue;
         }
-        if (unlink(path.c_str()) != 0) {
+        // A directory is an MPI job's shared-memory directory (pmix_server.cpp).
+        bool gone = false;
+        if (S_ISDIR(st.st_mode)) {
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+            gone = !ec;
+        } else {
+            gone = unlink(path.c_str()) == 0;
+        }
+        if (!gone) {
             ++left;
         }
     }

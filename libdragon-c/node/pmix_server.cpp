@@ -9,6 +9,8 @@
 #include <pmix.h>
 #include <pmix_server.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -18,6 +20,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 using dragon::detail::fail;
@@ -28,6 +31,7 @@ struct PmixServer::Job {
     std::string nspace;
     uint32_t size = 0;
     std::string dir;
+    std::string shm_dir; // Open MPI's shared-memory segments, under /dev/shm
     std::vector<bool> registered;
     std::vector<bool> connected;
     std::vector<bool> finalized;
@@ -276,6 +280,7 @@ dragon_status_t PmixServer::init_server() {
 }
 
 dragon_status_t PmixServer::prepare(const std::string &nspace, uint32_t size, uint32_t rank,
+                                    const std::vector<std::string> &inherited,
                                     std::vector<std::pair<std::string, std::string>> *env) {
     if (nspace.empty() || nspace.size() >= PMIX_MAX_NSLEN || rank >= size) {
         return fail(DRAGON_INVALID_ARGUMENT, "PMIx: namespace '%s', rank %u of %u", nspace.c_str(),
@@ -298,6 +303,15 @@ dragon_status_t PmixServer::prepare(const std::string &nspace, uint32_t size, ui
         job->ended.assign(size, false);
         std::error_code ec;
         std::filesystem::create_directories(job->dir, ec);
+        // The ranks' shared-memory transport (Open MPI's btl/vader) makes a file per rank in
+        // /dev/shm and leaves it there when a rank dies: a directory of the job's own, named
+        // like the runtime's segments, goes when the job ends and with the runtime.
+        job->shm_dir = "/dev/shm/dragon." + node_.runtime_id + "." + std::to_string(node_.node_id) +
+                       ".mpi." + std::to_string(++jobs_made_);
+        if (mkdir(job->shm_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+            return fail(DRAGON_SYSTEM_ERROR, "PMIx: job '%s': cannot create %s: %s", nspace.c_str(),
+                        job->shm_dir.c_str(), std::strerror(errno));
+        }
         std::string peers;
         for (uint32_t r = 0; r < size; ++r) {
             peers += (r != 0 ? "," : "") + std::to_string(r);
@@ -381,6 +395,13 @@ dragon_status_t PmixServer::prepare(const std::string &nspace, uint32_t size, ui
     // Open MPI 4.1 would otherwise take itself for a singleton (docs/pmi.md).
     env->emplace_back("OMPI_MCA_schizo", "^orte");
     env->emplace_back("OMPI_MCA_ess", "pmi");
+    constexpr const char *kBacking = "OMPI_MCA_btl_vader_backing_directory";
+    if (std::none_of(inherited.begin(), inherited.end(), [&](const std::string &kv) {
+            return kv.compare(0, std::strlen(kBacking), kBacking) == 0 &&
+                   kv.size() > std::strlen(kBacking) && kv[std::strlen(kBacking)] == '=';
+        })) {
+        env->emplace_back(kBacking, job.shm_dir);
+    }
     return DRAGON_SUCCESS;
 }
 
@@ -443,6 +464,7 @@ void PmixServer::rank_ended(const std::string &nspace, uint32_t rank, int exit_c
         PMIx_server_deregister_nspace(nspace.c_str(), latch_free, new Latch);
         std::error_code ec;
         std::filesystem::remove_all(job.dir, ec);
+        std::filesystem::remove_all(job.shm_dir, ec);
         jobs_.erase(it);
     }
 }
@@ -453,6 +475,9 @@ void PmixServer::stop() {
         initialised_ = false;
         std::error_code ec;
         std::filesystem::remove_all(tmpdir_, ec);
+        for (const auto &[nspace, job] : jobs_) {
+            std::filesystem::remove_all(job->shm_dir, ec);
+        }
     }
     g_server = nullptr;
 }

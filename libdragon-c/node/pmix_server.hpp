@@ -28,8 +28,11 @@ class PmixServer : public Service {
 
     // Before rank `rank` of namespace `nspace` (of `size` ranks, all on this node) starts:
     // register the namespace (on its first rank) and the rank, and add the variables the
-    // rank needs to *env. Blocks the reactor for libpmix's registration (milliseconds).
+    // rank needs to *env (`inherited` is the environment it starts with: a variable the
+    // user set there is not overridden). Blocks the reactor for libpmix's registration
+    // (milliseconds).
     dragon_status_t prepare(const std::string &nspace, uint32_t size, uint32_t rank,
+                            const std::vector<std::string> &inherited,
                             std::vector<std::pair<std::string, std::string>> *env);
     // A rank ended with this exit code (128+N: signal N); or, from libpmix's callbacks: -3
     // it connected (MPI_Init), -1 it finalized, -2 it called MPI_Abort.
@@ -51,6 +54,7 @@ class PmixServer : public Service {
     bool initialised_ = false;
     std::string tmpdir_;
     std::map<std::string, std::unique_ptr<Job>> jobs_;
+    uint64_t jobs_made_ = 0;
     std::function<void(const std::string &, int64_t)> end_job_;
 };
 

@@ -20,6 +20,7 @@ bool PmixServer::inherited_breaks_launch(const std::string &) {
 }
 
 dragon_status_t PmixServer::prepare(const std::string &nspace, uint32_t, uint32_t,
+                                    const std::vector<std::string> &,
                                     std::vector<std::pair<std::string, std::string>> *) {
     return detail::fail(DRAGON_NOT_SUPPORTED,
                         "MPI job '%s': this dragon-node was built without libpmix (install "

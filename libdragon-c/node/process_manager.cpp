@@ -105,8 +105,9 @@ dragon_status_t ProcessManager::start_proc(Proc &p, std::array<int, 3> *pipes) {
                                          return PmixServer::inherited_breaks_launch(kv);
                                      }),
                       req.env.end());
-        if (dragon_status_t st = pmix_.prepare(ns, p.launch->spec.group_size,
-                                               static_cast<uint32_t>(p.group_index), &req.set_env);
+        if (dragon_status_t st =
+                pmix_.prepare(ns, p.launch->spec.group_size, static_cast<uint32_t>(p.group_index),
+                              req.env, &req.set_env);
             st != DRAGON_SUCCESS) {
             return st;
         }

@@ -91,6 +91,11 @@ check "... and removes nothing" ls /dev/shm/dragon.$lrt.0.pool.left*
 out=$(timeout 30 "$cleanup_tool" -r $lrt 2>&1)
 check "dragon-cleanup removes it ($out)" [ "$out" = "dragon-cleanup: removed 1 segment of runtime '$lrt'" ]
 check "... and nothing of it is left" nothing_left $lrt
+# An MPI job's shared-memory directory (Open MPI's segments) of a runtime that died.
+mkdir -m 700 /dev/shm/dragon.$lrt.0.mpi.1 && : >/dev/shm/dragon.$lrt.0.mpi.1/vader_segment.x.0
+out=$(timeout 30 "$cleanup_tool" -r $lrt 2>&1)
+check "dragon-cleanup removes an MPI job's directory ($out)" [ "$out" = "dragon-cleanup: removed 1 segment of runtime '$lrt'" ]
+check "... with what it held" nothing_left $lrt
 check "--help documents exit statuses and stdin" sh -c "'$dragon' --help | grep -q 'Exit status:' && '$dragon' --help | grep -q 'standard input'"
 check "--version" sh -c "'$dragon' --version | grep -q '^dragon [0-9]'"
 err=$(timeout 30 "$dragon" --runtime-id 'bad/id' true 2>&1); rc=$?

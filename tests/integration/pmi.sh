@@ -7,8 +7,15 @@ set -uo pipefail
 build=$1
 shift
 rt="tpm$sfx"
+# Open MPI's shared-memory segments of ranks that died must not stay in /dev/shm either.
+stamp=$(mktemp)
+trap 'rm -f "$stamp"' EXIT
 timeout 280 "$build/tools/dragon" --runtime-id "$rt" "$build/tests/integration/pmi-test" \
   "$build/tests/integration/mpi-rank" "$@"
 rc=$?
 . "$(dirname "$0")/nothing_left.sh"
+if [ -n "$(find /dev/shm -maxdepth 1 -name 'vader_segment.*' -newer "$stamp")" ]; then
+  echo "FAIL: Open MPI segments left in /dev/shm:"
+  find /dev/shm -maxdepth 1 -name 'vader_segment.*' -newer "$stamp"; rc=1
+fi
 exit $rc
