@@ -53,16 +53,22 @@ int main(int argc, char **argv) {
     try {
         std::vector<dragon::Policy> policies = dragon::System::gpu_policies();
         if (policies.empty()) {
-            // No GPUs anywhere: one process per NUMA domain of this node instead.
-            auto node = dragon::Node::discover();
-            std::printf("No GPUs on %s: one process per NUMA domain instead.\n",
-                        node.host_name().c_str());
-            for (std::uint32_t d = 0; d < node.numa_count(); ++d) {
-                dragon::Policy p;
-                p.placement(dragon::Policy::Placement::host_name)
-                    .host_name(node.host_name())
-                    .cpu_affinity(node.cpus(static_cast<std::int32_t>(d)));
-                policies.push_back(p);
+            // No GPUs anywhere: one process per NUMA domain of every node, with that domain's
+            // CPUs (the nodes of an allocation are alike: this node's domains stand for
+            // theirs).
+            auto here = dragon::Node::discover();
+            auto nodes = dragon::System::nodes();
+            std::printf("No GPUs on the %zu node%s: one process per NUMA domain instead.\n",
+                        nodes.size(), nodes.size() == 1 ? "" : "s");
+            for (const auto &n : nodes) {
+                for (std::uint32_t d = 0; d < n.numa_count; ++d) {
+                    dragon::Policy p;
+                    p.placement(dragon::Policy::Placement::host_name).host_name(n.host_name);
+                    if (d < here.numa_count()) {
+                        p.cpu_affinity(here.cpus(static_cast<std::int32_t>(d)));
+                    }
+                    policies.push_back(p);
+                }
             }
         }
         std::printf("Launching %zu process%s with GPU and CPU affinity policies in a "

@@ -3,6 +3,7 @@
 // relayed line by line, and exits with PROGRAM's exit code, tearing everything down.
 #include "node/paths.hpp"
 #include "process/reaper.hpp"
+#include "protocol/codec.hpp"
 #include "runtime/endpoint.hpp"
 
 #include <dragon/dragon.h>
@@ -15,7 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,6 +62,18 @@ void usage(FILE *to) {
             "                    and 12 random hex digits); dragon-cleanup takes the same name\n"
             "  --grace SECONDS   after the first SIGINT/SIGTERM/SIGHUP, how long PROGRAM has to\n"
             "                    end before everything is killed (default 5)\n"
+            "  --nodes N         run on the first N nodes of the allocation (--wlm test: N nodes)\n"
+            "  --wlm NAME        how the nodes are reached: local (this machine only, the\n"
+            "                    default), ssh (--hosts or --hostfile), test (N daemons on this\n"
+            "                    machine as N nodes, for tests and measurements)\n"
+            "  --hosts A,B,...   the allocation's hosts, reached over ssh (implies --wlm ssh)\n"
+            "  --hostfile FILE   the same, one host per line ('#' comments; a host listed\n"
+            "                    twice, as in a PBS node file, counts once)\n"
+            "  --ssh COMMAND     the ssh command, with its options (default: $DRAGON_SSH, else\n"
+            "                    ssh -o BatchMode=yes)\n"
+            "  --fanout K        each daemon starts at most K others (a tree; default 8)\n"
+            "  --boot-timeout S  a node that has not joined after S seconds failed (default 60)\n"
+            "  --label           prefix every output line with [host:puid] (daemons: [host])\n"
             "  --topology FILE   take this node to be the one an hwloc XML topology describes\n"
             "                    (sets DRAGON_TOPOLOGY_XML; GPU placement on a machine without\n"
             "                    GPUs, for testing)\n"
@@ -93,7 +108,8 @@ void usage(FILE *to) {
             "Exit status:\n"
             "  PROGRAM's exit status, or 128+N when a signal N killed it;\n"
             "  127  PROGRAM was not found;  126  PROGRAM could not be executed;\n"
-            "  125  the runtime failed (the daemon did not start, or went away);\n"
+            "  125  the runtime failed (a daemon did not start, or went away, or a node was\n"
+            "       lost: its host is named);\n"
             "    2  a usage error.\n"
             "\n"
             "Environment:\n"
@@ -103,12 +119,15 @@ void usage(FILE *to) {
             "                       or that others can write)\n"
             "  DRAGON_TOPOLOGY_XML  an hwloc XML topology that stands in for this node (testing\n"
             "                       GPU placement on a machine without GPUs)\n"
-            "  DRAGON_NODE_EXE      the dragon-node daemon to run (default: next to dragon)\n"
+            "  DRAGON_NODE_EXE      the dragon-node daemon to run (default: next to dragon); the\n"
+            "                       same path on every node\n"
+            "  DRAGON_SSH           the ssh command for --wlm ssh\n"
             "  DRAGON_DDICT_MANAGER_EXE  the dictionary manager (default: next to dragon)\n"
             "\n"
             "Examples:\n"
             "  dragon ./my_program --steps 100\n"
             "  dragon python3 workflow.py < inputs.txt > results.txt\n"
+            "  dragon --hosts n1,n2,n3 --label ./my_program   (run from n1)\n"
             "\n"
             "After a `kill -9` of dragon and its daemon, `dragon-cleanup --runtime-id ID` removes\n"
             "what the runtime left. Design: docs/runtime.md.\n");
@@ -294,6 +313,135 @@ struct Runtime {
     }
 };
 
+// The allocation: which hosts, how to reach them (docs/multinode.md).
+struct Allocation {
+    std::string wlm = "local";
+    std::vector<std::string> hosts; // empty: this machine alone
+    long nodes = -1;                // --nodes
+    std::vector<std::string> ssh;
+    uint32_t fanout = 8;
+    bool label = false;
+    uint32_t boot_timeout_ms = 60000;
+};
+
+std::vector<std::string> split(const std::string &s, const char *seps) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t j = s.find_first_of(seps, i);
+        if (j == std::string::npos) {
+            j = s.size();
+        }
+        if (j > i) {
+            out.push_back(s.substr(i, j - i));
+        }
+        i = j + 1;
+    }
+    return out;
+}
+
+// A host list, each host once, in the order first seen.
+void add_hosts(std::vector<std::string> *to, const std::vector<std::string> &hosts) {
+    for (const std::string &h : hosts) {
+        if (std::find(to->begin(), to->end(), h) == to->end()) {
+            to->push_back(h);
+        }
+    }
+}
+
+bool read_hostfile(const char *path, std::vector<std::string> *out, std::string *why) {
+    std::ifstream in(path);
+    if (!in) {
+        *why = std::string(path) + ": " + std::strerror(errno);
+        return false;
+    }
+    std::string line;
+    std::vector<std::string> hosts;
+    while (std::getline(in, line)) {
+        line = line.substr(0, line.find('#'));
+        std::vector<std::string> words = split(line, " \t\r");
+        if (!words.empty()) {
+            hosts.push_back(words[0]); // "host slots=4" and the like: the host
+        }
+    }
+    add_hosts(out, hosts);
+    if (out->empty()) {
+        *why = std::string(path) + " names no host";
+        return false;
+    }
+    return true;
+}
+
+std::string this_host() {
+    char h[256] = {};
+    gethostname(h, sizeof h - 1);
+    return h;
+}
+
+// Put this machine first (node 0: the launcher's, where PROGRAM runs); false if it is not
+// in the list.
+bool this_host_first(std::vector<std::string> *hosts) {
+    std::string me = this_host();
+    std::string short_me = me.substr(0, me.find('.'));
+    for (size_t i = 0; i < hosts->size(); ++i) {
+        const std::string &h = (*hosts)[i];
+        if (h == me || h == short_me || h.substr(0, h.find('.')) == short_me ||
+            h == "localhost") {
+            std::rotate(hosts->begin(), hosts->begin() + static_cast<long>(i),
+                        hosts->begin() + static_cast<long>(i) + 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+// The boot message for the head (node 0), from the allocation; "" when there is one node.
+std::string boot_message(const Allocation &a, const std::string &runtime_id,
+                         const std::string &node_exe) {
+    pr::LinkBoot b;
+    b.runtime_id = runtime_id;
+    b.node_id = 0;
+    b.wlm = a.wlm;
+    b.node_exe = node_exe;
+    b.fanout = a.fanout;
+    b.label = a.label;
+    b.boot_timeout_ms = a.boot_timeout_ms;
+    if (a.wlm == "test") {
+        std::string me = this_host();
+        for (long i = 0; i < a.nodes; ++i) {
+            b.hosts.emplace_back("");
+            b.names.push_back(me + "-" + std::to_string(i));
+        }
+    } else {
+        b.hosts = a.hosts;
+        b.launch = a.ssh;
+    }
+    // What every daemon needs of the launcher's environment: the token, and settings; not
+    // what belongs to one process.
+    static const char *const kOwn[] = {"DRAGON_NODE_ID=",     "DRAGON_NODE_SOCKET=",
+                                       "DRAGON_PUID=",        "DRAGON_GROUP_INDEX=",
+                                       "DRAGON_GROUP_SIZE=",  "DRAGON_ROLE=",
+                                       "DRAGON_RUNTIME_ID=", "DRAGON_TEST_PIDNS="};
+    for (char **e = environ; *e != nullptr; ++e) {
+        std::string kv = *e;
+        if (kv.rfind("DRAGON_", 0) != 0) {
+            continue;
+        }
+        bool own = false;
+        for (const char *k : kOwn) {
+            own = own || kv.rfind(k, 0) == 0;
+        }
+        if (!own) {
+            b.env.push_back(kv);
+        }
+    }
+    std::string bytes = pr::encode(pr::LinkMessage{std::move(b)});
+    auto n = static_cast<uint32_t>(bytes.size());
+    std::string frame = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                         static_cast<char>(n >> 8), static_cast<char>(n)};
+    return frame + bytes;
+}
+
 // Seconds, as a positive decimal number; -1 if it is not one.
 double parse_seconds(const char *s) {
     char *end = nullptr;
@@ -306,8 +454,21 @@ double parse_seconds(const char *s) {
 static int run(int argc, char **argv) {
     std::string runtime_id;
     double grace = kDefaultGrace;
+    Allocation alloc;
+    std::string wlm_asked;
+    const char *ssh_env = std::getenv("DRAGON_SSH");
+    alloc.ssh = split(ssh_env != nullptr && *ssh_env != '\0' ? ssh_env : "ssh -o BatchMode=yes",
+                      " \t");
     static const option opts[] = {{"runtime-id", required_argument, nullptr, 'r'},
                                   {"grace", required_argument, nullptr, 'g'},
+                                  {"nodes", required_argument, nullptr, 'N'},
+                                  {"wlm", required_argument, nullptr, 'W'},
+                                  {"hosts", required_argument, nullptr, 'H'},
+                                  {"hostfile", required_argument, nullptr, 'F'},
+                                  {"ssh", required_argument, nullptr, 'S'},
+                                  {"fanout", required_argument, nullptr, 'k'},
+                                  {"boot-timeout", required_argument, nullptr, 'b'},
+                                  {"label", no_argument, nullptr, 'l'},
                                   {"topology", required_argument, nullptr, 'T'},
                                   {"version", no_argument, nullptr, 'V'},
                                   {"help", no_argument, nullptr, 'h'},
@@ -332,6 +493,64 @@ static int run(int argc, char **argv) {
                 std::fprintf(stderr, "dragon: --grace '%s': give a number of seconds\n", optarg);
                 return 2;
             }
+            break;
+        case 'N': {
+            char *end = nullptr;
+            alloc.nodes = std::strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || alloc.nodes < 1 ||
+                alloc.nodes > static_cast<long>(pr::kMaxNodes)) {
+                std::fprintf(stderr, "dragon: --nodes '%s': give a number from 1 to %u\n", optarg,
+                             pr::kMaxNodes);
+                return 2;
+            }
+            break;
+        }
+        case 'W':
+            wlm_asked = optarg;
+            if (wlm_asked != "local" && wlm_asked != "ssh" && wlm_asked != "test") {
+                std::fprintf(stderr, "dragon: --wlm '%s': use local, ssh or test\n", optarg);
+                return 2;
+            }
+            break;
+        case 'H':
+            add_hosts(&alloc.hosts, split(optarg, ", "));
+            break;
+        case 'F':
+            if (std::string why; !read_hostfile(optarg, &alloc.hosts, &why)) {
+                std::fprintf(stderr, "dragon: --hostfile %s\n", why.c_str());
+                return 2;
+            }
+            break;
+        case 'S':
+            alloc.ssh = split(optarg, " \t");
+            if (alloc.ssh.empty()) {
+                std::fprintf(stderr, "dragon: --ssh needs a command\n");
+                return 2;
+            }
+            break;
+        case 'k': {
+            char *end = nullptr;
+            long k = std::strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || k < 1 || k > 1024) {
+                std::fprintf(stderr, "dragon: --fanout '%s': give a number from 1 to 1024\n",
+                             optarg);
+                return 2;
+            }
+            alloc.fanout = static_cast<uint32_t>(k);
+            break;
+        }
+        case 'b': {
+            double t = parse_seconds(optarg);
+            if (t <= 0 || t > 86400) {
+                std::fprintf(stderr, "dragon: --boot-timeout '%s': give a number of seconds\n",
+                             optarg);
+                return 2;
+            }
+            alloc.boot_timeout_ms = static_cast<uint32_t>(t * 1000);
+            break;
+        }
+        case 'l':
+            alloc.label = true;
             break;
         case 'T':
             if (access(optarg, R_OK) != 0) {
@@ -360,6 +579,43 @@ static int run(int argc, char **argv) {
         std::fprintf(stderr, "dragon: no PROGRAM given; try 'dragon --help'\n");
         return 2;
     }
+    // The allocation: asked for, or what was given (docs/multinode.md).
+    alloc.wlm = !wlm_asked.empty() ? wlm_asked : !alloc.hosts.empty() ? "ssh" : "local";
+    if (alloc.wlm == "test") {
+        alloc.nodes = alloc.nodes < 0 ? 1 : alloc.nodes;
+        alloc.hosts.clear();
+    } else if (alloc.wlm == "ssh") {
+        if (alloc.hosts.empty()) {
+            std::fprintf(stderr, "dragon: --wlm ssh needs --hosts or --hostfile\n");
+            return 2;
+        }
+        if (!this_host_first(&alloc.hosts)) {
+            std::string all;
+            for (const std::string &h : alloc.hosts) {
+                all += (all.empty() ? "" : ", ") + h;
+            }
+            std::fprintf(stderr,
+                         "dragon: this host (%s) is not one of the allocation's hosts (%s): run "
+                         "dragon on one of them (it is node 0, where PROGRAM runs)\n",
+                         this_host().c_str(), all.c_str());
+            return 2;
+        }
+        if (alloc.nodes > static_cast<long>(alloc.hosts.size())) {
+            std::fprintf(stderr, "dragon: --nodes %ld: the allocation has %zu hosts\n",
+                         alloc.nodes, alloc.hosts.size());
+            return 2;
+        }
+        if (alloc.nodes > 0) {
+            alloc.hosts.resize(static_cast<size_t>(alloc.nodes));
+        }
+        alloc.nodes = static_cast<long>(alloc.hosts.size());
+    } else if (alloc.nodes > 1) {
+        std::fprintf(stderr, "dragon: --nodes %ld: the local allocation is this machine alone "
+                             "(use --hosts, or --wlm test for daemons as nodes here)\n",
+                     alloc.nodes);
+        return 2;
+    }
+    bool many = alloc.nodes > 1;
     if (runtime_id.empty()) {
         runtime_id = random_id();
     }
@@ -406,7 +662,9 @@ static int run(int argc, char **argv) {
 
     int ready[2];
     int life[2];
-    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(life, O_CLOEXEC) != 0) {
+    int boot[2] = {-1, -1};
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(life, O_CLOEXEC) != 0 ||
+        (many && pipe2(boot, O_CLOEXEC) != 0)) {
         std::perror("dragon: pipe");
         rtm.shutdown(nullptr, true, -1);
         return kRuntimeError;
@@ -436,6 +694,13 @@ static int run(int argc, char **argv) {
         fcntl(life[0], F_SETFD, 0);
         std::string rfd = std::to_string(ready[1]);
         std::string lfd = std::to_string(life[0]);
+        if (boot[0] >= 0) {
+            fcntl(boot[0], F_SETFD, 0);
+            std::string bfd = std::to_string(boot[0]);
+            execl(node_exe.c_str(), "dragon-node", "--runtime-id", runtime_id.c_str(), "--node-id",
+                  "0", "--ready-fd", rfd.c_str(), "--life-fd", lfd.c_str(), "--boot-fd",
+                  bfd.c_str(), static_cast<char *>(nullptr));
+        }
         execl(node_exe.c_str(), "dragon-node", "--runtime-id", runtime_id.c_str(), "--node-id", "0",
               "--ready-fd", rfd.c_str(), "--life-fd", lfd.c_str(), static_cast<char *>(nullptr));
         std::fprintf(stderr, "dragon: cannot run the node daemon %s: %s\n", node_exe.c_str(),
@@ -446,11 +711,38 @@ static int run(int argc, char **argv) {
     close(life[0]);
     rtm.daemon = daemon;
     rtm.life_w = life[1];
+    if (boot[0] >= 0) {
+        close(boot[0]);
+        // The head reads it at once; a boot message fits a pipe's buffer for thousands of
+        // hosts, and a larger one is written as the head reads it.
+        std::string msg = boot_message(alloc, runtime_id, node_exe);
+        for (size_t done = 0; done < msg.size();) {
+            ssize_t w = write(boot[1], msg.data() + done, msg.size() - done);
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                break; // the daemon is gone: it says why, and "ready" does not come
+            }
+            done += static_cast<size_t>(w);
+        }
+        close(boot[1]);
+    }
+    // The whole runtime is up when the head says "ready": every node has joined.
+    int start_wait_ms = many ? static_cast<int>(alloc.boot_timeout_ms) * 2 + kDaemonStartMs
+                             : kDaemonStartMs;
     struct pollfd pr = {ready[0], POLLIN, 0};
     char line[16] = {};
-    if (poll(&pr, 1, kDaemonStartMs) != 1 || read(ready[0], line, sizeof line - 1) <= 0 ||
+    int polled = -1;
+    while ((polled = poll(&pr, 1, start_wait_ms)) < 0 && errno == EINTR) {
+    }
+    if (polled != 1 || read(ready[0], line, sizeof line - 1) <= 0 ||
         std::strncmp(line, "ready", 5) != 0) {
-        std::fprintf(stderr, "dragon: the node daemon did not start (see its messages above)\n");
+        std::fprintf(stderr, many ? "dragon: the runtime did not start on its %ld nodes (see the "
+                                    "messages above)\n"
+                                  : "dragon: the node daemon did not start (see its messages "
+                                    "above)\n",
+                     alloc.nodes);
         close(ready[0]);
         rtm.shutdown(nullptr, true, -1);
         return kRuntimeError;
@@ -463,6 +755,19 @@ static int run(int argc, char **argv) {
         std::fprintf(stderr, "dragon: %s\n", dragon_last_error());
         rtm.shutdown(nullptr, true, -1);
         return kRuntimeError;
+    }
+    // A node lost mid-run ends the runtime; dragon then says which, and exits 125.
+    std::string lost_node;
+    uint64_t sub = 0;
+    if (many) {
+        client.subscribe(
+            [&](const pr::Event &e) {
+                if (const auto *l = std::get_if<pr::NodeLost>(&e.body); l && lost_node.empty()) {
+                    lost_node = "node " + std::to_string(l->node_id) + " (" + l->host_name +
+                                ") was lost: " + l->why;
+                }
+            },
+            &sub);
     }
     StdinFeed feed;
     int stdin_fd = feed.open();
@@ -544,6 +849,10 @@ static int run(int argc, char **argv) {
         }
     }
     rtm.shutdown(daemon_gone ? nullptr : &client, killed, sfd);
+    if (!lost_node.empty() && !killed) {
+        std::fprintf(stderr, "dragon: %s; the runtime ended\n", lost_node.c_str());
+        return kRuntimeError;
+    }
     return exit_code;
 }
 

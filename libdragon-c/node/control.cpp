@@ -61,6 +61,7 @@ struct Control::Client {
     bool dead = false;         // closed at the end of this round
     bool events = false;       // subscribed to events
     std::set<uint64_t> parked; // its parked calls
+    std::function<void(std::string)> deliver; // a client inside the daemon: no socket
 };
 
 namespace {
@@ -218,6 +219,10 @@ void Control::fail(const Call &call, dragon_status_t status) {
 }
 
 void Control::send(Client &c, uint64_t id, std::string bytes, const std::vector<int> &fds) {
+    if (c.deliver) {
+        c.deliver(std::move(bytes)); // descriptors do not cross nodes
+        return;
+    }
     if (c.out.empty()) {
         if (runtime::send_with_fds(c.fd, bytes, fds, MSG_DONTWAIT) >= 0) {
             return;
@@ -281,7 +286,9 @@ void Control::close_dead() {
             continue;
         }
         reactor_.unwatch(c.watch);
-        ::close(c.fd);
+        if (c.fd >= 0) {
+            ::close(c.fd);
+        }
         std::set<uint64_t> parked = std::move(c.parked);
         it = clients_.erase(it);
         for (uint64_t p : parked) {
@@ -336,6 +343,32 @@ void Control::publish(const pr::Event &event) {
             }
             send(*c, 0, bytes, {});
         }
+    }
+}
+
+uint64_t Control::add_local_client(std::function<void(std::string bytes)> deliver) {
+    auto c = std::make_unique<Client>();
+    c->id = next_client_++;
+    c->deliver = std::move(deliver);
+    uint64_t id = c->id;
+    clients_.emplace(id, std::move(c));
+    return id;
+}
+
+void Control::route_local(uint64_t client, std::string_view request) {
+    auto it = clients_.find(client);
+    if (it == clients_.end() || it->second->dead) {
+        return;
+    }
+    ReceivedFds none;
+    Call call;
+    call.client = client;
+    router_.route(std::move(call), request, false, none);
+}
+
+void Control::remove_local_client(uint64_t client) {
+    if (auto it = clients_.find(client); it != clients_.end()) {
+        it->second->dead = true; // closed at the end of the round
     }
 }
 

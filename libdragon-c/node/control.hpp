@@ -56,6 +56,14 @@ class Control {
     // Events, to the clients that subscribed.
     void publish(const protocol::Event &event);
 
+    // A client inside the daemon (a request forwarded from another node): what it is
+    // answered is handed to `deliver` (encoded, as a socket client would receive it) instead
+    // of a socket. Requests reach the router through route_local; remove_local_client ends
+    // it (its parked calls are dropped, as for a client that went).
+    uint64_t add_local_client(std::function<void(std::string bytes)> deliver);
+    void route_local(uint64_t client, std::string_view request);
+    void remove_local_client(uint64_t client);
+
   private:
     struct Outgoing;
     struct Client;

@@ -1,5 +1,6 @@
 #include "daemon.hpp"
 
+#include "cluster.hpp"
 #include "control.hpp"
 #include "lifecycle.hpp"
 #include "node_info.hpp"
@@ -24,6 +25,7 @@
 namespace dragon::node {
 
 namespace rt = dragon::runtime;
+namespace pr = dragon::protocol;
 
 namespace {
 
@@ -70,6 +72,10 @@ int run_daemon(const DaemonOptions &options) {
     NodeContext node(reactor, control, output);
     node.runtime_id = options.runtime_id;
     node.node_id = options.node_id;
+    if (options.node_id < options.boot.names.size()) {
+        node.host_name = options.boot.names[options.node_id];
+    }
+    node.label = options.boot.label;
     node.socket_path = rt::node_socket(options.runtime_id, options.node_id);
     node.nofile_soft = raise_nofile();
 
@@ -79,7 +85,9 @@ int run_daemon(const DaemonOptions &options) {
     PmixServer pmix(node);
     ProcessManager processes(node, info, pmix);
     Lifecycle lifecycle(node, options.life_fd);
-    std::vector<Service *> services = {&info, &registry, &pmix, &processes, &lifecycle};
+    Cluster cluster(node, info, options.boot, options.parent_in, options.parent_out);
+    std::vector<Service *> services = {&info,      &registry,  &pmix,
+                                       &processes, &lifecycle, &cluster};
 
     for (Service *s : services) {
         if (!s->start()) {
@@ -90,12 +98,36 @@ int run_daemon(const DaemonOptions &options) {
     if (!control.listen(node.socket_path)) {
         return 1;
     }
-    write_daemon_file(options.runtime_id);
-    if (options.ready_fd >= 0) {
-        ssize_t ignored = write(options.ready_fd, "ready\n", 6);
-        (void)ignored;
-        close(options.ready_fd);
+    // One daemon file per host: in the many-daemons mode (wlm "test") the nodes share the
+    // head's directory, and their processes its session.
+    bool own_dir = options.node_id == 0 || options.boot.wlm != "test";
+    if (own_dir) {
+        write_daemon_file(options.runtime_id);
     }
+    if (options.stdout_relay >= 0) {
+        output.add_relay(options.stdout_relay, Output::kOut);
+    }
+    if (node.host_name.empty()) { // the machine's own, from here on
+        if (pr::NodeReply me; info.describe(&me) == DRAGON_SUCCESS) {
+            node.host_name = me.host_name;
+        }
+    }
+    if (node.label) {
+        output.set_log_label("[" + node.host_name + "] ");
+    }
+    // The launcher hears "ready" once every node has joined.
+    cluster.when_up([&](bool ok, const std::string &why) {
+        if (!ok) {
+            Output::log("dragon-node: %s", why.c_str());
+            node.stop(true);
+        } else if (options.ready_fd >= 0) {
+            ssize_t ignored = write(options.ready_fd, "ready\n", 6);
+            (void)ignored;
+        }
+        if (options.ready_fd >= 0) {
+            close(options.ready_fd);
+        }
+    });
 
     reactor.run();
 
@@ -117,9 +149,12 @@ int run_daemon(const DaemonOptions &options) {
     }
     output.drop();
     output.restore();
-    rt::remove_segments(options.runtime_id);
-    unlink((rt::runtime_dir(options.runtime_id) + "/daemon").c_str());
-    rmdir(rt::runtime_dir(options.runtime_id).c_str()); // the launcher's, if it is gone
+    // This node's segments (nodes of the many-daemons mode share /dev/shm).
+    rt::remove_segments(options.runtime_id, static_cast<long>(options.node_id));
+    if (own_dir) {
+        unlink((rt::runtime_dir(options.runtime_id) + "/daemon").c_str());
+        rmdir(rt::runtime_dir(options.runtime_id).c_str()); // the launcher's, if it is gone
+    }
     return 0;
 }
 

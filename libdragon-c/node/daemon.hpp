@@ -3,6 +3,8 @@
 // daemon.cpp; nothing else here knows what a service does.
 #pragma once
 
+#include "../protocol/messages.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -13,6 +15,11 @@ struct DaemonOptions {
     uint32_t node_id = 0;
     int ready_fd = -1; // "ready\n" is written here once the socket listens
     int life_fd = -1;  // the launcher's life pipe, -1: none
+    // The runtime's nodes and how to start them (docs/multinode.md); one node by default.
+    protocol::LinkBoot boot;
+    int parent_in = -1; // a daemon below the head: the link to its parent
+    int parent_out = -1;
+    int stdout_relay = -1; // ... and a pipe its stdout goes into, relayed as its output
 };
 
 // Run until shutdown, then tear down; the exit status.

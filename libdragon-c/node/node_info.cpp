@@ -67,35 +67,43 @@ dragon_status_t NodeInfo::load() {
     return dragon_machine_load(nullptr, &machine_);
 }
 
+dragon_status_t NodeInfo::describe(pr::NodeReply *out) {
+    if (dragon_status_t st = load(); st != DRAGON_SUCCESS) {
+        return st;
+    }
+    dragon_node_info_t info{};
+    info.struct_size = sizeof info;
+    dragon_machine_info(machine_, &info);
+    pr::NodeReply r;
+    r.node_id = node_.node_id;
+    r.host_name = node_.host_name.empty() ? std::string(info.host_name) : node_.host_name;
+    r.cpu_count = info.cpu_count;
+    r.numa_count = info.numa_count;
+    for (uint32_t i = 0; i < info.gpu_count; ++i) {
+        dragon_gpu_info_t g{};
+        g.struct_size = sizeof g;
+        dragon_machine_gpu(machine_, i, &g);
+        r.gpus.push_back({static_cast<int>(g.vendor), g.vendor_index, g.numa_node, g.pci_bus_id});
+    }
+    std::vector<dragon_policy_t> per_gpu(info.gpu_count);
+    size_t count = 0;
+    dragon_policy_per_gpu(machine_, per_gpu.data(), per_gpu.size(), sizeof(dragon_policy_t),
+                          &count);
+    for (size_t i = 0; i < std::min(count, per_gpu.size()); ++i) {
+        const dragon_policy_t &pol = per_gpu[i];
+        r.gpu_policies.push_back(
+            {{pol.cpus, pol.cpus + pol.cpu_count}, {pol.gpus, pol.gpus + pol.gpu_count}});
+    }
+    *out = std::move(r);
+    return DRAGON_SUCCESS;
+}
+
 bool NodeInfo::start() {
     node_.control.router().add("node", [this](const Call &c, pr::Request &, ReceivedFds &) {
-        if (dragon_status_t st = load(); st != DRAGON_SUCCESS) {
+        pr::NodeReply r;
+        if (dragon_status_t st = describe(&r); st != DRAGON_SUCCESS) {
             node_.control.fail(c, st);
             return;
-        }
-        dragon_node_info_t info{};
-        info.struct_size = sizeof info;
-        dragon_machine_info(machine_, &info);
-        pr::NodeReply r;
-        r.node_id = node_.node_id;
-        r.host_name = info.host_name;
-        r.cpu_count = info.cpu_count;
-        r.numa_count = info.numa_count;
-        for (uint32_t i = 0; i < info.gpu_count; ++i) {
-            dragon_gpu_info_t g{};
-            g.struct_size = sizeof g;
-            dragon_machine_gpu(machine_, i, &g);
-            r.gpus.push_back(
-                {static_cast<int>(g.vendor), g.vendor_index, g.numa_node, g.pci_bus_id});
-        }
-        std::vector<dragon_policy_t> per_gpu(info.gpu_count);
-        size_t count = 0;
-        dragon_policy_per_gpu(machine_, per_gpu.data(), per_gpu.size(), sizeof(dragon_policy_t),
-                              &count);
-        for (size_t i = 0; i < std::min(count, per_gpu.size()); ++i) {
-            const dragon_policy_t &pol = per_gpu[i];
-            r.gpu_policies.push_back(
-                {{pol.cpus, pol.cpus + pol.cpu_count}, {pol.gpus, pol.gpus + pol.gpu_count}});
         }
         node_.control.reply(c, DRAGON_SUCCESS, std::move(r));
     });
@@ -120,10 +128,11 @@ dragon_status_t NodeInfo::check_placement(const pr::Spawn &spec) {
         dragon_node_info_t info{};
         info.struct_size = sizeof info;
         dragon_machine_info(machine_, &info);
-        if (spec.host_name != info.host_name) {
+        std::string mine = node_.host_name.empty() ? std::string(info.host_name) : node_.host_name;
+        if (spec.host_name != mine) {
             return fail(DRAGON_NOT_FOUND,
                         "placement: no node named '%s' in this runtime (it has '%s')",
-                        spec.host_name.c_str(), info.host_name);
+                        spec.host_name.c_str(), mine.c_str());
         }
     }
     return DRAGON_SUCCESS;

@@ -24,6 +24,8 @@ class NodeInfo : public Service {
     bool start() override;
     void stop() override;
 
+    // This node as the "node" op answers it (and the bootstrap reports it).
+    dragon_status_t describe(protocol::NodeReply *out);
     // NOT_FOUND when the spawn names another node.
     dragon_status_t check_placement(const protocol::Spawn &spawn);
     // The spawn's CPUs and GPUs checked against this node and turned into a binding

@@ -48,22 +48,31 @@ void Output::log(const char *fmt, ...) {
     }
     size_t len = std::min(static_cast<size_t>(n), sizeof buf - 2);
     buf[len] = '\n';
-    if (g_log != nullptr && g_log->err_.fd() >= 0) {
-        g_log->err_.put(std::string_view(buf, len + 1));
+    if (g_log != nullptr && g_log->err_.usable()) {
+        if (!g_log->log_label_.empty()) {
+            g_log->err_.put(g_log->log_label_ + std::string(buf, len + 1));
+        } else {
+            g_log->err_.put(std::string_view(buf, len + 1));
+        }
     } else {
         ssize_t ignored = write(STDERR_FILENO, buf, len + 1);
         (void)ignored;
     }
 }
 
-uint64_t Output::add_relay(int fd, Stream to) {
+uint64_t Output::add_relay(int fd, Stream to, std::string label) {
     uint64_t id = next_relay_++;
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     Relay &r = relays_[id];
     r.fd = fd;
     r.to = to;
     Sink *to_sink = &sink(to);
-    r.lines = std::make_unique<LineRelay>([to_sink](std::string_view b) { to_sink->put(b); });
+    if (label.empty()) {
+        r.lines = std::make_unique<LineRelay>([to_sink](std::string_view b) { to_sink->put(b); });
+    } else {
+        r.lines = std::make_unique<LineRelay>(
+            [to_sink, label = std::move(label)](std::string_view b) { to_sink->put(label + std::string(b)); });
+    }
     if (to_sink->queued() >= kHigh) {
         to_sink->paused.insert(id); // watched once the sink has drained
     } else {
@@ -154,7 +163,7 @@ void Output::close_relays() {
 void Output::update() {
     for (int i = 0; i < 2; ++i) {
         Sink &s = sink(static_cast<Stream>(i));
-        bool want = s.queued() > 0 && s.pollable();
+        bool want = s.queued() > 0 && s.pollable() && s.fd() >= 0;
         if (want != (sink_watch_[i] != 0)) {
             if (want) {
                 sink_watch_[i] = reactor_.watch(s.fd(), EPOLLOUT, [&s](uint32_t) { s.flush(); });

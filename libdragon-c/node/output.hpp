@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 
 namespace dragon::node {
 
@@ -30,8 +31,11 @@ class Output {
     // log goes to stderr from then on.
     void open();
 
-    // Relay a pipe (taken) into a stream until its end of file; the relay's id.
-    uint64_t add_relay(int fd, Stream to);
+    // Relay a pipe (taken) into a stream until its end of file; the relay's id. A label
+    // (`--label`) goes in front of every line.
+    uint64_t add_relay(int fd, Stream to, std::string label = {});
+    // Prefix the daemon's own log lines with this (`--label`).
+    void set_log_label(std::string label) { log_label_ = std::move(label); }
     // Read what the relay's pipe holds now (written before its process ended) into its
     // sink, without waiting; the relay stays until its end of file.
     void drain(uint64_t relay);
@@ -74,6 +78,7 @@ class Output {
     void update();
 
     Reactor &reactor_;
+    std::string log_label_;
     Sink out_;
     Sink err_;
     uint64_t sink_watch_[2] = {0, 0};

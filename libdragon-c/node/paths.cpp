@@ -65,8 +65,9 @@ std::string new_runtime_token() {
     return pool::new_token(hex) ? std::string(hex) : std::string();
 }
 
-int remove_segments(const std::string &runtime_id) {
-    std::string prefix = "dragon." + runtime_id + ".";
+int remove_segments(const std::string &runtime_id, long node_id) {
+    std::string prefix =
+        "dragon." + runtime_id + "." + (node_id >= 0 ? std::to_string(node_id) + "." : "");
     DIR *dir = opendir("/dev/shm");
     if (dir == nullptr) {
         return 0;

@@ -44,6 +44,6 @@ bool make_private_base(std::string *why);
 bool private_dir(const std::string &dir, const char *what, std::string *why);
 
 // Remove /dev/shm/dragon.<runtime_id>.* owned by this user; returns how many are left.
-int remove_segments(const std::string &runtime_id);
+int remove_segments(const std::string &runtime_id, long node_id = -1);
 
 } // namespace dragon::runtime

@@ -121,11 +121,13 @@ dragon_status_t ProcessManager::start_proc(Proc &p, std::array<int, 3> *pipes) {
     p.started_ns = Reactor::now_ns();
     live_[p.pid] = p.puid;
     const auto &streams = p.launch->spec.streams;
+    std::string label =
+        node_.label ? "[" + node_.host_name + ":" + std::to_string(p.puid) + "] " : std::string();
     p.relays[0] = streams[1] == pr::Stream::kRelay
-                      ? node_.output.add_relay(std::exchange(sp.out_fd, -1), Output::kOut)
+                      ? node_.output.add_relay(std::exchange(sp.out_fd, -1), Output::kOut, label)
                       : 0;
     p.relays[1] = streams[2] == pr::Stream::kRelay
-                      ? node_.output.add_relay(std::exchange(sp.err_fd, -1), Output::kErr)
+                      ? node_.output.add_relay(std::exchange(sp.err_fd, -1), Output::kErr, label)
                       : 0;
     *pipes = {sp.in_fd, sp.out_fd, sp.err_fd};
     return DRAGON_SUCCESS;

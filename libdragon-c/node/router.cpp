@@ -46,6 +46,9 @@ void Router::route(Call call, std::string_view bytes, bool truncated, ReceivedFd
         refuse_(call, DRAGON_BAD_DESCRIPTOR, "'" + req.op + "' takes no descriptors");
         return;
     }
+    if (forward_ && forward_(call, req, fds)) {
+        return; // another node serves it (docs/multinode.md)
+    }
     it->second.handler(call, req, fds);
 }
 

@@ -56,6 +56,12 @@ class Router {
     void add(const std::string &op, Handler handler, bool takes_fds = false);
     bool serves(const std::string &op) const { return ops_.count(op) != 0; }
 
+    // Before a well-formed request reaches its op's handler, `forward` may take it (true):
+    // the multi-node service sends requests about other nodes there (docs/multinode.md).
+    using Forward = std::function<bool(const Call &call, protocol::Request &request,
+                                       ReceivedFds &fds)>;
+    void set_forward(Forward forward) { forward_ = std::move(forward); }
+
     // One message from a client (truncated: the socket cut it or its descriptors).
     void route(Call call, std::string_view bytes, bool truncated, ReceivedFds &fds);
 
@@ -65,6 +71,7 @@ class Router {
         bool takes_fds;
     };
     Refuse refuse_;
+    Forward forward_;
     std::map<std::string, Op, std::less<>> ops_;
 };
 

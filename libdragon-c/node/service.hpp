@@ -21,6 +21,8 @@ struct NodeContext {
     Output &output;
     std::string runtime_id;
     uint32_t node_id = 0;
+    std::string host_name; // the name this node goes by ("": the machine's own)
+    bool label = false;    // --label: output lines carry their host and process
     std::string socket_path;
     long nofile_soft = -1;      // the soft descriptor limit the daemon was started with
     bool have_launcher = false; // a launcher waits for the teardown (its life pipe)

@@ -46,6 +46,12 @@ void Sink::open(int std_fd) {
     }
 }
 
+void Sink::to_link(std::function<void(std::string_view)> put,
+                   std::function<std::size_t()> queued) {
+    link_put_ = std::move(put);
+    link_queued_ = std::move(queued);
+}
+
 void Sink::restore() {
     if (shared_flags_ >= 0) {
         fcntl(fd_, F_SETFL, shared_flags_);
@@ -54,6 +60,11 @@ void Sink::restore() {
 }
 
 void Sink::put(std::string_view bytes) {
+    if (link_put_ && !bytes.empty()) {
+        link_put_(bytes);
+        last_progress_ = now_ns();
+        return;
+    }
     if (broken_ || fd_ < 0 || bytes.empty()) {
         return;
     }
@@ -71,6 +82,9 @@ void Sink::put(std::string_view bytes) {
 }
 
 void Sink::flush() {
+    if (link_put_) {
+        return; // the link writes on its own
+    }
     while (queued() > 0 && !broken_) {
         std::size_t n = write_some(std::string_view(buf_).substr(head_));
         if (n == 0) {

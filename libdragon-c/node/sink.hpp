@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -20,13 +21,20 @@ class Sink {
   public:
     // Write through a descriptor of our own for std_fd (a closed std_fd drops output).
     void open(int std_fd);
+    // Write into a link instead (a daemon below the head: its output goes up the bootstrap
+    // tree as messages, docs/multinode.md): `put` takes whole lines, `queued` says what the
+    // link holds.
+    void to_link(std::function<void(std::string_view)> put, std::function<std::size_t()> queued);
     // Give a shared description its flags back (see above).
     void restore();
 
     int fd() const { return fd_; }
-    // Whether waiting for room (EPOLLOUT) makes sense: not for a regular file.
-    bool pollable() const { return mode_ != kBlocking && fd_ >= 0; }
-    std::size_t queued() const { return buf_.size() - head_; }
+    // Whether there is somewhere to write (a descriptor, or a link).
+    bool usable() const { return fd_ >= 0 || link_put_ != nullptr; }
+    // Whether waiting for the reader makes sense: not for a regular file (a link drains by
+    // itself, on the reactor).
+    bool pollable() const { return (mode_ != kBlocking && fd_ >= 0) || link_put_ != nullptr; }
+    std::size_t queued() const { return link_queued_ ? link_queued_() : buf_.size() - head_; }
     bool broken() const { return broken_; }
     // CLOCK_MONOTONIC ns of the last write that took bytes (0: none yet).
     int64_t last_progress() const { return last_progress_; }
@@ -52,6 +60,8 @@ class Sink {
     bool broken_ = false;
     int64_t last_progress_ = 0;
     int shared_flags_ = -1; // >= 0: the flags of a shared description we set O_NONBLOCK on
+    std::function<void(std::string_view)> link_put_;
+    std::function<std::size_t()> link_queued_;
 };
 
 } // namespace dragon::node

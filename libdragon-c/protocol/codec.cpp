@@ -280,10 +280,10 @@ class Val {
 };
 
 // Parse a whole message; DRAGON_MALFORMED with a reason otherwise.
-dragon_status_t parse(std::string_view bytes, Doc *doc, const char *what) {
-    if (bytes.size() > kMaxMessage) {
-        return fail(DRAGON_MALFORMED, "%s of %zu bytes (at most %zu)", what, bytes.size(),
-                    kMaxMessage);
+dragon_status_t parse(std::string_view bytes, Doc *doc, const char *what,
+                      size_t max = kMaxMessage) {
+    if (bytes.size() > max) {
+        return fail(DRAGON_MALFORMED, "%s of %zu bytes (at most %zu)", what, bytes.size(), max);
     }
     if (!bytes.empty() && bytes[0] == '{') {
         return fail(DRAGON_VERSION_MISMATCH,
@@ -728,6 +728,9 @@ dragon_status_t read(Fields &f, Shutdown *b) {
 dragon_status_t read(Fields &f, Subscribe *b) {
     return f.boolean("proc_ended", &b->proc_ended);
 }
+dragon_status_t read(Fields &, NodesQuery *) {
+    return DRAGON_SUCCESS;
+}
 
 void write(MapWriter &, const std::monostate &) {}
 void write(MapWriter &m, const Hello &b) {
@@ -811,6 +814,7 @@ void write(MapWriter &m, const Shutdown &b) {
 void write(MapWriter &m, const Subscribe &b) {
     m.key("proc_ended").boolean(b.proc_ended);
 }
+void write(MapWriter &, const NodesQuery &) {}
 
 // op name -> a function decoding that body
 template <typename T>
@@ -839,6 +843,7 @@ constexpr OpEntry kOps[] = {
     {"node", read_into<NodeQuery>},
     {"shutdown", read_into<Shutdown>},
     {"subscribe", read_into<Subscribe>},
+    {"nodes", read_into<NodesQuery>},
 };
 static_assert(std::size(kOps) == std::variant_size_v<RequestBody>);
 
@@ -920,6 +925,22 @@ void write(MapWriter &m, const NodeReply &b, int) {
     }
 }
 
+// A node as a map of its own (in the nodes reply and the links' node lists).
+std::string node_map(const NodeReply &b) {
+    MapWriter m;
+    write(m, b, 0);
+    return m.finish();
+}
+void write_nodes(Writer &w, const std::vector<NodeReply> &nodes) {
+    w.array(nodes.size());
+    for (const NodeReply &n : nodes) {
+        w.out() += node_map(n);
+    }
+}
+void write(MapWriter &m, const NodesReply &b, int) {
+    write_nodes(m.key("nodes"), b.nodes);
+}
+
 dragon_status_t read(Fields &f, HelloReply *b) {
     DRAGON_TRY(f.uint_as("protocol", UINT32_MAX, &b->protocol, true));
     return f.uint_as("node_id", UINT32_MAX, &b->node_id, true);
@@ -982,6 +1003,18 @@ dragon_status_t read(Fields &f, NodeReply *b) {
     });
 }
 
+dragon_status_t read_nodes(Fields &f, const char *what, std::vector<NodeReply> *out) {
+    return f.maps("nodes", kMaxNodes, what, [out](Fields &nf) {
+        NodeReply n;
+        DRAGON_TRY(read(nf, &n));
+        out->push_back(std::move(n));
+        return DRAGON_SUCCESS;
+    });
+}
+dragon_status_t read(Fields &f, NodesReply *b) {
+    return read_nodes(f, "nodes reply", &b->nodes);
+}
+
 template <typename T>
 dragon_status_t read_reply(Fields &f, ReplyBody *out) {
     T b;
@@ -999,6 +1032,7 @@ constexpr ReplyEntry kReplies[] = {
     {"hello", read_reply<HelloReply>},   {"spawn", read_reply<SpawnReply>},
     {"join", read_reply<JoinReply>},     {"status", read_reply<StatusReply>},
     {"lookup", read_reply<LookupReply>}, {"node", read_reply<NodeReply>},
+    {"nodes", read_reply<NodesReply>},
 };
 
 } // namespace
@@ -1090,12 +1124,19 @@ std::string encode(const Reply &reply, std::string_view op) {
 }
 
 std::string encode(const Event &event) {
-    const auto &e = std::get<ProcEnded>(event.body);
     MapWriter m;
     m.key("v").uint(kVersion);
-    m.key("event").text("proc_ended");
-    m.key("puid").uint(e.puid);
-    m.key("exit_code").sint(e.exit_code);
+    if (const auto *e = std::get_if<ProcEnded>(&event.body)) {
+        m.key("event").text("proc_ended");
+        m.key("puid").uint(e->puid);
+        m.key("exit_code").sint(e->exit_code);
+    } else {
+        const auto &l = std::get<NodeLost>(event.body);
+        m.key("event").text("node_lost");
+        m.key("node_id").uint(l.node_id);
+        m.key("host_name").text(l.host_name);
+        m.key("why").text(readable(l.why));
+    }
     return m.finish();
 }
 
@@ -1134,6 +1175,15 @@ dragon_status_t decode(std::string_view bytes, Incoming *out) {
     Val top(doc, 0);
     DRAGON_TRY(check_version(top, "message from the node daemon"));
     if (auto ev = top.find("event")) {
+        if (ev->is_text() && ev->str() == "node_lost") {
+            Fields f(top, "node_lost event");
+            NodeLost l;
+            DRAGON_TRY(f.uint_as("node_id", kMaxNodes - 1, &l.node_id, true));
+            DRAGON_TRY(f.text("host_name", 255, &l.host_name, true));
+            DRAGON_TRY(f.text("why", 4096, &l.why));
+            *out = Event{std::move(l)};
+            return DRAGON_SUCCESS;
+        }
         if (!ev->is_text() || ev->str() != "proc_ended") {
             return fail(DRAGON_MALFORMED, "node daemon: unknown event");
         }
@@ -1179,6 +1229,149 @@ dragon_status_t decode(std::string_view bytes, Incoming *out) {
     }
     *out = std::move(r);
     return DRAGON_SUCCESS;
+}
+
+// ---- links between node daemons --------------------------------------------------------
+
+namespace {
+
+constexpr const char *kLinkNames[] = {"boot",   "joined", "book",    "forward",
+                                      "output", "lost",   "teardown"};
+static_assert(std::size(kLinkNames) == std::variant_size_v<LinkMessage>);
+
+void write(MapWriter &m, const LinkBoot &b) {
+    m.key("runtime_id").text(b.runtime_id);
+    m.key("node_id").uint(b.node_id);
+    m.key("hosts").texts(b.hosts);
+    m.key("names").texts(b.names);
+    m.key("launch").texts(b.launch);
+    m.key("wlm").text(b.wlm);
+    m.key("node_exe").text(b.node_exe);
+    m.key("fanout").uint(b.fanout);
+    m.key("label").boolean(b.label);
+    m.key("boot_timeout_ms").uint(b.boot_timeout_ms);
+    m.key("env").texts(b.env);
+}
+void write(MapWriter &m, const LinkJoined &b) {
+    write_nodes(m.key("nodes"), b.nodes);
+}
+void write(MapWriter &m, const LinkBook &b) {
+    write_nodes(m.key("nodes"), b.nodes);
+}
+void write(MapWriter &m, const LinkForward &b) {
+    m.key("to").uint(b.to);
+    m.key("from").uint(b.from);
+    m.key("tag").uint(b.tag);
+    m.key("is_reply").boolean(b.is_reply);
+    m.key("bytes").bytes(b.bytes);
+}
+void write(MapWriter &m, const LinkOutput &b) {
+    m.key("stream").uint(b.stream);
+    m.key("bytes").bytes(b.bytes);
+}
+void write(MapWriter &m, const LinkLost &b) {
+    m.key("node_id").uint(b.node_id);
+    m.key("host").text(b.host);
+    m.key("why").text(b.why);
+    m.key("booting").boolean(b.booting);
+}
+void write(MapWriter &m, const LinkTeardown &b) {
+    m.key("now").boolean(b.now);
+}
+
+dragon_status_t read(Fields &f, LinkBoot *b) {
+    DRAGON_TRY(f.text("runtime_id", 64, &b->runtime_id, true));
+    DRAGON_TRY(f.uint_as("node_id", kMaxNodes - 1, &b->node_id, true));
+    DRAGON_TRY(f.texts("hosts", kMaxNodes, &b->hosts));
+    DRAGON_TRY(f.texts("names", kMaxNodes, &b->names));
+    DRAGON_TRY(f.texts("launch", 64, &b->launch));
+    DRAGON_TRY(f.text("wlm", 16, &b->wlm));
+    DRAGON_TRY(f.text("node_exe", 4096, &b->node_exe, true));
+    DRAGON_TRY(f.uint_as("fanout", 1024, &b->fanout));
+    DRAGON_TRY(f.boolean("label", &b->label));
+    DRAGON_TRY(f.uint_as("boot_timeout_ms", 86400000, &b->boot_timeout_ms));
+    DRAGON_TRY(f.texts("env", 256, &b->env));
+    if (b->hosts.empty() || b->node_id >= b->hosts.size()) {
+        return fail(DRAGON_MALFORMED, "boot: \"node_id\" must name one of \"hosts\"");
+    }
+    if (!b->names.empty() && b->names.size() != b->hosts.size()) {
+        return fail(DRAGON_MALFORMED, "boot: \"names\" must match \"hosts\"");
+    }
+    if (b->fanout == 0) {
+        return fail(DRAGON_MALFORMED, "boot: \"fanout\" must be at least 1");
+    }
+    for (const std::string &e : b->env) {
+        if (e.find('=') == std::string::npos || e.front() == '=') {
+            return fail(DRAGON_MALFORMED, "boot: \"env\" entries must be NAME=value");
+        }
+    }
+    return DRAGON_SUCCESS;
+}
+dragon_status_t read(Fields &f, LinkJoined *b) {
+    return read_nodes(f, "joined", &b->nodes);
+}
+dragon_status_t read(Fields &f, LinkBook *b) {
+    return read_nodes(f, "book", &b->nodes);
+}
+dragon_status_t read(Fields &f, LinkForward *b) {
+    DRAGON_TRY(f.uint_as("to", kMaxNodes - 1, &b->to, true));
+    DRAGON_TRY(f.uint_as("from", kMaxNodes - 1, &b->from, true));
+    DRAGON_TRY(f.uint("tag", UINT64_MAX, &b->tag, true));
+    DRAGON_TRY(f.boolean("is_reply", &b->is_reply));
+    return f.bytes("bytes", kMaxMessage, &b->bytes, true);
+}
+dragon_status_t read(Fields &f, LinkOutput *b) {
+    DRAGON_TRY(f.uint_as("stream", 1, &b->stream, true));
+    return f.bytes("bytes", kMaxMessage, &b->bytes, true);
+}
+dragon_status_t read(Fields &f, LinkLost *b) {
+    DRAGON_TRY(f.uint_as("node_id", kMaxNodes - 1, &b->node_id, true));
+    DRAGON_TRY(f.text("host", 255, &b->host));
+    DRAGON_TRY(f.text("why", 4096, &b->why));
+    return f.boolean("booting", &b->booting);
+}
+dragon_status_t read(Fields &f, LinkTeardown *b) {
+    return f.boolean("now", &b->now);
+}
+
+template <typename T>
+dragon_status_t read_link(Fields &f, LinkMessage *out) {
+    T b;
+    DRAGON_TRY(read(f, &b));
+    *out = std::move(b);
+    return DRAGON_SUCCESS;
+}
+// In LinkMessage's order.
+constexpr dragon_status_t (*kLinkReaders[])(Fields &, LinkMessage *) = {
+    read_link<LinkBoot>,   read_link<LinkJoined>, read_link<LinkBook>,    read_link<LinkForward>,
+    read_link<LinkOutput>, read_link<LinkLost>,   read_link<LinkTeardown>};
+static_assert(std::size(kLinkReaders) == std::variant_size_v<LinkMessage>);
+
+} // namespace
+
+std::string encode(const LinkMessage &message) {
+    MapWriter m;
+    m.key("v").uint(kVersion);
+    m.key("link").text(kLinkNames[message.index()]);
+    std::visit([&m](const auto &b) { write(m, b); }, message);
+    return m.finish();
+}
+
+dragon_status_t decode(std::string_view bytes, LinkMessage *out) {
+    Doc doc;
+    DRAGON_TRY(parse(bytes, &doc, "link message", kMaxLinkMessage));
+    Val top(doc, 0);
+    DRAGON_TRY(check_version(top, "link message"));
+    Fields f(top, "link message");
+    std::string kind;
+    DRAGON_TRY(f.text("link", 16, &kind, true));
+    for (size_t i = 0; i < std::size(kLinkNames); ++i) {
+        if (kind == kLinkNames[i]) {
+            Fields body(top, kLinkNames[i]);
+            return kLinkReaders[i](body, out);
+        }
+    }
+    return fail(DRAGON_MALFORMED, "link message of unknown kind \"%s\"", kind.c_str());
 }
 
 } // namespace dragon::protocol

@@ -26,4 +26,8 @@ dragon_status_t decode(std::string_view bytes, Request *out);
 // comes out as a Reply with that id, the refusal as its status and error.
 dragon_status_t decode(std::string_view bytes, Incoming *out);
 
+// Messages on the links between node daemons (messages.hpp, docs/multinode.md).
+std::string encode(const LinkMessage &message);
+dragon_status_t decode(std::string_view bytes, LinkMessage *out);
+
 } // namespace dragon::protocol

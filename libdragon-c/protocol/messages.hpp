@@ -110,9 +110,12 @@ struct Subscribe {
     bool proc_ended = false;
 };
 
+// Every node of the runtime, in node id order (docs/multinode.md).
+struct NodesQuery {};
+
 // std::monostate: an op this build does not know (the router answers NOT_SUPPORTED).
 using RequestBody = std::variant<std::monostate, Hello, Spawn, Join, Signal, Status, Register,
-                                 Lookup, Unregister, NodeQuery, Shutdown, Subscribe>;
+                                 Lookup, Unregister, NodeQuery, Shutdown, Subscribe, NodesQuery>;
 
 struct Request {
     uint64_t id = 0;
@@ -178,8 +181,12 @@ struct NodeReply {
     std::vector<CpuSet> gpu_policies; // one per GPU: that GPU, the CPUs of its NUMA domain
 };
 
+struct NodesReply {
+    std::vector<NodeReply> nodes;
+};
+
 using ReplyBody = std::variant<std::monostate, HelloReply, SpawnReply, JoinReply, StatusReply,
-                               LookupReply, NodeReply>;
+                               LookupReply, NodeReply, NodesReply>;
 
 struct Reply {
     uint64_t id = 0;
@@ -196,7 +203,14 @@ struct ProcEnded {
     int exit_code = -1;
 };
 
-using EventBody = std::variant<ProcEnded>;
+// A node of the runtime is gone (its daemon's link closed): the runtime ends.
+struct NodeLost {
+    uint32_t node_id = 0;
+    std::string host_name;
+    std::string why;
+};
+
+using EventBody = std::variant<ProcEnded, NodeLost>;
 
 struct Event {
     EventBody body;
@@ -204,6 +218,71 @@ struct Event {
 
 // What a daemon sends: a reply or an event.
 using Incoming = std::variant<Reply, Event>;
+
+// ---- links between node daemons (docs/multinode.md) --------------------------------------
+//
+// A daemon's link to its parent in the bootstrap tree (and the head's to nothing) is the
+// stdin/stdout of the command that started it (a local fork, ssh, srun): length-prefixed
+// messages of this codec. At most this many nodes in one runtime.
+constexpr uint32_t kMaxNodes = 65536;
+constexpr std::size_t kMaxLinkMessage = kMaxMessage + 1024; // a forwarded message and its head
+
+// Parent to child, first: everything the child needs to be node `node_id`.
+struct LinkBoot {
+    std::string runtime_id;
+    uint32_t node_id = 0;
+    std::vector<std::string> hosts; // the allocation, by node id (what the launcher reaches)
+    std::vector<std::string> names; // the host name each node reports ("": its own)
+    std::vector<std::string> launch; // the command before HOST (ssh ...; empty: local fork)
+    std::string wlm;                 // "local", "test", "ssh", "slurm", "pbs" (logged)
+    std::string node_exe;            // dragon-node's path on every node
+    uint32_t fanout = 0;             // children per daemon in the tree
+    bool label = false;              // prefix output lines with host (and process)
+    uint32_t boot_timeout_ms = 60000; // a child that has not joined by then failed
+    std::vector<std::string> env;     // NAME=value for the daemon (the token, ...)
+};
+
+// Child to parent: its subtree has joined; what each of its nodes is.
+struct LinkJoined {
+    std::vector<NodeReply> nodes;
+};
+
+// Parent to child, once everyone has joined: every node of the runtime, by node id.
+struct LinkBook {
+    std::vector<NodeReply> nodes;
+};
+
+// A control request from node `from` for node `to`, routed along the tree (its encoded
+// bytes; `tag` names it in the reply), or its reply (`reply`: encoded bytes).
+struct LinkForward {
+    uint32_t to = 0;
+    uint32_t from = 0;
+    uint64_t tag = 0;
+    bool is_reply = false;
+    std::string bytes;
+};
+
+// Output for the launcher: whole lines of stdout (0) or stderr (1).
+struct LinkOutput {
+    uint32_t stream = 0;
+    std::string bytes;
+};
+
+// Up the tree: a node was lost (its link closed) or, `booting`, did not start.
+struct LinkLost {
+    uint32_t node_id = 0;
+    std::string host;
+    std::string why;
+    bool booting = false;
+};
+
+// Down the tree: tear down (`now`: without the SIGTERM grace period).
+struct LinkTeardown {
+    bool now = false;
+};
+
+using LinkMessage = std::variant<LinkBoot, LinkJoined, LinkBook, LinkForward, LinkOutput,
+                                 LinkLost, LinkTeardown>;
 
 // A registry name's rules (1..kMaxNameLength bytes of printable ASCII, no space); false
 // with *why set when broken.

@@ -1,5 +1,5 @@
-// The system's C ABI: the runtime's nodes, asked of the node daemon ("node" request). One
-// node today; with several, the head node's daemon answers for all of them.
+// The system's C ABI: the runtime's nodes, asked of the node daemon ("nodes" request: every
+// daemon knows every node once the runtime is up, docs/multinode.md).
 #include "endpoint.hpp"
 
 #include "../common/error.hpp"
@@ -22,16 +22,15 @@ namespace {
 
 dragon_status_t nodes(std::vector<pr::NodeReply> *out) {
     pr::Reply reply;
-    if (dragon_status_t st = rt::request(pr::NodeQuery{}, rt::Endpoint::kCallMs, &reply);
+    if (dragon_status_t st = rt::request(pr::NodesQuery{}, rt::Endpoint::kCallMs, &reply);
         st != DRAGON_SUCCESS) {
         return st;
     }
-    auto *node = std::get_if<pr::NodeReply>(&reply.body);
-    if (node == nullptr) {
-        return fail(DRAGON_CORRUPTED, "node daemon: malformed node reply");
+    auto *all = std::get_if<pr::NodesReply>(&reply.body);
+    if (all == nullptr || all->nodes.empty()) {
+        return fail(DRAGON_CORRUPTED, "node daemon: malformed nodes reply");
     }
-    out->clear();
-    out->push_back(std::move(*node));
+    *out = std::move(all->nodes);
     return DRAGON_SUCCESS;
 }
 
