@@ -81,8 +81,8 @@ bool become_linked_node(dragon::node::DaemonOptions *o, long want_node) {
     std::string dir = dragon::runtime::runtime_dir(o->runtime_id);
     if (mkdir(dir.c_str(), 0700) != 0 &&
         (errno != EEXIST || !dragon::runtime::private_dir(dir, "runtime directory", &why))) {
-        std::fprintf(stderr, "dragon-node: cannot use the runtime directory %s: %s\n",
-                     dir.c_str(), why.empty() ? std::strerror(errno) : why.c_str());
+        std::fprintf(stderr, "dragon-node: cannot use the runtime directory %s: %s\n", dir.c_str(),
+                     why.empty() ? std::strerror(errno) : why.c_str());
         return false;
     }
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -385,8 +385,7 @@ bool this_host_first(std::vector<std::string> *hosts) {
     std::string short_me = me.substr(0, me.find('.'));
     for (size_t i = 0; i < hosts->size(); ++i) {
         const std::string &h = (*hosts)[i];
-        if (h == me || h == short_me || h.substr(0, h.find('.')) == short_me ||
-            h == "localhost") {
+        if (h == me || h == short_me || h.substr(0, h.find('.')) == short_me || h == "localhost") {
             std::rotate(hosts->begin(), hosts->begin() + static_cast<long>(i),
                         hosts->begin() + static_cast<long>(i) + 1);
             return true;
@@ -418,10 +417,9 @@ std::string boot_message(const Allocation &a, const std::string &runtime_id,
     }
     // What every daemon needs of the launcher's environment: the token, and settings; not
     // what belongs to one process.
-    static const char *const kOwn[] = {"DRAGON_NODE_ID=",     "DRAGON_NODE_SOCKET=",
-                                       "DRAGON_PUID=",        "DRAGON_GROUP_INDEX=",
-                                       "DRAGON_GROUP_SIZE=",  "DRAGON_ROLE=",
-                                       "DRAGON_RUNTIME_ID=", "DRAGON_TEST_PIDNS="};
+    static const char *const kOwn[] = {
+        "DRAGON_NODE_ID=",    "DRAGON_NODE_SOCKET=", "DRAGON_PUID=",       "DRAGON_GROUP_INDEX=",
+        "DRAGON_GROUP_SIZE=", "DRAGON_ROLE=",        "DRAGON_RUNTIME_ID=", "DRAGON_TEST_PIDNS="};
     for (char **e = environ; *e != nullptr; ++e) {
         std::string kv = *e;
         if (kv.rfind("DRAGON_", 0) != 0) {
@@ -457,8 +455,8 @@ static int run(int argc, char **argv) {
     Allocation alloc;
     std::string wlm_asked;
     const char *ssh_env = std::getenv("DRAGON_SSH");
-    alloc.ssh = split(ssh_env != nullptr && *ssh_env != '\0' ? ssh_env : "ssh -o BatchMode=yes",
-                      " \t");
+    alloc.ssh =
+        split(ssh_env != nullptr && *ssh_env != '\0' ? ssh_env : "ssh -o BatchMode=yes", " \t");
     static const option opts[] = {{"runtime-id", required_argument, nullptr, 'r'},
                                   {"grace", required_argument, nullptr, 'g'},
                                   {"nodes", required_argument, nullptr, 'N'},
@@ -601,8 +599,8 @@ static int run(int argc, char **argv) {
             return 2;
         }
         if (alloc.nodes > static_cast<long>(alloc.hosts.size())) {
-            std::fprintf(stderr, "dragon: --nodes %ld: the allocation has %zu hosts\n",
-                         alloc.nodes, alloc.hosts.size());
+            std::fprintf(stderr, "dragon: --nodes %ld: the allocation has %zu hosts\n", alloc.nodes,
+                         alloc.hosts.size());
             return 2;
         }
         if (alloc.nodes > 0) {
@@ -610,8 +608,9 @@ static int run(int argc, char **argv) {
         }
         alloc.nodes = static_cast<long>(alloc.hosts.size());
     } else if (alloc.nodes > 1) {
-        std::fprintf(stderr, "dragon: --nodes %ld: the local allocation is this machine alone "
-                             "(use --hosts, or --wlm test for daemons as nodes here)\n",
+        std::fprintf(stderr,
+                     "dragon: --nodes %ld: the local allocation is this machine alone "
+                     "(use --hosts, or --wlm test for daemons as nodes here)\n",
                      alloc.nodes);
         return 2;
     }
@@ -729,8 +728,8 @@ static int run(int argc, char **argv) {
         close(boot[1]);
     }
     // The whole runtime is up when the head says "ready": every node has joined.
-    int start_wait_ms = many ? static_cast<int>(alloc.boot_timeout_ms) * 2 + kDaemonStartMs
-                             : kDaemonStartMs;
+    int start_wait_ms =
+        many ? static_cast<int>(alloc.boot_timeout_ms) * 2 + kDaemonStartMs : kDaemonStartMs;
     struct pollfd pr = {ready[0], POLLIN, 0};
     char line[16] = {};
     int polled = -1;
@@ -738,10 +737,11 @@ static int run(int argc, char **argv) {
     }
     if (polled != 1 || read(ready[0], line, sizeof line - 1) <= 0 ||
         std::strncmp(line, "ready", 5) != 0) {
-        std::fprintf(stderr, many ? "dragon: the runtime did not start on its %ld nodes (see the "
-                                    "messages above)\n"
-                                  : "dragon: the node daemon did not start (see its messages "
-                                    "above)\n",
+        std::fprintf(stderr,
+                     many ? "dragon: the runtime did not start on its %ld nodes (see the "
+                            "messages above)\n"
+                          : "dragon: the node daemon did not start (see its messages "
+                            "above)\n",
                      alloc.nodes);
         close(ready[0]);
         rtm.shutdown(nullptr, true, -1);
@@ -838,8 +838,10 @@ static int run(int argc, char **argv) {
         }
         if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
             if (client.pump(0) == DRAGON_CLOSED) {
-                std::fprintf(stderr, "dragon: the node daemon went away; its processes are "
-                                     "killed\n");
+                if (lost_node.empty()) { // else a node was lost: said below
+                    std::fprintf(stderr, "dragon: the node daemon went away; its processes are "
+                                         "killed\n");
+                }
                 daemon_gone = true;
                 break;
             }

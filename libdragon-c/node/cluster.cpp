@@ -10,6 +10,7 @@
 #include <csignal>
 #include <set>
 
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -110,8 +111,9 @@ bool Cluster::start() {
     r.add("nodes", [this](const Call &c, pr::Request &, ReceivedFds &) {
         node_.control.reply(c, DRAGON_SUCCESS, pr::NodesReply{book_});
     });
-    r.set_forward(
-        [this](const Call &c, pr::Request &req, ReceivedFds &fds) { return intercept(c, req, fds); });
+    r.set_forward([this](const Call &c, pr::Request &req, ReceivedFds &fds) {
+        return intercept(c, req, fds);
+    });
     node_.reactor.each_round([this] {
         dead_links_.clear();
         flow_control();
@@ -124,10 +126,12 @@ bool Cluster::start() {
     }
     joined_.push_back(std::move(me));
     if (parent_) {
-        node_.output.sink(Output::kOut).to_link([this](std::string_view b) { send_output(0, b); },
-                                                [this] { return output_queued(); });
-        node_.output.sink(Output::kErr).to_link([this](std::string_view b) { send_output(1, b); },
-                                                [this] { return output_queued(); });
+        node_.output.sink(Output::kOut)
+            .to_link([this](std::string_view b) { send_output(0, b); },
+                     [this] { return output_queued(); });
+        node_.output.sink(Output::kErr)
+            .to_link([this](std::string_view b) { send_output(1, b); },
+                     [this] { return output_queued(); });
     }
     uint64_t first = static_cast<uint64_t>(node_.node_id) * boot_.fanout + 1;
     for (uint64_t n = first; n < first + boot_.fanout && n < count(); ++n) {
@@ -275,8 +279,7 @@ void Cluster::got_book(pr::LinkBook &b) {
     up(true, "");
 }
 
-void Cluster::lost(uint32_t n, const std::string &host_name, const std::string &why,
-                   bool booting) {
+void Cluster::lost(uint32_t n, const std::string &host_name, const std::string &why, bool booting) {
     if (node_.stopping) {
         return; // children end with the teardown
     }
@@ -289,8 +292,7 @@ void Cluster::lost(uint32_t n, const std::string &host_name, const std::string &
     }
     std::string what = "node " + std::to_string(n) + " (" + host_name + ")";
     if (!up_) {
-        Output::log("dragon-node: %s did not start: %s", what.c_str(), why.c_str());
-        up(false, what + " did not start: " + why);
+        up(false, what + " did not start: " + why); // run_daemon says so
         return;
     }
     Output::log("dragon-node: %s was lost: %s; ending the runtime", what.c_str(), why.c_str());
@@ -303,7 +305,43 @@ void Cluster::child_closed(uint32_t n, const std::string &why) {
     node_.reactor.cancel(c.timer);
     c.timer = 0;
     dead_links_.push_back(std::move(c.link));
+    if (!node_.stopping && !boot_.launch.empty()) {
+        clean_up(n);
+    }
     lost(n, host(n), "its daemon's link closed (" + why + ")", !c.joined);
+}
+
+// A daemon that died could not remove what it made on its host: dragon-cleanup does, run
+// there through the launch command (bounded: teardown waits for it, then kills it).
+void Cluster::clean_up(uint32_t n) {
+    std::string dir = boot_.node_exe.substr(0, boot_.node_exe.rfind('/') + 1);
+    std::vector<std::string> argv = boot_.launch;
+    argv.push_back(boot_.hosts[n]);
+    argv.push_back("exec " + quoted(dir + "dragon-cleanup") + " --runtime-id " +
+                   quoted(node_.runtime_id));
+    dp::SpawnRequest req;
+    req.program = argv[0];
+    req.args.assign(argv.begin() + 1, argv.end());
+    req.in = req.out = dp::Stdio::kDevNull;
+    req.err = dp::Stdio::kPipe;
+    req.die_with_parent = true;
+    dp::Spawned sp;
+    if (dp::spawn(req, &sp) != DRAGON_SUCCESS) {
+        return;
+    }
+    node_.output.add_relay(sp.err_fd, Output::kErr);
+    int pidfd = sp.pidfd;
+    uint64_t id = next_cleanup_++;
+    cleanups_[id].pidfd = pidfd;
+    // A pidfd is readable once its process has ended (the process manager reaps it).
+    cleanups_[id].watch = node_.reactor.watch(pidfd, EPOLLIN, [this, id](uint32_t) {
+        auto it = cleanups_.find(id);
+        if (it != cleanups_.end()) {
+            node_.reactor.unwatch(it->second.watch);
+            close(it->second.pidfd);
+            cleanups_.erase(it);
+        }
+    });
 }
 
 Link *Cluster::next_hop(uint32_t to) {
@@ -489,7 +527,8 @@ bool Cluster::scatter(const Call &c, pr::Request &req, const std::vector<uint64_
     for (uint64_t puid : puids) {
         uint64_t n = puid >> 32;
         if (n >= count()) {
-            node_.control.reply(c, DRAGON_NOT_FOUND, {}, "no such process: " + std::to_string(puid));
+            node_.control.reply(c, DRAGON_NOT_FOUND, {},
+                                "no such process: " + std::to_string(puid));
             return true;
         }
         by_node[static_cast<uint32_t>(n)].push_back(puid);
@@ -600,7 +639,7 @@ void Cluster::stop() {
     }
     int64_t deadline = Reactor::now_ns() + (now ? kHurriedWait : kTeardownWait);
     bool hurried = now;
-    while (open_children() > 0 && Reactor::now_ns() < deadline) {
+    while ((open_children() > 0 || !cleanups_.empty()) && Reactor::now_ns() < deadline) {
         if (node_.hurry && !hurried) {
             hurried = true;
             for (auto &[n, c] : children_) {
@@ -626,6 +665,12 @@ void Cluster::stop() {
             c.pidfd = -1;
         }
     }
+    for (auto &[id, cl] : cleanups_) {
+        node_.reactor.unwatch(cl.watch);
+        syscall(SYS_pidfd_send_signal, cl.pidfd, SIGKILL, nullptr, 0);
+        close(cl.pidfd);
+    }
+    cleanups_.clear();
 }
 
 } // namespace dragon::node

@@ -66,6 +66,7 @@ class Cluster : public Service {
     bool start_child(uint32_t n);
     void on_message(Child *from, protocol::LinkMessage &m);
     void child_closed(uint32_t n, const std::string &why);
+    void clean_up(uint32_t n);
     void joined_child(Child &c, protocol::LinkJoined &j);
     void subtree_joined();
     void got_book(protocol::LinkBook &b);
@@ -97,6 +98,12 @@ class Cluster : public Service {
     std::map<uint64_t, std::function<void(const std::string &)>> pending_; // by tag
     uint64_t next_tag_ = 1;
     std::vector<std::unique_ptr<Link>> dead_links_; // destroyed at the end of a round
+    struct Cleanup {
+        int pidfd = -1;
+        uint64_t watch = 0;
+    };
+    std::map<uint64_t, Cleanup> cleanups_; // dragon-cleanup on the hosts of lost nodes
+    uint64_t next_cleanup_ = 1;
 };
 
 } // namespace dragon::node

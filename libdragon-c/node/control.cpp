@@ -57,10 +57,10 @@ struct Control::Client {
     uint64_t watch = 0;
     std::deque<Outgoing> out; // replies waiting for room in the socket
     size_t out_bytes = 0;
-    bool want_out = false;     // EPOLLOUT asked for
-    bool dead = false;         // closed at the end of this round
-    bool events = false;       // subscribed to events
-    std::set<uint64_t> parked; // its parked calls
+    bool want_out = false;                    // EPOLLOUT asked for
+    bool dead = false;                        // closed at the end of this round
+    bool events = false;                      // subscribed to events
+    std::set<uint64_t> parked;                // its parked calls
     std::function<void(std::string)> deliver; // a client inside the daemon: no socket
 };
 

@@ -86,8 +86,7 @@ int run_daemon(const DaemonOptions &options) {
     ProcessManager processes(node, info, pmix);
     Lifecycle lifecycle(node, options.life_fd);
     Cluster cluster(node, info, options.boot, options.parent_in, options.parent_out);
-    std::vector<Service *> services = {&info,      &registry,  &pmix,
-                                       &processes, &lifecycle, &cluster};
+    std::vector<Service *> services = {&info, &registry, &pmix, &processes, &lifecycle, &cluster};
 
     for (Service *s : services) {
         if (!s->start()) {

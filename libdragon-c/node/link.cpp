@@ -193,7 +193,8 @@ dragon_status_t read_link_message(int fd, int timeout_ms, pr::LinkMessage *out) 
     auto left_ms = [&]() {
         struct timespec now {};
         clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        int64_t spent =
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         return static_cast<int>(std::max<int64_t>(0, timeout_ms - spent));
     };
     auto read_exact = [&](char *p, std::size_t n) -> dragon_status_t {

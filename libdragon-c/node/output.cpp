@@ -70,8 +70,10 @@ uint64_t Output::add_relay(int fd, Stream to, std::string label) {
     if (label.empty()) {
         r.lines = std::make_unique<LineRelay>([to_sink](std::string_view b) { to_sink->put(b); });
     } else {
-        r.lines = std::make_unique<LineRelay>(
-            [to_sink, label = std::move(label)](std::string_view b) { to_sink->put(label + std::string(b)); });
+        r.lines =
+            std::make_unique<LineRelay>([to_sink, label = std::move(label)](std::string_view b) {
+                to_sink->put(label + std::string(b));
+            });
     }
     if (to_sink->queued() >= kHigh) {
         to_sink->paused.insert(id); // watched once the sink has drained

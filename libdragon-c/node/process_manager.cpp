@@ -199,7 +199,7 @@ void ProcessManager::on_spawn(const Call &c, pr::Spawn &spec, ReceivedFds &fds) 
         Proc p;
         p.puid = puid;
         p.launch = launch;
-        p.group_index = s.group_first >= 0 ? s.group_first + i : -1;
+        p.group_index = s.group_first >= 0 ? s.group_first + int64_t{i} * s.group_stride : -1;
         std::array<int, 3> pipes{-1, -1, -1};
         if (dragon_status_t st = start_proc(p, &pipes); st != DRAGON_SUCCESS) {
             // All or none: what this request started is killed (and reaped as usual).

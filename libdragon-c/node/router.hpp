@@ -58,8 +58,8 @@ class Router {
 
     // Before a well-formed request reaches its op's handler, `forward` may take it (true):
     // the multi-node service sends requests about other nodes there (docs/multinode.md).
-    using Forward = std::function<bool(const Call &call, protocol::Request &request,
-                                       ReceivedFds &fds)>;
+    using Forward =
+        std::function<bool(const Call &call, protocol::Request &request, ReceivedFds &fds)>;
     void set_forward(Forward forward) { forward_ = std::move(forward); }
 
     // One message from a client (truncated: the socket cut it or its descriptors).

@@ -46,8 +46,7 @@ void Sink::open(int std_fd) {
     }
 }
 
-void Sink::to_link(std::function<void(std::string_view)> put,
-                   std::function<std::size_t()> queued) {
+void Sink::to_link(std::function<void(std::string_view)> put, std::function<std::size_t()> queued) {
     link_put_ = std::move(put);
     link_queued_ = std::move(queued);
 }

@@ -669,9 +669,15 @@ dragon_status_t read(Fields &f, Spawn *b) {
     DRAGON_TRY(f.boolean("check", &b->check));
     DRAGON_TRY(f.integer("group_first", -1, INT32_MAX, &b->group_first));
     DRAGON_TRY(f.uint_as("group_size", INT32_MAX, &b->group_size));
-    if (b->group_first >= 0 && b->group_first + b->count > b->group_size) {
-        return fail(DRAGON_MALFORMED,
-                    "spawn: \"group_first\" + \"count\" must not exceed \"group_size\"");
+    DRAGON_TRY(f.uint_as("group_stride", kMaxNodes, &b->group_stride));
+    if (b->group_stride == 0) {
+        return fail(DRAGON_MALFORMED, "spawn: \"group_stride\" must be at least 1");
+    }
+    if (b->group_first >= 0 && static_cast<uint64_t>(b->group_first) +
+                                       static_cast<uint64_t>(b->count - 1) * b->group_stride >=
+                                   b->group_size) {
+        return fail(DRAGON_MALFORMED, "spawn: \"group_first\" + (\"count\" - 1) * "
+                                      "\"group_stride\" must be below \"group_size\"");
     }
     DRAGON_TRY(f.text("pmi", 200, &b->pmi));
     if (!b->pmi.empty()) {
@@ -776,6 +782,9 @@ void write(MapWriter &m, const Spawn &b) {
     if (b.group_first >= 0) {
         m.key("group_first").sint(b.group_first);
         m.key("group_size").uint(b.group_size);
+        if (b.group_stride != 1) {
+            m.key("group_stride").uint(b.group_stride);
+        }
     }
     if (!b.pmi.empty()) {
         m.key("pmi").text(b.pmi);

@@ -61,6 +61,9 @@ struct Spawn {
     // size; process i of the request gets DRAGON_GROUP_INDEX = group_first + i.
     int64_t group_first = -1;
     uint32_t group_size = 0;
+    // ... and process i is member group_first + i * group_stride (members spread over
+    // nodes in turn: each node's are every N-th).
+    uint32_t group_stride = 1;
     // An MPI job's PMIx namespace ("": none): process i is its rank group_first + i
     // (docs/pmi.md).
     std::string pmi;
@@ -231,13 +234,13 @@ constexpr std::size_t kMaxLinkMessage = kMaxMessage + 1024; // a forwarded messa
 struct LinkBoot {
     std::string runtime_id;
     uint32_t node_id = 0;
-    std::vector<std::string> hosts; // the allocation, by node id (what the launcher reaches)
-    std::vector<std::string> names; // the host name each node reports ("": its own)
-    std::vector<std::string> launch; // the command before HOST (ssh ...; empty: local fork)
-    std::string wlm;                 // "local", "test", "ssh", "slurm", "pbs" (logged)
-    std::string node_exe;            // dragon-node's path on every node
-    uint32_t fanout = 0;             // children per daemon in the tree
-    bool label = false;              // prefix output lines with host (and process)
+    std::vector<std::string> hosts;   // the allocation, by node id (what the launcher reaches)
+    std::vector<std::string> names;   // the host name each node reports ("": its own)
+    std::vector<std::string> launch;  // the command before HOST (ssh ...; empty: local fork)
+    std::string wlm;                  // "local", "test", "ssh", "slurm", "pbs" (logged)
+    std::string node_exe;             // dragon-node's path on every node
+    uint32_t fanout = 0;              // children per daemon in the tree
+    bool label = false;               // prefix output lines with host (and process)
     uint32_t boot_timeout_ms = 60000; // a child that has not joined by then failed
     std::vector<std::string> env;     // NAME=value for the daemon (the token, ...)
 };
@@ -281,8 +284,8 @@ struct LinkTeardown {
     bool now = false;
 };
 
-using LinkMessage = std::variant<LinkBoot, LinkJoined, LinkBook, LinkForward, LinkOutput,
-                                 LinkLost, LinkTeardown>;
+using LinkMessage =
+    std::variant<LinkBoot, LinkJoined, LinkBook, LinkForward, LinkOutput, LinkLost, LinkTeardown>;
 
 // A registry name's rules (1..kMaxNameLength bytes of printable ASCII, no space); false
 // with *why set when broken.

@@ -3,6 +3,7 @@
 // and join, stop and member queries are one request for the whole group.
 #include "../protocol/messages.hpp"
 #include "attr.hpp"
+#include "endpoint.hpp"
 #include "process_ops.hpp"
 
 #include "../common/error.hpp"
@@ -238,10 +239,91 @@ DRAGON_API dragon_status_t dragon_process_group_set_pmi(dragon_process_group_t *
 
 namespace {
 
+// Members of a template that go to one node in one request: member first + i * stride for
+// i < count, on node host_id (-1: where the template's policy says, or this node).
+struct Part {
+    int64_t host_id = -1;
+    size_t first = 0;
+    uint32_t stride = 1;
+    uint32_t count = 0;
+};
+
+// Every node's CPU count, by node id (one node: {its count}).
+dragon_status_t node_cpus(std::vector<uint32_t> *out) {
+    dragon::protocol::Reply reply;
+    if (dragon_status_t st =
+            rt::request(dragon::protocol::NodesQuery{}, rt::Endpoint::kCallMs, &reply);
+        st != DRAGON_SUCCESS) {
+        return st;
+    }
+    const auto *all = std::get_if<dragon::protocol::NodesReply>(&reply.body);
+    if (all == nullptr || all->nodes.empty()) {
+        return fail(DRAGON_CORRUPTED, "node daemon: malformed nodes reply");
+    }
+    out->clear();
+    for (const auto &n : all->nodes) {
+        out->push_back(std::max<uint32_t>(n.cpu_count, 1));
+    }
+    return DRAGON_SUCCESS;
+}
+
+// Where t's members (from member `first` on) go. A policy that names a host, and an MPI
+// group (one node until MPI crosses nodes), keep them together; otherwise, on several
+// nodes, member g of the group goes to node g % N (round-robin, the default) or fills each
+// node's CPUs in turn (block), and each node's members become runs of evenly spaced
+// members (docs/multinode.md, "Groups over nodes").
+std::vector<Part> plan(const dragon_process_group &group, const Template &t, size_t first,
+                       const std::vector<uint32_t> &cpus) {
+    const dragon_policy_t *p = t.policy.get();
+    bool placed =
+        p != nullptr &&
+        (p->placement == DRAGON_PLACEMENT_HOST_NAME || p->placement == DRAGON_PLACEMENT_HOST_ID ||
+         p->placement == DRAGON_PLACEMENT_LOCAL || p->host_name[0] != '\0' || p->host_id >= 0);
+    size_t n = cpus.size();
+    if (placed || !group.pmi.empty() || n <= 1 || t.count == 0) {
+        return {Part{-1, first, 1, t.count}};
+    }
+    bool block = p != nullptr && p->distribution == DRAGON_DISTRIBUTION_BLOCK;
+    uint64_t total = 0;
+    for (uint32_t c : cpus) {
+        total += c;
+    }
+    std::vector<std::vector<size_t>> by_node(n);
+    for (size_t g = first; g < first + t.count; ++g) {
+        size_t node = g % n;
+        if (block) {
+            uint64_t r = g % total;
+            node = 0;
+            while (r >= cpus[node]) {
+                r -= cpus[node++];
+            }
+        }
+        by_node[node].push_back(g);
+    }
+    std::vector<Part> parts;
+    for (size_t node = 0; node < n; ++node) {
+        const std::vector<size_t> &m = by_node[node];
+        for (size_t i = 0; i < m.size();) {
+            Part part{static_cast<int64_t>(node), m[i], 1, 1};
+            if (i + 1 < m.size()) {
+                part.stride = static_cast<uint32_t>(m[i + 1] - m[i]);
+            }
+            size_t j = i + 1;
+            while (j < m.size() && m[j] - m[j - 1] == part.stride) {
+                ++j;
+            }
+            part.count = static_cast<uint32_t>(j - i);
+            parts.push_back(part);
+            i = j;
+        }
+    }
+    return parts;
+}
+
 // Start t's members (first is the index of its first member), or with check only ask the
-// daemon whether they can be placed and bound.
-dragon_status_t start_template(dragon_process_group_t &group, const Template &t, size_t first,
-                               bool check) {
+// daemons whether they can be placed and bound (one request per node they go to).
+dragon_status_t start_template(dragon_process_group &group, const Template &t, size_t first,
+                               bool check, const std::vector<uint32_t> &cpus) {
     std::vector<const char *> argv;
     argv.reserve(t.argv.size() + 1);
     for (const auto &s : t.argv) {
@@ -264,28 +346,47 @@ dragon_status_t start_template(dragon_process_group_t &group, const Template &t,
     a.max_restarts = group.restart_set ? group.max_restarts : t.max_restarts;
     a.policy = t.policy.get();
     a.role = t.has_role ? t.role.c_str() : nullptr;
-    if (check) { // one request per template: the members of a template are placed alike
-        std::vector<uint64_t> none;
-        rt::SpawnExtra check_only;
-        check_only.check = true;
-        return rt::spawn_processes(argv.data(), a, 1, &none, nullptr, check_only);
+    std::vector<Part> parts = plan(group, t, first, cpus);
+    if (check) { // members of a template on one node are placed alike
+        std::vector<int64_t> checked;
+        for (const Part &part : parts) {
+            if (std::find(checked.begin(), checked.end(), part.host_id) != checked.end()) {
+                continue;
+            }
+            checked.push_back(part.host_id);
+            std::vector<uint64_t> none;
+            rt::SpawnExtra check_only;
+            check_only.check = true;
+            check_only.host_id = part.host_id;
+            if (dragon_status_t st =
+                    rt::spawn_processes(argv.data(), a, 1, &none, nullptr, check_only);
+                st != DRAGON_SUCCESS) {
+                return st;
+            }
+        }
+        return DRAGON_SUCCESS;
     }
-    // One request per template (at most kMaxSpawnCount members each).
-    for (uint32_t done = 0; done < t.count;) {
-        uint32_t n = std::min(t.count - done, dragon::protocol::kMaxSpawnCount);
-        std::vector<uint64_t> some;
-        rt::SpawnExtra extra;
-        extra.group_first = static_cast<int64_t>(first + done);
-        extra.group_size = static_cast<uint32_t>(group.members.size());
-        extra.pmi = group.pmi;
-        if (dragon_status_t st = rt::spawn_processes(argv.data(), a, n, &some, nullptr, extra);
-            st != DRAGON_SUCCESS) {
-            return st;
+    // One request per part (at most kMaxSpawnCount members each).
+    for (const Part &part : parts) {
+        for (uint32_t done = 0; done < part.count;) {
+            uint32_t n = std::min(part.count - done, dragon::protocol::kMaxSpawnCount);
+            std::vector<uint64_t> some;
+            rt::SpawnExtra extra;
+            extra.group_first = static_cast<int64_t>(part.first + size_t{done} * part.stride);
+            extra.group_size = static_cast<uint32_t>(group.members.size());
+            extra.group_stride = part.stride;
+            extra.host_id = part.host_id;
+            extra.pmi = group.pmi;
+            if (dragon_status_t st = rt::spawn_processes(argv.data(), a, n, &some, nullptr, extra);
+                st != DRAGON_SUCCESS) {
+                return st;
+            }
+            for (uint32_t k = 0; k < some.size(); ++k) {
+                size_t member = static_cast<size_t>(extra.group_first) + size_t{k} * part.stride;
+                group.members[member].puid = some[k];
+            }
+            done += n;
         }
-        for (uint32_t k = 0; k < some.size(); ++k) {
-            group.members[first + done + k].puid = some[k];
-        }
-        done += n;
     }
     return DRAGON_SUCCESS;
 }
@@ -313,6 +414,11 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
                         "give no policy on a machine without GPUs)");
         }
         group->started = true;
+        std::vector<uint32_t> cpus; // every node's CPUs: where members go
+        if (dragon_status_t st = node_cpus(&cpus); st != DRAGON_SUCCESS) {
+            group->started = false;
+            return st;
+        }
         // Two passes over the templates: check every placement and binding with the daemon
         // first, then start; a member that cannot be placed or bound fails the start before
         // any member runs (all or none).
@@ -320,7 +426,7 @@ DRAGON_API dragon_status_t dragon_process_group_start(dragon_process_group_t *gr
             bool check = pass == 0;
             size_t first = 0;
             for (const Template &t : group->templates) {
-                if (dragon_status_t st = start_template(*group, t, first, check);
+                if (dragon_status_t st = start_template(*group, t, first, check, cpus);
                     st != DRAGON_SUCCESS) {
                     std::string why = dragon_last_error();
                     if (!check) {

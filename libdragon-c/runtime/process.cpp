@@ -110,6 +110,7 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
     req.check = check;
     req.group_first = extra.group_first;
     req.group_size = extra.group_size;
+    req.group_stride = extra.group_stride;
     req.pmi = extra.pmi;
     std::vector<int> send_fds;
     const dragon_stdio_t modes[3] = {a.in_mode, a.out_mode, a.err_mode};
@@ -161,6 +162,10 @@ dragon_status_t spawn_processes(const char *const *argv, const dragon_process_at
         if (dragon_status_t st = add_policy(a.policy, &req); st != DRAGON_SUCCESS) {
             return st;
         }
+    }
+    if (extra.host_id >= 0) {
+        req.host_id = extra.host_id;
+        req.host_name.clear();
     }
     pr::Reply reply;
     std::vector<int> got;

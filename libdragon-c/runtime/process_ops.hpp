@@ -15,10 +15,12 @@ namespace dragon::runtime {
 // Start `count` processes from argv and (widened) attributes; *puids receives their ids.
 // What a group adds to a spawn.
 struct SpawnExtra {
-    bool check = false;       // only check placement and binding: nothing starts, no puids
-    int64_t group_first = -1; // group members: the first one's index in the group
-    uint32_t group_size = 0;  // and the group's size
-    std::string pmi;          // an MPI job's PMIx namespace ("": none)
+    bool check = false;        // only check placement and binding: nothing starts, no puids
+    int64_t group_first = -1;  // group members: the first one's index in the group
+    uint32_t group_size = 0;   // and the group's size
+    std::string pmi;           // an MPI job's PMIx namespace ("": none)
+    uint32_t group_stride = 1; // member i of the request is group_first + i * group_stride
+    int64_t host_id = -1;      // >= 0: on this node, whatever the policy's placement says
 };
 // pipes: where PIPE streams' ends go (PIPE needs count 1 and pipes non-null).
 dragon_status_t spawn_processes(const char *const *argv, const dragon_process_attr_t &attr,
