@@ -119,7 +119,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=fast_unwind_on_mal
 
 phase "build the fuzzers (build-fuzz/, clang + libFuzzer)"
 [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ meson setup build-fuzz -Dtests=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
-build build-fuzz tests/fuzz/fuzz-pool-descriptor tests/fuzz/fuzz-object-descriptor tests/fuzz/fuzz-protocol tests/fuzz/fuzz-taskpool tests/fuzz/fuzz-ddict
+build build-fuzz tests/fuzz/fuzz-pool-descriptor tests/fuzz/fuzz-object-descriptor tests/fuzz/fuzz-protocol tests/fuzz/fuzz-link tests/fuzz/fuzz-taskpool tests/fuzz/fuzz-ddict
 phase "fuzzers, 30 s each"
 run_suite "fuzz" -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs
 

@@ -413,3 +413,132 @@ TEST(Protocol, ProcessIdsAndRegistryNames) {
 }
 
 } // namespace
+
+// Many nodes (docs/multinode.md): the nodes op, the node_lost event, members spread with a
+// stride, and every link message.
+TEST(Protocol, NodesAndStrides) {
+    round_trip(pr::NodesQuery{});
+    pr::NodeReply a;
+    a.node_id = 0;
+    a.host_name = "h0";
+    a.cpu_count = 4;
+    a.gpu_policies.push_back({{0, 1}, {0}});
+    pr::NodeReply b = a;
+    b.node_id = 1;
+    b.host_name = "h1";
+    pr::Reply r;
+    r.id = 3;
+    r.body = pr::NodesReply{{a, b}};
+    pr::Incoming in;
+    ASSERT_EQ(pr::decode(pr::encode(r, "nodes"), &in), DRAGON_SUCCESS) << dragon_last_error();
+    const auto &nodes = std::get<pr::NodesReply>(std::get<pr::Reply>(in).body).nodes;
+    ASSERT_EQ(nodes.size(), 2U);
+    EXPECT_EQ(nodes[1].host_name, "h1");
+    EXPECT_EQ(nodes[0].gpu_policies.at(0).cpus, (std::vector<uint32_t>{0, 1}));
+
+    ASSERT_EQ(pr::decode(pr::encode(pr::Event{pr::NodeLost{2, "h2", "gone"}}), &in),
+              DRAGON_SUCCESS);
+    const auto &lost = std::get<pr::NodeLost>(std::get<pr::Event>(in).body);
+    EXPECT_EQ(lost.node_id, 2U);
+    EXPECT_EQ(lost.host_name, "h2");
+    EXPECT_EQ(lost.why, "gone");
+
+    pr::Spawn s;
+    s.program = "true";
+    s.count = 3;
+    s.group_first = 1;
+    s.group_size = 7;
+    s.group_stride = 3; // members 1, 4, 7? 7 is past the end
+    pr::Request out;
+    EXPECT_EQ(pr::decode(pr::encode(pr::Request{1, "", s}), &out), DRAGON_MALFORMED);
+    EXPECT_NE(std::string(dragon_last_error()).find("group_stride"), std::string::npos);
+    s.group_size = 8; // members 1, 4, 7
+    EXPECT_EQ(round_trip(s).group_stride, 3U);
+    json zero = envelope("spawn");
+    zero["program"] = "true";
+    zero["group_first"] = 0;
+    zero["group_size"] = 2;
+    zero["group_stride"] = 0;
+    EXPECT_EQ(pr::decode(cbor(zero), &out), DRAGON_MALFORMED);
+}
+
+TEST(Protocol, LinkMessagesRoundTrip) {
+    auto again = [](const pr::LinkMessage &m) {
+        pr::LinkMessage out;
+        EXPECT_EQ(pr::decode(pr::encode(m), &out), DRAGON_SUCCESS) << dragon_last_error();
+        EXPECT_EQ(out.index(), m.index());
+        return out;
+    };
+    pr::LinkBoot b;
+    b.runtime_id = "r1";
+    b.node_id = 2;
+    b.hosts = {"h0", "h1", "h2"};
+    b.launch = {"ssh", "-F", "cfg"};
+    b.wlm = "ssh";
+    b.node_exe = "/x/dragon-node";
+    b.fanout = 2;
+    b.label = true;
+    b.boot_timeout_ms = 1234;
+    b.env = {"DRAGON_RUNTIME_TOKEN=abc", "DRAGON_X=a=b"};
+    auto gb = std::get<pr::LinkBoot>(again(b));
+    EXPECT_EQ(gb.hosts, b.hosts);
+    EXPECT_EQ(gb.launch, b.launch);
+    EXPECT_EQ(gb.env, b.env);
+    EXPECT_EQ(gb.node_id, 2U);
+    EXPECT_EQ(gb.fanout, 2U);
+    EXPECT_TRUE(gb.label);
+    EXPECT_EQ(gb.boot_timeout_ms, 1234U);
+
+    pr::NodeReply n;
+    n.node_id = 5;
+    n.host_name = "h5";
+    EXPECT_EQ(std::get<pr::LinkJoined>(again(pr::LinkJoined{{n}})).nodes.at(0).host_name, "h5");
+    EXPECT_EQ(std::get<pr::LinkBook>(again(pr::LinkBook{{n, n}})).nodes.size(), 2U);
+    std::string inner = pr::encode(pr::Request{4, "", pr::Join{{1}, -1}});
+    auto f = std::get<pr::LinkForward>(again(pr::LinkForward{2, 0, 77, false, inner}));
+    EXPECT_EQ(f.to, 2U);
+    EXPECT_EQ(f.tag, 77U);
+    EXPECT_EQ(f.bytes, inner);
+    EXPECT_EQ(std::get<pr::LinkOutput>(again(pr::LinkOutput{1, std::string("a\0b\n", 4)})).bytes,
+              std::string("a\0b\n", 4));
+    auto l = std::get<pr::LinkLost>(again(pr::LinkLost{3, "h3", "timeout", true}));
+    EXPECT_TRUE(l.booting);
+    EXPECT_EQ(l.host, "h3");
+    EXPECT_TRUE(std::get<pr::LinkTeardown>(again(pr::LinkTeardown{true})).now);
+}
+
+TEST(Protocol, LinkMessageRules) {
+    pr::LinkMessage out;
+    auto boot = [] {
+        json j = {{"v", pr::kVersion},   {"link", "boot"},   {"runtime_id", "r"}, {"node_id", 1},
+                  {"hosts", {"a", "b"}}, {"node_exe", "/x"}, {"fanout", 2}};
+        return j;
+    };
+    EXPECT_EQ(pr::decode(cbor(boot()), &out), DRAGON_SUCCESS) << dragon_last_error();
+    json j = boot();
+    j["node_id"] = 2; // beyond the hosts
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+    j = boot();
+    j["fanout"] = 0;
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+    j = boot();
+    j["env"] = {"NOEQUALS"};
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+    j = boot();
+    j["names"] = {"only one"};
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+    j = boot();
+    j.erase("node_exe");
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+    EXPECT_NE(std::string(dragon_last_error()).find("node_exe"), std::string::npos);
+    j = {{"v", pr::kVersion}, {"link", "gossip"}};
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+    EXPECT_NE(std::string(dragon_last_error()).find("gossip"), std::string::npos);
+    j = {{"v", pr::kVersion + 1}, {"link", "teardown"}};
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_VERSION_MISMATCH);
+    j = {{"v", pr::kVersion}, {"link", "output"}, {"stream", 2}, {"bytes", json::binary({})}};
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+    j = {{"v", pr::kVersion}, {"link", "forward"}, {"to", pr::kMaxNodes},
+         {"from", 0},         {"tag", 1},          {"bytes", json::binary({})}};
+    EXPECT_EQ(pr::decode(cbor(j), &out), DRAGON_MALFORMED);
+}

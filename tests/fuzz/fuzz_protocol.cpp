@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -18,7 +19,10 @@ namespace pr = dragon::protocol;
 void check_request(const pr::Request &m) {
     if (const auto *s = std::get_if<pr::Spawn>(&m.body)) {
         if (s->program.empty() || s->count == 0 || s->count > pr::kMaxSpawnCount ||
-            s->fds_expected() > 3 || s->streams[0] == pr::Stream::kRelay) {
+            s->fds_expected() > 3 || s->streams[0] == pr::Stream::kRelay || s->group_stride == 0 ||
+            (s->group_first >= 0 &&
+             static_cast<uint64_t>(s->group_first) + uint64_t{s->count - 1} * s->group_stride >=
+                 s->group_size)) {
             std::abort();
         }
     }
@@ -53,7 +57,9 @@ void check_request(const pr::Request &m) {
 void check_incoming(const pr::Incoming &in) {
     std::string bytes;
     if (const auto *r = std::get_if<pr::Reply>(&in)) {
-        static const char *const ops[] = {"", "hello", "spawn", "join", "status", "lookup", "node"};
+        static const char *const ops[] = {"",       "hello",  "spawn", "join",
+                                          "status", "lookup", "node",  "nodes"};
+        static_assert(std::size(ops) == std::variant_size_v<pr::ReplyBody>);
         bytes = pr::encode(*r, ops[r->body.index()]);
     } else {
         bytes = pr::encode(std::get<pr::Event>(in));
