@@ -47,7 +47,7 @@ build() { # build DIR [TARGET...]: ninja with compact progress
 packages=(build-essential meson ninja-build pkg-config gfortran clang libclang-rt-14-dev procps
   clang-format libfabric-dev libhwloc-dev nlohmann-json3-dev libcbor-dev libsodium-dev libpmix-dev libjemalloc-dev libcmocka-dev
   libgtest-dev libbenchmark-dev libopenmpi-dev openmpi-bin binutils xxd git python3 python3-cbor2 util-linux
-  bsdutils redis-server redis-tools openssh-server openssh-client iproute2)
+  bsdutils redis-server redis-tools openssh-server openssh-client iproute2 libfabric-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -419,21 +419,7 @@ int main(int argc, char **argv) {
     closedir(dir);
     if (!all && !dry_run) {
         std::string rdir = dragon::runtime::runtime_dir(runtime);
-        // What daemons keep there: their sockets (node-N.sock: a host of several nodes in
-        // the many-daemons mode, or a node other than 0), their record, PMIx's files.
-        if (DIR *d = opendir(rdir.c_str())) {
-            while (dirent *e = readdir(d)) {
-                std::string name = e->d_name;
-                bool sock = name.rfind("node-", 0) == 0 && name.size() > 5 &&
-                            name.compare(name.size() - 5, 5, ".sock") == 0;
-                if (sock || name == "daemon" || name.rfind("pmix-", 0) == 0) {
-                    std::error_code ec;
-                    std::filesystem::remove_all(rdir + "/" + name, ec);
-                }
-            }
-            closedir(d);
-        }
-        if (rmdir(rdir.c_str()) != 0 && errno != ENOENT) {
+        if (!dragon::runtime::remove_runtime_dir(runtime)) {
             std::fprintf(stderr, "dragon-cleanup: cannot remove %s: %s\n", rdir.c_str(),
                          std::strerror(errno));
             ++failed;

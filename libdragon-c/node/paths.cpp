@@ -65,6 +65,24 @@ std::string new_runtime_token() {
     return pool::new_token(hex) ? std::string(hex) : std::string();
 }
 
+bool remove_runtime_dir(const std::string &runtime_id) {
+    std::string dir = runtime_dir(runtime_id);
+    if (DIR *d = opendir(dir.c_str())) {
+        while (struct dirent *e = readdir(d)) {
+            std::string name = e->d_name;
+            bool sock = name.rfind("node-", 0) == 0 && name.size() > 10 &&
+                        name.compare(name.size() - 5, 5, ".sock") == 0;
+            if (sock || name == "daemon" || name == "topology.xml" ||
+                name.rfind("pmix-", 0) == 0) {
+                std::error_code ec;
+                std::filesystem::remove_all(dir + "/" + name, ec);
+            }
+        }
+        closedir(d);
+    }
+    return rmdir(dir.c_str()) == 0 || errno == ENOENT;
+}
+
 int remove_segments(const std::string &runtime_id, long node_id) {
     std::string prefix =
         "dragon." + runtime_id + "." + (node_id >= 0 ? std::to_string(node_id) + "." : "");

@@ -43,6 +43,11 @@ bool make_private_base(std::string *why);
 // The check of make_private_base, on any directory (`what` names it in *why).
 bool private_dir(const std::string &dir, const char *what, std::string *why);
 
+// Remove what daemons keep in the runtime directory (their sockets node-N.sock, their
+// record, PMIx's files, the many-daemons mode's topology), then the directory if it is empty;
+// false (errno set) when the directory is still there.
+bool remove_runtime_dir(const std::string &runtime_id);
+
 // Remove /dev/shm/dragon.<runtime_id>.* owned by this user; returns how many are left.
 int remove_segments(const std::string &runtime_id, long node_id = -1);
 

@@ -2,10 +2,10 @@
 #include "pmix_server.hpp"
 
 #include "paths.hpp"
+#include "topology.hpp"
 
 #include "../common/error.hpp"
 
-#include <hwloc.h>
 #include <pmix.h>
 #include <pmix_server.h>
 
@@ -203,28 +203,6 @@ const char *const kBadPrefixes[] = {"PMIX_",
                                     "ORTE_",
                                     "SLURM_",
                                     "FLUX_"};
-
-// This node's topology as hwloc XML, made once: ranks that get it from PMIx load it instead
-// of discovering the machine again.
-const std::string &topology_xml() {
-    static const std::string xml = [] {
-        std::string out;
-        hwloc_topology_t t = nullptr;
-        if (hwloc_topology_init(&t) != 0) {
-            return out;
-        }
-        hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-        char *buf = nullptr;
-        int len = 0;
-        if (hwloc_topology_load(t) == 0 && hwloc_topology_export_xmlbuffer(t, &buf, &len, 0) == 0) {
-            out.assign(buf, static_cast<size_t>(len > 0 ? len - 1 : 0));
-            hwloc_free_xmlbuffer(t, buf);
-        }
-        hwloc_topology_destroy(t);
-        return out;
-    }();
-    return xml;
-}
 
 } // namespace
 

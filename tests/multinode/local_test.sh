@@ -16,9 +16,12 @@ check() { # check DESCRIPTION COMMAND...
   shift
   if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
 }
+base=${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/dragon}
+base=${base:-/tmp/dragon-$(id -u)}
 nothing_left() { # nothing_left RUNTIME_ID
   if pgrep -f -- "dragon-node" >/dev/null; then echo "  a daemon is left"; return 1; fi
   if ls /dev/shm/dragon."$1".* >/dev/null 2>&1; then echo "  a segment is left"; return 1; fi
+  if [ -e "$base/$1" ]; then echo "  left: $base/$1: $(ls "$base/$1")"; return 1; fi
   return 0
 }
 run() { # run TIMEOUT RUNTIME_ID ARGS...: dragon's output in $out, its status in $rc
