@@ -72,8 +72,7 @@ bool remove_runtime_dir(const std::string &runtime_id) {
             std::string name = e->d_name;
             bool sock = name.rfind("node-", 0) == 0 && name.size() > 10 &&
                         name.compare(name.size() - 5, 5, ".sock") == 0;
-            if (sock || name == "daemon" || name == "topology.xml" ||
-                name.rfind("pmix-", 0) == 0) {
+            if (sock || name == "daemon" || name == "topology.xml" || name.rfind("pmix-", 0) == 0) {
                 std::error_code ec;
                 std::filesystem::remove_all(dir + "/" + name, ec);
             }
