@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include <sys/epoll.h>
@@ -64,7 +66,9 @@ struct Cluster::Scatter {
 
 Cluster::Cluster(NodeContext &node, NodeInfo &info, pr::LinkBoot boot, int parent_in,
                  int parent_out)
-    : Service(node), info_(info), boot_(std::move(boot)) {
+    : Service(node), info_(info), boot_(std::move(boot)),
+      fabric_(node.reactor, node.node_id,
+              [this](uint32_t from, std::string &bytes) { on_fabric(from, bytes); }) {
     if (boot_.hosts.empty()) {
         boot_.hosts = {""};
     }
@@ -123,6 +127,20 @@ bool Cluster::start() {
         Output::log("dragon-node: node %u cannot describe itself: %s", node_.node_id,
                     dragon_last_error());
         return false;
+    }
+    if (count() > 1) {
+        // The test mode's nodes are all here; elsewhere a node is bound to the address it
+        // is reached by.
+        std::string source = boot_.wlm == "test" ? "127.0.0.1" : boot_.hosts[node_.node_id];
+        std::string why;
+        if (fabric_.open(source, &why)) {
+            me.fabric_addr = fabric_.address();
+        } else if (const char *req = std::getenv("DRAGON_FABRIC_REQUIRED");
+                   req != nullptr && std::strcmp(req, "1") == 0) {
+            Output::log("dragon-node: node %u: %s (DRAGON_FABRIC_REQUIRED=1)", node_.node_id,
+                        why.c_str());
+            return false;
+        }
     }
     joined_.push_back(std::move(me));
     if (parent_) {
@@ -192,7 +210,7 @@ bool Cluster::start_child(uint32_t n) {
 void Cluster::when_up(std::function<void(bool ok, const std::string &why)> f) {
     when_up_ = std::move(f);
     if (up_ || failed_) {
-        when_up_(up_, failed_ ? "the runtime did not start" : "");
+        when_up_(up_, failed_ ? why_failed_ : std::string());
     }
 }
 
@@ -202,6 +220,7 @@ void Cluster::up(bool ok, const std::string &why) {
     }
     up_ = ok;
     failed_ = !ok;
+    why_failed_ = why;
     if (when_up_) {
         when_up_(ok, why);
     }
@@ -271,6 +290,22 @@ void Cluster::subtree_joined() {
 
 void Cluster::got_book(pr::LinkBook &b) {
     book_ = b.nodes;
+    std::vector<std::string> addresses;
+    size_t without = 0;
+    for (const pr::NodeReply &n : book_) {
+        addresses.push_back(n.fabric_addr);
+        without += n.fabric_addr.empty() ? 1 : 0;
+    }
+    if (std::string why; fabric_.is_open() && !fabric_.set_peers(addresses, &why)) {
+        Output::log("dragon-node: node %u: fabric: %s; requests go along the tree", node_.node_id,
+                    why.c_str());
+        fabric_.close();
+    }
+    if (!parent_ && without > 0 && count() > 1) {
+        Output::log("dragon-node: %zu of %u nodes have no fabric endpoint: requests to them go "
+                    "along the tree",
+                    without, count());
+    }
     for (auto &[n, c] : children_) {
         if (c.link && !c.link->closed()) {
             c.link->send(b);
@@ -363,6 +398,10 @@ Link *Cluster::next_hop(uint32_t to) {
 }
 
 void Cluster::send_to(uint32_t to, const pr::LinkMessage &m) {
+    if (std::holds_alternative<pr::LinkForward>(m) && fabric_.reaches(to)) {
+        fabric_.send(to, pr::encode(m)); // one hop, straight there
+        return;
+    }
     if (Link *l = next_hop(to)) {
         l->send(m);
         return;
@@ -387,6 +426,18 @@ void Cluster::send_to(uint32_t to, const pr::LinkMessage &m) {
         } else {
             send_to(back.to, back);
         }
+    }
+}
+
+void Cluster::on_fabric(uint32_t from, std::string &bytes) {
+    pr::LinkMessage m;
+    if (pr::decode(bytes, &m) != DRAGON_SUCCESS) {
+        Output::log("dragon-node: node %u: a malformed message from node %u on the fabric: %s",
+                    node_.node_id, from, dragon_last_error());
+        return;
+    }
+    if (auto *f = std::get_if<pr::LinkForward>(&m)) {
+        on_forward(*f);
     }
 }
 
@@ -671,6 +722,7 @@ void Cluster::stop() {
         close(cl.pidfd);
     }
     cleanups_.clear();
+    fabric_.close();
 }
 
 } // namespace dragon::node

@@ -9,6 +9,7 @@
 // to the launcher, the news of a node that was lost, and the teardown.
 #pragma once
 
+#include "fabric.hpp"
 #include "link.hpp"
 #include "node_info.hpp"
 #include "service.hpp"
@@ -73,6 +74,7 @@ class Cluster : public Service {
     void up(bool ok, const std::string &why);
     void lost(uint32_t n, const std::string &host, const std::string &why, bool booting);
     void on_forward(protocol::LinkForward &f);
+    void on_fabric(uint32_t from, std::string &bytes);
     void flow_control();
 
     // Requests about other nodes (the router's forward hook).
@@ -86,6 +88,7 @@ class Cluster : public Service {
 
     NodeInfo &info_;
     protocol::LinkBoot boot_;
+    Fabric fabric_; // straight to any node, once up (else the tree)
     std::unique_ptr<Link> parent_;
     std::map<uint32_t, Child> children_;
     uint32_t expected_children_ = 0;
@@ -95,6 +98,7 @@ class Cluster : public Service {
     std::function<void(bool, const std::string &)> when_up_;
     bool up_ = false;
     bool failed_ = false;
+    std::string why_failed_;
     std::map<uint64_t, std::function<void(const std::string &)>> pending_; // by tag
     uint64_t next_tag_ = 1;
     std::vector<std::unique_ptr<Link>> dead_links_; // destroyed at the end of a round

@@ -932,6 +932,9 @@ void write(MapWriter &m, const NodeReply &b, int) {
         p.text("cpus").uints(c.cpus);
         p.text("gpus").uints(c.gpus);
     }
+    if (!b.fabric_addr.empty()) {
+        m.key("fabric_addr").bytes(b.fabric_addr);
+    }
 }
 
 // A node as a map of its own (in the nodes reply and the links' node lists).
@@ -990,6 +993,7 @@ dragon_status_t read(Fields &f, NodeReply *b) {
     DRAGON_TRY(f.text("host_name", 255, &b->host_name, true));
     DRAGON_TRY(f.uint_as("cpu_count", UINT32_MAX, &b->cpu_count));
     DRAGON_TRY(f.uint_as("numa_count", UINT32_MAX, &b->numa_count));
+    DRAGON_TRY(f.bytes("fabric_addr", 1024, &b->fabric_addr));
     DRAGON_TRY(f.maps("gpus", 1024, "node reply", [b](Fields &gf) {
         GpuInfo info;
         int64_t vendor = 0;

@@ -182,6 +182,7 @@ struct NodeReply {
     uint32_t numa_count = 0;
     std::vector<GpuInfo> gpus;
     std::vector<CpuSet> gpu_policies; // one per GPU: that GPU, the CPUs of its NUMA domain
+    std::string fabric_addr;          // its daemon's fabric endpoint ("": none; docs/multinode.md)
 };
 
 struct NodesReply {

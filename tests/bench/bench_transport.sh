@@ -65,6 +65,7 @@ if [ $hosts_ok -eq 0 ]; then
   exit 0
 fi
 MN_PREFIX="dgmb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+MN_SHARE="$build"
 . "$here/../multinode/hosts.sh"
 trap mn_down EXIT
 trap 'exit 143' TERM INT

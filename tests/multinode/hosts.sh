@@ -2,7 +2,10 @@
 #
 #   mn_up N        make hosts h0 .. h(N-1): each its own network, UTS, mount and PID
 #                  namespace (its own addresses, host name, /dev/shm, /tmp and process
-#                  table), all on one bridge, each running an sshd that takes a generated key
+#                  table), all on one bridge, each running an sshd that takes a generated key.
+#                  Directories in MN_SHARE (space-separated; a build tree, say) stay visible
+#                  at their paths on every host even when they are under /tmp, as a shared
+#                  file system would serve them.
 #   mn_run I CMD…  run CMD on host I (nsenter into all its namespaces)
 #   mn_ssh I J CMD run CMD on host J over ssh from host I, the way a launcher would
 #   mn_down        stop everything mn_up made (also on failure; bounded; safe to repeat)
@@ -95,10 +98,23 @@ mn_make_host() {
   # The holder is pid 1 of the host's PID namespace; its private /dev/shm, /tmp and /run and
   # its /etc/hosts exist only in the host's mount namespace. It waits until told to go away
   # (mn_down kills it, which ends every process of the host with it).
+  # Shared directories under /tmp are bound aside first, then back at their paths over the
+  # host's own /tmp.
+  local keep="" back="" k=0 d
+  for d in ${MN_SHARE:-}; do
+    case "$d" in
+    /tmp/*)
+      mkdir -p "$MN_DIR/share$k"
+      keep="$keep mount --bind '$d' '$MN_DIR/share$k' &&"
+      back="$back mkdir -p '$d' && mount --bind '$MN_DIR/share$k' '$d' &&"
+      k=$((k + 1))
+      ;;
+    esac
+  done
   unshare -n -u -m -p -i -f --mount-proc --propagation private -- /bin/sh -c "
-    hostname $name &&
+    hostname $name && $keep
     mount -t tmpfs -o mode=1777 tmpfs /dev/shm &&
-    mount -t tmpfs -o mode=1777 tmpfs /tmp &&
+    mount -t tmpfs -o mode=1777 tmpfs /tmp && $back
     mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/sshd &&
     mount --bind $MN_DIR/hosts /etc/hosts &&
     ip link set lo up && touch $ready && exec sleep 100000" </dev/null 2>>"$MN_DIR/$name.log" &

@@ -5,6 +5,11 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integration/pidns.sh"
 MN_PREFIX="dgmn${sfx:0:6}"
+# A directory under /tmp that every host must still see (a build tree in a CI clone).
+shared=$(mktemp -d /tmp/dgmn-share.XXXXXX)
+echo here >"$shared/mark"
+other=$(mktemp /tmp/dgmn-other.XXXXXX) # and a file that no host must see
+MN_SHARE="$shared"
 . "$here/hosts.sh"
 
 failures=0
@@ -14,7 +19,7 @@ check() { # check DESCRIPTION COMMAND...
   if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
 }
 
-trap mn_down EXIT
+trap 'mn_down; rm -rf "$shared" "$other"' EXIT
 trap 'exit 143' TERM INT # so that the EXIT trap tears the hosts down
 mn_up 3
 rc=$?
@@ -31,6 +36,9 @@ check "/dev/shm is per host" mn_run 1 test ! -e /dev/shm/dgmn-mark
 check "/tmp is per host" mn_run 2 test ! -e /tmp/dgmn-mark
 check "the machine's /dev/shm does not see it" test ! -e /dev/shm/dgmn-mark
 check "the host sees its own" mn_run 0 test -e /dev/shm/dgmn-mark
+check "a shared directory under /tmp is seen by every host" \
+  test "$(mn_run 0 cat "$shared/mark")$(mn_run 2 cat "$shared/mark")" = herehere
+check "... but nothing else of the machine's /tmp" mn_run 1 test ! -e "$other"
 mn_run 1 sh -c 'sleep 300 >/dev/null 2>&1 &'
 check "a process of h1 is in h1's process table" test "$(mn_run 1 pgrep -c -f 'sleep 300')" -ge 1
 check "and not in h0's" test -z "$(mn_run 0 pgrep -f 'sleep 300')"
@@ -44,6 +52,7 @@ check "the machine itself cannot reach a host" \
 holders=("${MN_HOLDERS[@]}")
 dir=$MN_DIR
 mn_down
+rm -rf "$shared" "$other"
 trap - EXIT
 for pid in "${holders[@]}"; do
   check "host holder $pid is gone" test ! -e "/proc/$pid"

@@ -10,6 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
 . "$here/../integration/pidns.sh"
 MN_PREFIX="dgml${sfx:0:6}"
+MN_SHARE="$build" # the hosts run the build, wherever it is (under /tmp in a CI clone)
 . "$here/hosts.sh"
 
 failures=0
@@ -63,10 +64,10 @@ check "PROGRAM's exit code is dragon's on 3 hosts ($rc)" [ $rc -eq 7 ]
 
 # A client on h0 places processes on h1 (by name) and h2 (by id), joins them and reads their
 # exit codes and where they ran.
-out=$(on_h0 60 --hosts h0,h1,h2 "$build/tests/multinode/multinode-client" 2>&1)
+out=$(DRAGON_FABRIC_REQUIRED=1 on_h0 60 --hosts h0,h1,h2 "$build/tests/multinode/multinode-client" 2>&1)
 rc=$?
 echo "$out" | sed 's/^/  | /'
-check "multinode-client: placement, join, status, signal and registry across hosts ($rc)" [ $rc -eq 0 ]
+check "multinode-client: placement, join, status, signal and registry across hosts, over the fabric ($rc)" [ $rc -eq 0 ]
 check "nothing left after it" nothing_left
 
 out=$(on_h0 60 --hosts h0,h1,h9 true 2>&1)
